@@ -1,0 +1,103 @@
+"""Runs a whole experiment in-process and writes results.json, summary.md and summary.csv.
+
+Results are rewritten atomically after every finished run, and each run checkpoints every
+epoch, so an interrupted `initlab run` continues where it stopped when started again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from core.methods import plan_for
+from core.runner import RunResult, load_run_data, run_single
+from core.spec import ExperimentSpec, spec_to_json
+from core.stats import select, summarize
+from core.tables import to_csv, to_markdown
+
+RULES = ("val_loss", "final", "paper")
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Replace `path` with `text` so readers never see a half-written file."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def run_record(result: RunResult) -> dict[str, Any]:
+    """A run as results.json stores it, with its per-rule selections."""
+    record = result.to_json()
+    record["selected"] = {rule: select(record, rule) for rule in RULES}
+    return record
+
+
+def build_results(spec: ExperimentSpec, runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The results document: spec, runs and the summary over repeats."""
+    assert spec.baseline is not None
+    summary = summarize(runs, spec.baseline, RULES) if runs else {}
+    return {"spec": spec_to_json(spec), "runs": runs, "summary": summary}
+
+
+def write_results(out: Path, results: dict[str, Any]) -> None:
+    """results.json, plus summary.md and summary.csv when there is a summary."""
+    out.mkdir(parents=True, exist_ok=True)
+    write_atomic(out / "results.json", json.dumps(results, indent=1))
+    if results["summary"]:
+        write_atomic(out / "summary.md", to_markdown(results["summary"]))
+        write_atomic(out / "summary.csv", to_csv(results["summary"]))
+
+
+def finished_runs(out: Path, spec: ExperimentSpec) -> list[dict[str, Any]]:
+    """Runs already finished by an earlier invocation on the same spec in `out`."""
+    path = out / "results.json"
+    if not path.exists():
+        return []
+    previous = json.loads(path.read_text())
+    if previous.get("spec") != spec_to_json(spec):
+        raise FileExistsError(
+            f"{path} holds results of a different spec; choose another --out folder"
+        )
+    return [run for run in previous["runs"] if run.get("status") == "done"]
+
+
+def run_experiment(
+    spec: ExperimentSpec,
+    out: Path,
+    *,
+    device: str = "cpu",
+    data_root: str | None = None,
+    on_run_start: Callable[[str, int, int], Callable[[str, int, int], None] | None] | None = None,
+) -> dict[str, Any]:
+    """Run every (arm, repeat) of `spec`, writing results to `out` after each run.
+
+    `on_run_start(arm, repeat, total_epochs)` may return a per-epoch progress callback.
+    """
+    runs = finished_runs(out, spec)
+    done = {(run["arm"], run["repeat"]) for run in runs}
+    data = load_run_data(spec, data_root, device)
+    checkpoints = out / "checkpoints"
+    for arm, repeat in spec.run_keys():
+        if (arm, repeat) in done:
+            continue
+        progress = on_run_start(arm, repeat, total_epochs(spec, arm)) if on_run_start else None
+        checkpoint = checkpoints / f"{arm}-{repeat}.pt"
+        result = run_single(
+            spec, arm, repeat, device=device, dataset=data, checkpoint_path=checkpoint,
+            on_progress=progress,
+        )
+        runs.append(run_record(result))
+        write_results(out, build_results(spec, runs))
+        checkpoint.unlink(missing_ok=True)
+    results = build_results(spec, runs)
+    write_results(out, results)
+    return results
+
+
+def total_epochs(spec: ExperimentSpec, arm: str) -> int:
+    """Epochs an arm trains and measures, stage epoch 0 included (for progress bars)."""
+    plan = plan_for(spec.arm(arm))
+    return sum(stage.epochs + 1 for stage in plan.stages) + spec.training.epochs

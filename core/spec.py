@@ -1,0 +1,207 @@
+"""The one experiment spec, shared by the CLI, the API, the worker and the dashboard."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+# Names of the registered parts. tests/core/test_registries.py checks these against the
+# registries themselves, so a name here always builds and a registered part is always valid.
+ModelName = Literal["mobilenet_v1", "mobilenet_v2", "mobilenet_v3_small", "small_cnn"]
+DatasetName = Literal["downsampled_imagenet", "imagenetv2", "cifar10", "digits", "synthetic"]
+MethodName = Literal["original", "smart_init", "repeat", "warm_start", "shrink_perturb"]
+Split = Literal["sample", "train", "val", "test"]
+
+# Hard limits that keep one request from asking for an unbounded amount of work.
+MAX_REPEATS = 1000
+MAX_EPOCHS = 10_000
+MAX_ARMS = 20
+MAX_STAGES = 50
+MAX_SWEEP_EXPERIMENTS = 200
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DatasetSpec(_Strict):
+    """Which data the experiment trains and tests on."""
+
+    name: DatasetName = Field(description="registered data set")
+    root: str | None = Field(None, description="folder of the data set, inside the data root")
+    image_size: int | None = Field(
+        None, ge=8, le=256, description="side in pixels; 16/32/64 for downsampled_imagenet"
+    )
+    test: Literal["imagenetv2"] | None = Field(None, description="extra test set replacing 'test'")
+    test_root: str | None = Field(None, description="folder of the extra test set")
+    map_clsloc: str | None = Field(None, description="path of the ILSVRC map_clsloc.txt")
+    normalize: Literal["standard", "none"] = Field(
+        "standard", description="'none' feeds raw 0..255 pixels, as the paper's code did"
+    )
+    val_fraction: float = Field(0.1, gt=0, lt=1, description="held-out share where no val set")
+    limit_train: int | None = Field(None, ge=2, description="use only this many training images")
+    num_classes: int = Field(10, ge=2, le=1000, description="classes (synthetic only)")
+    num_train: int = Field(512, ge=4, le=1_000_000, description="training images (synthetic)")
+
+    @model_validator(mode="after")
+    def _check_image_size(self) -> DatasetSpec:
+        if self.name == "downsampled_imagenet" and self.image_size not in (16, 32, 64):
+            raise ValueError(
+                f"dataset.image_size: {self.image_size!r} is not valid for downsampled_imagenet;"
+                " valid choices: 16, 32, 64"
+            )
+        return self
+
+
+class TrainingSpec(_Strict):
+    """The main phase's hyper-parameters, and the default for every stage."""
+
+    optimizer: Literal["adamw", "sgd"] = "adamw"
+    lr: float = Field(0.001, gt=0, le=10, description="initial learning rate")
+    weight_decay: float = Field(0.01, ge=0, le=1, description="PyTorch AdamW default 0.01")
+    batch_size: int = Field(64, ge=2, le=65_536)
+    epochs: int = Field(50, ge=1, le=MAX_EPOCHS, description="main-phase epochs")
+    lr_decay: float = Field(0.925, gt=0, le=1, description="ExponentialLR gamma, once an epoch")
+    augment: Literal["none", "crop_flip"] = Field(
+        "none", description="crop_flip: random crop with padding 4 and horizontal flip"
+    )
+    eval_batch_size: int = Field(1024, ge=2, le=65_536)
+    train_metrics: Literal["running", "eval"] = Field(
+        "running",
+        description="'running': train/sample metrics averaged during the epoch (free);"
+        " 'eval': a separate pass in eval mode",
+    )
+
+
+class StageSpec(_Strict):
+    """Train on a fresh uniform sample of `fraction` of the data for `epochs` epochs."""
+
+    fraction: float = Field(gt=0, le=1, description="share of the training set, (0, 1]")
+    epochs: int = Field(ge=1, le=MAX_EPOCHS)
+    lr: float | None = Field(None, gt=0, le=10, description="overrides training.lr")
+    batch_size: int | None = Field(None, ge=2, le=65_536, description="overrides batch_size")
+    lr_decay: float | None = Field(None, gt=0, le=1, description="overrides lr_decay")
+
+
+class ArmSpec(_Strict):
+    """One initialisation method under comparison."""
+
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")
+    method: MethodName
+    stages: list[StageSpec] | None = Field(
+        None, max_length=MAX_STAGES, description="pre-training stages; method default if absent"
+    )
+    preprocess_epochs: int = Field(
+        0, ge=0, le=MAX_EPOCHS, description="original: main epochs counted as preprocessing"
+    )
+    times: int | None = Field(None, ge=1, le=MAX_STAGES, description="repeat: stage count")
+    shrink: float = Field(0.4, ge=0, le=1, description="shrink_perturb: weight factor")
+    perturb: float = Field(0.1, ge=0, le=1, description="shrink_perturb: fresh-init factor")
+
+
+class ExperimentSpec(_Strict):
+    """A paired, repeated comparison of initialisation methods."""
+
+    name: str = Field(min_length=1, max_length=200)
+    model: ModelName
+    dataset: DatasetSpec
+    training: TrainingSpec = TrainingSpec()
+    arms: list[ArmSpec] = Field(min_length=1, max_length=MAX_ARMS)
+    baseline: str | None = Field(None, description="arm the paired statistics compare against")
+    repeats: int = Field(4, ge=1, le=MAX_REPEATS)
+    seed: int = Field(0, ge=0, le=2**31 - 1)
+    stage_splits: list[Split] = Field(
+        ["sample", "val", "test"], description="splits measured in pre-training stages"
+    )
+    sweep: dict[str, list[Any]] | None = Field(
+        None, description="dotted field path -> values; expands into a group of experiments"
+    )
+
+    @field_validator("arms")
+    @classmethod
+    def _unique_arm_names(cls, arms: list[ArmSpec]) -> list[ArmSpec]:
+        names = [a.name for a in arms]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"duplicate arm names: {', '.join(duplicates)}")
+        return arms
+
+    @model_validator(mode="after")
+    def _check_baseline(self) -> ExperimentSpec:
+        names = [a.name for a in self.arms]
+        if self.baseline is None:
+            self.baseline = names[0]
+        elif self.baseline not in names:
+            raise ValueError(
+                f"baseline: {self.baseline!r} names no arm; valid choices: {', '.join(names)}"
+            )
+        return self
+
+    def arm(self, name: str) -> ArmSpec:
+        """The arm called `name`."""
+        for arm in self.arms:
+            if arm.name == name:
+                return arm
+        raise KeyError(f"no arm {name!r}; arms: {', '.join(a.name for a in self.arms)}")
+
+    def run_keys(self) -> list[tuple[str, int]]:
+        """Every (arm, repeat) this experiment runs, repeat-major so pairs finish together."""
+        return [(arm.name, r) for r in range(self.repeats) for arm in self.arms]
+
+
+class SpecError(ValueError):
+    """An invalid spec; `errors` holds one line per bad field."""
+
+    def __init__(self, errors: list[str]) -> None:
+        super().__init__("; ".join(errors))
+        self.errors = errors
+
+
+def format_validation_error(error: ValidationError) -> list[str]:
+    """One line per error: the field's dotted path, what is wrong, and the bad value."""
+    lines = []
+    for item in error.errors():
+        loc = ".".join(str(part) for part in item["loc"]) or "spec"
+        message = str(item["msg"]).removeprefix("Value error, ")
+        if "input" in item and item["type"] not in ("value_error", "missing"):
+            message += f" (got {item['input']!r})"
+        lines.append(f"{loc}: {message}")
+    return lines
+
+
+def parse_spec(data: dict[str, Any]) -> ExperimentSpec:
+    """Validate a mapping into an ExperimentSpec or raise SpecError naming each bad field."""
+    if not isinstance(data, dict):
+        raise SpecError([f"spec: expected a mapping, got {type(data).__name__}"])
+    try:
+        return ExperimentSpec.model_validate(data)
+    except ValidationError as error:
+        raise SpecError(format_validation_error(error)) from None
+
+
+def parse_spec_text(text: str) -> ExperimentSpec:
+    """Parse YAML or JSON text (JSON is YAML) into a validated spec."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise SpecError([f"spec: not valid YAML/JSON: {error}"]) from None
+    return parse_spec(data)
+
+
+def load_spec(path: str | Path) -> ExperimentSpec:
+    """Read a spec from a .yaml/.yml/.json file."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as error:
+        raise SpecError([f"spec: cannot read {path}: {error.strerror}"]) from None
+    return parse_spec_text(text)
+
+
+def spec_to_json(spec: ExperimentSpec) -> dict[str, Any]:
+    """The spec as plain JSON data, round-trippable through parse_spec."""
+    return json.loads(spec.model_dump_json(exclude_none=True))

@@ -1,0 +1,172 @@
+"""The training step, evaluation and batching: resident uint8 data, batched tensor ops, no host sync.
+
+Data lives on the training device as uint8 (as airbench keeps CIFAR on the GPU); each epoch draws
+its permutation and augmentation offsets in one go, and loss/accuracy are summed on the device and
+read once at the end of the epoch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+CROP_PADDING = 4  # the paper's CIFAR-10 augmentation (Section IV): crop with padding 4, flip
+
+
+class Cancelled(Exception):
+    """Raised inside an epoch when `should_stop` answers True at a batch boundary."""
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """Turns uint8 batches into normalised float batches on the device."""
+
+    mean: Tensor  # 1×3×1×1, on the 0..255 scale
+    std: Tensor
+    augment: bool
+    channels_last: bool = True
+
+    @classmethod
+    def build(
+        cls,
+        mean: tuple[float, float, float],
+        std: tuple[float, float, float],
+        *,
+        normalize: str,
+        augment: bool,
+        device: torch.device,
+    ) -> Preprocess:
+        """`normalize='none'` feeds raw 0..255 values, like the paper's own code."""
+        if normalize == "none":
+            mean, std = (0.0, 0.0, 0.0), (1 / 255, 1 / 255, 1 / 255)
+        m = torch.tensor(mean, device=device).view(1, 3, 1, 1) * 255
+        s = torch.tensor(std, device=device).view(1, 3, 1, 1) * 255
+        return cls(m, s, augment)
+
+    def __call__(self, images: Tensor, shifts: Tensor | None = None) -> Tensor:
+        """Normalise a uint8 batch; `shifts` (B×3: dy, dx, flip) applies crop and flip."""
+        x = images
+        if shifts is not None:
+            x = crop_and_flip(x, shifts)
+        x = (x.float() - self.mean) / self.std
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+
+
+def crop_and_flip(images: Tensor, shifts: Tensor) -> Tensor:
+    """Random crop with zero padding and horizontal flip for a whole batch, by gathering."""
+    b, _, h, w = images.shape
+    padded = F.pad(images, (CROP_PADDING,) * 4)
+    rows = (shifts[:, 0:1] + torch.arange(h, device=images.device)).view(b, 1, h, 1)
+    cols = torch.arange(w, device=images.device).expand(b, w)
+    cols = torch.where(shifts[:, 2:3].bool(), cols.flip(1), cols) + shifts[:, 1:2]
+    batch = torch.arange(b, device=images.device).view(b, 1, 1, 1)
+    channel = torch.arange(3, device=images.device).view(1, 3, 1, 1)
+    return padded[batch, channel, rows, cols.view(b, 1, 1, w)]
+
+
+def epoch_batches(
+    n: int, batch_size: int, generator: torch.Generator, *, augment: bool, device: torch.device
+) -> Iterator[tuple[Tensor, Tensor | None]]:
+    """Index and augmentation batches of one shuffled epoch; never leaves a batch of one."""
+    order = torch.randperm(n, generator=generator)
+    shifts = None
+    if augment:
+        offsets = torch.randint(0, 2 * CROP_PADDING + 1, (n, 2), generator=generator)
+        flips = torch.randint(0, 2, (n, 1), generator=generator)
+        shifts = torch.cat([offsets, flips], 1).to(device, non_blocking=True)
+    order = order.to(device, non_blocking=True)
+    # A train-mode BatchNorm batch of one crashes at 1×1 feature maps: drop a lone last example.
+    usable = n - 1 if n % batch_size == 1 else n
+    for start in range(0, usable, batch_size):
+        end = min(start + batch_size, usable)
+        yield order[start:end], None if shifts is None else shifts[start:end]
+
+
+def autocast_for(device: torch.device) -> contextlib.AbstractContextManager[None]:
+    """bf16 autocast on CUDA; full precision on CPU, where results must be reproducible."""
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+@dataclass
+class EpochResult:
+    """Mean loss, accuracy (fraction) and examples seen in one pass."""
+
+    loss: float
+    accuracy: float
+    examples: int
+
+
+def train_one_epoch(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    images: Tensor,
+    labels: Tensor,
+    *,
+    batch_size: int,
+    preprocess: Preprocess,
+    generator: torch.Generator,
+    should_stop: Callable[[], bool] | None = None,
+) -> EpochResult:
+    """One shuffled pass over (images, labels); returns the running mean loss and accuracy."""
+    model.train()
+    device = images.device
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), device=device, dtype=torch.int64)
+    seen = 0
+    batches = epoch_batches(
+        len(labels), batch_size, generator, augment=preprocess.augment, device=device
+    )
+    for index, shifts in batches:
+        if should_stop is not None and should_stop():
+            raise Cancelled
+        x, y = preprocess(images[index], shifts), labels[index]
+        with autocast_for(device):
+            logits = model(x)
+            loss = F.cross_entropy(logits, y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        loss_sum += loss.detach().float() * len(y)
+        correct += (logits.detach().argmax(1) == y).sum()
+        seen += len(y)
+    # The only host sync of the epoch.
+    return EpochResult(loss_sum.item() / max(seen, 1), correct.item() / max(seen, 1), seen)
+
+
+@torch.inference_mode()
+def evaluate(
+    model: nn.Module, images: Tensor, labels: Tensor, *, batch_size: int, preprocess: Preprocess
+) -> EpochResult:
+    """Loss and accuracy in eval mode (BatchNorm running statistics untouched), large batches."""
+    model.eval()
+    device = images.device
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), device=device, dtype=torch.int64)
+    for start in range(0, len(labels), batch_size):
+        x = preprocess(images[start : start + batch_size])
+        y = labels[start : start + batch_size]
+        with autocast_for(device):
+            logits = model(x)
+        loss_sum += F.cross_entropy(logits.float(), y, reduction="sum")
+        correct += (logits.argmax(1) == y).sum()
+    n = len(labels)
+    return EpochResult(loss_sum.item() / max(n, 1), correct.item() / max(n, 1), 0)
+
+
+def make_optimizer(
+    name: str, params: Iterator[nn.Parameter], *, lr: float, weight_decay: float, device: torch.device
+) -> torch.optim.Optimizer:
+    """A fresh optimiser; fused AdamW on CUDA, foreach elsewhere."""
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay)
+    fused = device.type == "cuda"
+    return torch.optim.AdamW(
+        params, lr=lr, weight_decay=weight_decay, fused=fused, foreach=None if fused else True
+    )

@@ -1,0 +1,1 @@
+"""The `initlab` command line."""

@@ -1,0 +1,81 @@
+"""`initlab run` (a whole experiment in-process) and `initlab data check`."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from tqdm import tqdm
+
+from core.data.check import check_dataset
+from core.experiment import run_experiment
+from core.presets import PRESETS, get_preset
+from core.spec import ExperimentSpec, load_spec, parse_spec
+
+data_app = typer.Typer(help="Inspect data sets.", no_args_is_help=True)
+
+
+def spec_or_preset(path: Path) -> ExperimentSpec:
+    """A spec file, or the preset of that name when no such file exists."""
+    if not path.exists() and str(path) in PRESETS:
+        return get_preset(str(path))
+    return load_spec(path)
+
+
+def run(
+    spec_path: Annotated[
+        Path, typer.Argument(metavar="SPEC", help="spec file (YAML/JSON) or a preset name")
+    ],
+    out: Annotated[Path, typer.Option("--out", help="folder for results.json and summaries")],
+    device: Annotated[str, typer.Option(help="cpu or cuda")] = "cpu",
+    repeats: Annotated[int | None, typer.Option(help="override the spec's repeats")] = None,
+    data_root: Annotated[str | None, typer.Option(help="folder data set paths resolve in")] = None,
+) -> None:
+    """Run an experiment here, with a progress bar per run; rerun to continue after a stop."""
+    spec = spec_or_preset(spec_path)
+    if repeats is not None:
+        spec = parse_spec({**spec.model_dump(exclude_none=True), "repeats": repeats})
+    began = time.perf_counter()
+    bars: list[tqdm] = []
+
+    def on_run_start(arm: str, repeat: int, epochs: int) -> Callable[[str, int, int], None]:
+        for bar in bars:
+            bar.close()
+        bar = tqdm(total=epochs, desc=f"{arm} #{repeat}", unit="epoch", leave=True)
+        bars[:] = [bar]
+
+        def progress(phase: str, epoch: int, total: int) -> None:
+            bar.set_postfix_str(f"{phase} {epoch}/{total}")
+            bar.update(1)
+
+        return progress
+
+    results = run_experiment(
+        spec, out, device=device, data_root=data_root, on_run_start=on_run_start
+    )
+    for bar in bars:
+        bar.close()
+    seconds = time.perf_counter() - began
+    typer.echo(f"{len(results['runs'])} runs in {seconds:.1f} s -> {out / 'results.json'}")
+    summary_md = out / "summary.md"
+    if summary_md.exists():
+        typer.echo(summary_md.read_text())
+
+
+@data_app.command("check")
+def data_check(
+    dataset: Annotated[str, typer.Option("--dataset", help="registered data set name")],
+    root: Annotated[str | None, typer.Option("--root", help="data set folder")] = None,
+    image_size: Annotated[int | None, typer.Option("--image-size")] = None,
+) -> None:
+    """Load a data set and print its sizes, classes and label range as JSON."""
+    typer.echo(json.dumps(check_dataset(dataset, root, image_size=image_size)))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("run")(run)
+    app.add_typer(data_app, name="data")
