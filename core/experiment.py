@@ -86,7 +86,12 @@ def run_experiment(
         progress = on_run_start(arm, repeat, total_epochs(spec, arm)) if on_run_start else None
         checkpoint = checkpoints / f"{arm}-{repeat}.pt"
         result = run_single(
-            spec, arm, repeat, device=device, dataset=data, checkpoint_path=checkpoint,
+            spec,
+            arm,
+            repeat,
+            device=device,
+            dataset=data,
+            checkpoint_path=checkpoint,
             on_progress=progress,
         )
         runs.append(run_record(result))

@@ -30,10 +30,16 @@ def demo_digits() -> dict[str, Any]:
         "training": {"lr": 0.003, "batch_size": 32, "epochs": 15, "lr_decay": 0.9},
         "arms": [
             {"name": "original", "method": "original", "preprocess_epochs": 1},
-            {"name": "smart-init", "method": "smart_init",
-             "stages": [{"fraction": 0.05, "epochs": 5}, {"fraction": 0.25, "epochs": 5}]},
-            {"name": "warm-start", "method": "warm_start",
-             "stages": [{"fraction": 0.5, "epochs": 15}]},
+            {
+                "name": "smart-init",
+                "method": "smart_init",
+                "stages": [{"fraction": 0.05, "epochs": 5}, {"fraction": 0.25, "epochs": 5}],
+            },
+            {
+                "name": "warm-start",
+                "method": "warm_start",
+                "stages": [{"fraction": 0.5, "epochs": 15}],
+            },
         ],
         "baseline": "original",
         "repeats": 5,

@@ -8,6 +8,7 @@ so a run resumed from any epoch's checkpoint replays exactly what an uninterrupt
 from __future__ import annotations
 
 import hashlib
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,8 +17,6 @@ from typing import Any
 
 import torch
 from torch import nn
-
-import math
 
 from core.checkpoint import load_checkpoint, save_checkpoint
 from core.data import load_for_spec
@@ -102,8 +101,13 @@ def phases_for(spec: ExperimentSpec, plan: Plan) -> list[Phase]:
 
     def stage_phase(k: int, s: StageSpec) -> Phase:
         return Phase(
-            f"stage-{k + 1}", k, s.epochs, s.lr or t.lr, s.batch_size or t.batch_size,
-            s.lr_decay or t.lr_decay, s.fraction,
+            f"stage-{k + 1}",
+            k,
+            s.epochs,
+            s.lr or t.lr,
+            s.batch_size or t.batch_size,
+            s.lr_decay or t.lr_decay,
+            s.fraction,
         )
 
     stages = [stage_phase(k, s) for k, s in enumerate(plan.stages)]
@@ -139,14 +143,20 @@ class _Run:
             data.mean, data.std, normalize=spec.dataset.normalize, augment=False, device=device
         )
         self.train_pre = Preprocess.build(
-            data.mean, data.std, normalize=spec.dataset.normalize,
-            augment=spec.training.augment == "crop_flip", device=device,
+            data.mean,
+            data.std,
+            normalize=spec.dataset.normalize,
+            augment=spec.training.augment == "crop_flip",
+            device=device,
         )
 
     def new_optimizer(self, phase: Phase) -> tuple[torch.optim.Optimizer, Any]:
         t = self.spec.training
         optimizer = make_optimizer(
-            t.optimizer, self.model.parameters(), lr=phase.lr, weight_decay=t.weight_decay,
+            t.optimizer,
+            self.model.parameters(),
+            lr=phase.lr,
+            weight_decay=t.weight_decay,
             device=self.device,
         )
         return optimizer, torch.optim.lr_scheduler.ExponentialLR(optimizer, phase.lr_decay)
@@ -166,8 +176,15 @@ class _Run:
                 result = evaluate(
                     self.model, *tensors, batch_size=t.eval_batch_size, preprocess=self.eval_pre
                 )
-            rows.append({"phase": phase.name, "epoch": epoch, "split": split,
-                         "loss": result.loss, "accuracy": result.accuracy})
+            rows.append(
+                {
+                    "phase": phase.name,
+                    "epoch": epoch,
+                    "split": split,
+                    "loss": result.loss,
+                    "accuracy": result.accuracy,
+                }
+            )
         return rows
 
     def split_tensors(self, phase: Phase, split: str) -> tuple[torch.Tensor, torch.Tensor] | None:
@@ -178,7 +195,6 @@ class _Run:
             return self.data.train.images[index], self.data.train.labels[index]
         part = self.data.split(split)
         return None if part is None else (part.images, part.labels)
-
 
     def train(
         self,
@@ -197,8 +213,13 @@ class _Run:
         for phase in self.phases[start:]:
             resumed = phase.index == start
             self.run_phase(
-                phase, first_epoch if resumed else self.first_epoch(phase),
-                saved if resumed else None, checkpoint_path, on_epoch, should_stop, on_progress,
+                phase,
+                first_epoch if resumed else self.first_epoch(phase),
+                saved if resumed else None,
+                checkpoint_path,
+                on_epoch,
+                should_stop,
+                on_progress,
             )
 
     @staticmethod
@@ -252,7 +273,11 @@ class _Run:
                 torch.manual_seed(derive_seed(seed, "torch", repeat, phase.name, epoch))
                 began = time.perf_counter()
                 result = train_one_epoch(
-                    self.model, optimizer, images, labels, batch_size=phase.batch_size,
+                    self.model,
+                    optimizer,
+                    images,
+                    labels,
+                    batch_size=phase.batch_size,
                     preprocess=self.train_pre,
                     generator=generator_for(seed, "order", repeat, phase.name, epoch),
                     should_stop=should_stop,
@@ -270,7 +295,9 @@ class _Run:
             self.account(phase, epoch, seconds)
             self.history.extend(rows)
             if checkpoint_path is not None:
-                save_checkpoint(self.checkpoint(phase, epoch, optimizer, scheduler), checkpoint_path)
+                save_checkpoint(
+                    self.checkpoint(phase, epoch, optimizer, scheduler), checkpoint_path
+                )
             if on_epoch is not None:
                 on_epoch(rows)
             if on_progress is not None:
@@ -322,7 +349,11 @@ def to_device(data: Dataset, device: torch.device) -> Dataset:
 
     return Dataset(
         Split(data.train.images.to(device), data.train.labels.to(device)),
-        move(data.val), move(data.test), data.num_classes, data.mean, data.std,
+        move(data.val),
+        move(data.test),
+        data.num_classes,
+        data.mean,
+        data.std,
     )
 
 

@@ -165,9 +165,9 @@ def _picks(groups: Mapping[str, Mapping[int, Run]], rule: str) -> dict[str, dict
 def _table_rows(picks: Mapping[str, Mapping[int, Any]], rule: str) -> list[dict[str, Any]]:
     rows = []
     for arm, by_repeat in picks.items():
-        runs = list(by_repeat.values())
-        for split in _ordered_splits({s for p in runs for s in p}):
-            rows.append(_table_row(arm, split, rule, [p[split] for p in runs if split in p]))
+        chosen = list(by_repeat.values())
+        for split in _ordered_splits({s for c in chosen for s in c}):
+            rows.append(_table_row(arm, split, rule, [c[split] for c in chosen if split in c]))
     return rows
 
 

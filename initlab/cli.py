@@ -11,7 +11,9 @@ from core.registry import UnknownNameError
 from core.spec import SpecError
 from initlab import commands
 
-app = typer.Typer(help="InitLab: paired, repeated initialisation experiments.", no_args_is_help=True)
+app = typer.Typer(
+    help="InitLab: paired, repeated initialisation experiments.", no_args_is_help=True
+)
 
 for module in pkgutil.iter_modules(commands.__path__):
     importlib.import_module(f"{commands.__name__}.{module.name}").register(app)

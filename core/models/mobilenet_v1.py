@@ -5,10 +5,14 @@ from torch import Tensor, nn
 from core.models import MODELS
 
 # (output channels, stride) of the 13 depthwise-separable blocks (Howard et al. 2017, Table 1).
-BLOCKS = [(64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2)] + [(512, 1)] * 5 + [
-    (1024, 2),
-    (1024, 1),
-]
+BLOCKS = (
+    [(64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2)]
+    + [(512, 1)] * 5
+    + [
+        (1024, 2),
+        (1024, 1),
+    ]
+)
 
 
 def _conv_bn(inp: int, out: int, stride: int) -> nn.Sequential:
@@ -29,7 +33,7 @@ def _conv_dw(inp: int, out: int, stride: int) -> nn.Sequential:
 
 
 class MobileNetV1(nn.Module):
-    """3×3 stem, 13 depthwise-separable blocks, global average pool, linear; PyTorch default init."""
+    """3×3 stem, 13 depthwise-separable blocks, average pool, linear; default PyTorch init."""
 
     def __init__(self, num_classes: int = 1000, in_channels: int = 3) -> None:
         super().__init__()

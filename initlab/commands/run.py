@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from core.data.check import check_dataset
 from tqdm import tqdm
 
-from core.data.check import check_dataset
 from core.experiment import run_experiment
 from core.presets import PRESETS, get_preset
 from core.spec import ExperimentSpec, load_spec, parse_spec

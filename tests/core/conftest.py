@@ -27,10 +27,17 @@ def tiny_spec(**overrides: object) -> ExperimentSpec:
         "training": {"epochs": 3, "batch_size": 32, "lr": 0.003, "augment": "crop_flip"},
         "arms": [
             {"name": "original", "method": "original", "preprocess_epochs": 1},
-            {"name": "smart", "method": "smart_init",
-             "stages": [{"fraction": 0.1, "epochs": 2}, {"fraction": 0.3, "epochs": 2}]},
-            {"name": "repeat", "method": "repeat", "times": 2,
-             "stages": [{"fraction": 0.2, "epochs": 1}]},
+            {
+                "name": "smart",
+                "method": "smart_init",
+                "stages": [{"fraction": 0.1, "epochs": 2}, {"fraction": 0.3, "epochs": 2}],
+            },
+            {
+                "name": "repeat",
+                "method": "repeat",
+                "times": 2,
+                "stages": [{"fraction": 0.2, "epochs": 1}],
+            },
             {"name": "warm", "method": "warm_start", "stages": [{"fraction": 0.5, "epochs": 2}]},
             {"name": "sp", "method": "shrink_perturb", "stages": [{"fraction": 0.5, "epochs": 1}]},
         ],

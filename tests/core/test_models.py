@@ -29,7 +29,19 @@ def test_mobilenet_v1_convs_are_bias_free_and_blocks_match_the_design() -> None:
     assert len(convs) == 1 + 13 * 2
     assert all(conv.bias is None for conv in convs)
     assert [c.out_channels for c in convs[2::2]] == [
-        64, 128, 128, 256, 256, 512, 512, 512, 512, 512, 512, 1024, 1024
+        64,
+        128,
+        128,
+        256,
+        256,
+        512,
+        512,
+        512,
+        512,
+        512,
+        512,
+        1024,
+        1024,
     ]
     assert [c.stride[0] for c in convs[1::2]] == [1, 2, 1, 2, 1, 2, 1, 1, 1, 1, 1, 2, 1]
 

@@ -1,5 +1,6 @@
 """Pairing, determinism, resume, cancellation and the methods' stage plans, on real digits."""
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -7,8 +8,14 @@ import torch
 
 from core.data.base import Dataset
 from core.methods import METHODS, plan_for
-from core.runner import RunCancelled, TrainingError, run_single, state_fingerprint, stage_sample
-from core.runner import Phase
+from core.runner import (
+    Phase,
+    RunCancelled,
+    TrainingError,
+    run_single,
+    stage_sample,
+    state_fingerprint,
+)
 from core.train import crop_and_flip, epoch_batches
 from tests.core.conftest import tiny_spec
 
@@ -31,17 +38,15 @@ def test_every_arm_of_a_repeat_starts_from_the_same_weights(digits_small: Datase
 
 
 def test_main_phase_data_order_is_shared_across_arms(digits_small: Dataset) -> None:
-    # With zero learning rate in the stages, every arm reaches the main phase with the initial
-    # weights; identical order then gives identical main-phase metrics.
-    spec = tiny_spec(arms=[
-        {"name": "a", "method": "original"},
-        {"name": "b", "method": "warm_start",
-         "stages": [{"fraction": 0.5, "epochs": 1, "lr": 1e-30}]},
-    ], training={"epochs": 2, "batch_size": 32, "weight_decay": 0.0})
+    # Two arms that differ only in name must train identically: neither the initial weights
+    # nor the main-phase order and augmentation may depend on the arm.
+    spec = tiny_spec(
+        arms=[{"name": "a", "method": "original"}, {"name": "b", "method": "original"}],
+        training={"epochs": 2, "batch_size": 32, "augment": "crop_flip"},
+    )
     a = run_single(spec, "a", 0, dataset=digits_small)
     b = run_single(spec, "b", 0, dataset=digits_small)
-    main_b = [row for row in b.metrics if row["phase"] == "main"]
-    assert [r["loss"] for r in a.metrics] == pytest.approx([r["loss"] for r in main_b], rel=1e-5)
+    assert keyed(a.metrics) == keyed(b.metrics)
 
 
 def test_cpu_runs_are_deterministic(digits_small: Dataset) -> None:
@@ -59,12 +64,19 @@ def test_resume_after_cancel_matches_an_uninterrupted_run(
     checkpoint = tmp_path / "run.pt"
     polls = iter(range(10_000))
     with pytest.raises(RunCancelled):
-        run_single(spec, arm, 0, dataset=digits_small, checkpoint_path=checkpoint,
-                   should_stop=lambda: next(polls) >= 45)
+        run_single(
+            spec,
+            arm,
+            0,
+            dataset=digits_small,
+            checkpoint_path=checkpoint,
+            should_stop=lambda: next(polls) >= 45,
+        )
     assert checkpoint.exists()
     replayed: list[list[dict]] = []
-    resumed = run_single(spec, arm, 0, dataset=digits_small, checkpoint_path=checkpoint,
-                         on_epoch=replayed.append)
+    resumed = run_single(
+        spec, arm, 0, dataset=digits_small, checkpoint_path=checkpoint, on_epoch=replayed.append
+    )
     whole = run_single(spec, arm, 0, dataset=digits_small)
     assert keyed(resumed.metrics) == keyed(whole.metrics)
     # Every epoch reaches the callback at least once, rows already stored are replayed first.
@@ -110,9 +122,11 @@ def test_preprocessing_time_is_accounted(digits_small: Dataset) -> None:
 
 
 def test_nan_loss_fails_with_phase_and_epoch(digits_small: Dataset) -> None:
-    spec = tiny_spec(training={"epochs": 2, "batch_size": 32, "lr": 1e9})
-    with pytest.raises(TrainingError, match=r"phase main, epoch \d"):
-        run_single(spec, "original", 0, dataset=digits_small)
+    # Zero standard deviations turn every input into inf/NaN, as corrupt statistics would.
+    broken = dataclasses.replace(digits_small, std=(0.0, 0.0, 0.0))
+    spec = tiny_spec(training={"epochs": 2, "batch_size": 32})
+    with pytest.raises(TrainingError, match=r"became nan in phase main, epoch 1"):
+        run_single(spec, "original", 0, dataset=broken)
 
 
 @pytest.mark.parametrize("method", METHODS.names())
@@ -124,7 +138,9 @@ def test_every_method_plans_stages(method: str) -> None:
 
 
 def test_paper_defaults_for_methods() -> None:
-    spec = tiny_spec(arms=[{"name": m, "method": m} for m in ("smart_init", "repeat", "warm_start")])
+    spec = tiny_spec(
+        arms=[{"name": m, "method": m} for m in ("smart_init", "repeat", "warm_start")]
+    )
     smart, repeat, warm = (plan_for(arm).stages for arm in spec.arms)
     assert [(s.fraction, s.epochs) for s in smart] == [(0.0125, 10), (0.125, 10)]
     assert [(s.fraction, s.epochs) for s in repeat] == [(0.125, 10)] * 10
@@ -132,8 +148,17 @@ def test_paper_defaults_for_methods() -> None:
 
 
 def test_shrink_perturb_mixes_with_a_fresh_init(digits_small: Dataset) -> None:
-    spec = tiny_spec(arms=[{"name": "sp", "method": "shrink_perturb", "shrink": 0.0,
-                            "perturb": 1.0, "stages": [{"fraction": 0.5, "epochs": 1}]}])
+    spec = tiny_spec(
+        arms=[
+            {
+                "name": "sp",
+                "method": "shrink_perturb",
+                "shrink": 0.0,
+                "perturb": 1.0,
+                "stages": [{"fraction": 0.5, "epochs": 1}],
+            }
+        ]
+    )
     from core.runner import initial_model
 
     plan = plan_for(spec.arms[0])
@@ -155,7 +180,9 @@ def test_stage_samples_are_uniform_without_repetition_and_new_per_stage() -> Non
 @pytest.mark.parametrize("n, batch", [(65, 64), (33, 32), (1, 64), (129, 64), (64, 64)])
 def test_batches_never_leave_one_example(n: int, batch: int) -> None:
     g = torch.Generator().manual_seed(0)
-    sizes = [len(i) for i, _ in epoch_batches(n, batch, g, augment=True, device=torch.device("cpu"))]
+    sizes = [
+        len(i) for i, _ in epoch_batches(n, batch, g, augment=True, device=torch.device("cpu"))
+    ]
     assert 1 not in sizes
     assert sum(sizes) == (n - 1 if n % batch == 1 else n)
 
@@ -166,5 +193,5 @@ def test_crop_and_flip_match_a_per_image_reference() -> None:
     out = crop_and_flip(images, shifts)
     padded = torch.nn.functional.pad(images, (4, 4, 4, 4))
     for i, (dy, dx, flip) in enumerate(shifts.tolist()):
-        expected = padded[i, :, dy:dy + 8, dx:dx + 8]
+        expected = padded[i, :, dy : dy + 8, dx : dx + 8]
         assert torch.equal(out[i], expected.flip(2) if flip else expected)

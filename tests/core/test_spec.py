@@ -10,8 +10,15 @@ import yaml
 from core.data import DATASETS
 from core.methods import METHODS
 from core.models import MODELS
-from core.spec import DatasetName, MethodName, ModelName, SpecError, load_spec, parse_spec
-from core.spec import spec_to_json
+from core.spec import (
+    DatasetName,
+    MethodName,
+    ModelName,
+    SpecError,
+    load_spec,
+    parse_spec,
+    spec_to_json,
+)
 
 VALID = {
     "name": "demo",
@@ -46,8 +53,11 @@ def with_change(path: str, value: object) -> dict:
         ("arms.1.stages", [{"fraction": 1.5, "epochs": 1}], ["arms.1.stages.0.fraction", "1.5"]),
         ("arms.1.name", "a", ["duplicate arm names: a"]),
         ("baseline", "nobody", ["baseline", "'nobody'", "valid choices: a, b"]),
-        ("dataset", {"name": "downsampled_imagenet", "image_size": 48},
-         ["dataset.image_size", "48", "16, 32, 64"]),
+        (
+            "dataset",
+            {"name": "downsampled_imagenet", "image_size": 48},
+            ["dataset.image_size", "48", "16, 32, 64"],
+        ),
         ("training.lr_typo", 1, ["training.lr_typo", "xtra"]),
     ],
 )
