@@ -134,7 +134,7 @@ class _Run:
         self.phases = phases_for(spec, self.plan)
         self.model = initial_model(spec, repeat, data.num_classes, "init")
         self.fingerprint = state_fingerprint(self.model)
-        self.model.to(device, memory_format=torch.channels_last)
+        self.model.to(device).to(memory_format=torch.channels_last)
         self.history: list[MetricRow] = []
         self.wall: dict[str, float] = {"preprocess": 0.0}
         self.sample_index: dict[str, torch.Tensor] = {}

@@ -1,0 +1,26 @@
+"""Keep every data path a spec names inside the server's data root."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from core.data.base import DataError
+
+
+def resolve_data_path(data_root: str | Path | None, path: str | Path) -> Path:
+    """`path` made absolute under `data_root`; refuses one that escapes it (via '..' or links).
+
+    With `data_root` None there is no restriction: the CLI reads the user's own files.
+    """
+    try:
+        if data_root is None:
+            return Path(os.path.realpath(path))
+        root = os.path.realpath(data_root)
+        # realpath follows symlinks and folds '..', so the check sees where the path really leads.
+        real = os.path.realpath(os.path.join(root, path))
+    except (ValueError, OSError) as error:  # e.g. an embedded NUL byte
+        raise DataError(f"path {str(path)!r} is not valid: {error}") from None
+    if os.path.commonpath([root, real]) != root:
+        raise DataError(f"path {str(path)!r} escapes the data root {root}")
+    return Path(real)

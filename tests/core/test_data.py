@@ -1,0 +1,457 @@
+"""Data sets: small files in the exact published formats, read back through load_dataset."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import struct
+from pathlib import Path
+from typing import Any, get_args
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from core.data import DATASETS, DataError, load_dataset, load_for_spec, resolve_data_path
+from core.data.check import check_dataset
+from core.data.safe_pickle import load_pickle
+from core.registry import UnknownNameError
+from core.spec import DatasetName, DatasetSpec
+
+# ---------------------------------------------------------------- writers of the real formats
+
+
+def make_images(n: int, side: int, offset: int = 0) -> np.ndarray:
+    """uint8 N×3×S×S whose R, G and B planes all differ, so a plane mix-up shows."""
+    pixel = np.arange(side * side).reshape(side, side)
+    out = np.empty((n, 3, side, side), dtype=np.uint8)
+    for i in range(n):
+        for c in range(3):
+            out[i, c] = (pixel * (c + 1) + 40 * c + 7 * (i + offset)) % 256
+    return out
+
+
+def planar_rows(images: np.ndarray) -> np.ndarray:
+    """The published row layout: R plane, G plane, B plane, each row-major."""
+    return images.reshape(len(images), -1).copy()
+
+
+def write_imagenet_batch(path: Path, images: np.ndarray, labels: list[int], npz: bool = False,
+                         compressed: bool = False) -> None:
+    """One Imagenet16/32/64 batch (labels 1..1000), as a protocol-3 pickle or an .npz."""
+    batch = {"data": planar_rows(images), "labels": labels, "mean": images.mean(0).ravel()}
+    if npz:
+        (np.savez_compressed if compressed else np.savez)(path, **batch)
+    else:
+        path.write_bytes(pickle.dumps(batch, protocol=3))
+
+
+class Py2Pickler(pickle._Pickler):  # type: ignore[name-defined,misc]
+    """Writes bytes as Python-2 `str` opcodes, as the CIFAR-10 python release was written."""
+
+    dispatch = pickle._Pickler.dispatch.copy()  # type: ignore[attr-defined]
+
+    def save_py2_str(self: Any, obj: bytes) -> None:
+        if len(obj) < 256:
+            self.write(pickle.SHORT_BINSTRING + bytes([len(obj)]) + obj)
+        else:
+            self.write(pickle.BINSTRING + struct.pack("<i", len(obj)) + obj)
+        self.memoize(obj)
+
+    dispatch[bytes] = save_py2_str
+
+
+def py2_pickle(obj: Any) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    Py2Pickler(buffer, protocol=2).dump(obj)
+    # numpy 1.x (which wrote the real files) names numpy.core, not numpy._core
+    return buffer.getvalue().replace(b"numpy._core.", b"numpy.core.")
+
+
+def write_cifar(root: Path, per_batch: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    """cifar-10-batches-py/ with bytes keys like the real files; returns all train images/labels."""
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    images, labels = [], []
+    for i, name in enumerate([f"data_batch_{k}" for k in range(1, 6)] + ["test_batch"]):
+        batch_images = make_images(per_batch, 32, offset=i * per_batch)
+        batch_labels = [(i + j) % 10 for j in range(per_batch)]
+        batch = {b"batch_label": b"training batch", b"data": planar_rows(batch_images),
+                 b"labels": batch_labels, b"filenames": [b"x.png"] * per_batch}
+        (folder / name).write_bytes(py2_pickle(batch))
+        if name != "test_batch":
+            images.append(batch_images)
+            labels.extend(batch_labels)
+    (folder / "batches.meta").write_bytes(py2_pickle({b"label_names": [b"airplane"] * 10}))
+    return np.concatenate(images), np.array(labels)
+
+
+def write_imagenet32(root: Path, side: int = 16, batches: tuple[int, ...] = (1, 3)) -> Path:
+    """A Downsampled ImageNet folder with some train batches and val_data."""
+    root.mkdir(parents=True, exist_ok=True)
+    for k in batches:
+        write_imagenet_batch(root / f"train_data_batch_{k}", make_images(3, side, 10 * k),
+                             [1, 1000, k])
+    write_imagenet_batch(root / "val_data", make_images(2, side, 99), [5, 6])
+    return root
+
+
+SMALL_WNIDS = [f"n{i:08d}" for i in range(12)]
+SMALL_LABELS = [(7 * k + 3) % 12 for k in range(12)]  # 0-based label of the k-th sorted wnid
+
+
+def write_small_map(path: Path) -> None:
+    """A 12-class map_clsloc whose line order differs from the sorted wnid order."""
+    lines = [f"{w} {lab + 1} name_{lab}" for w, lab in zip(SMALL_WNIDS, SMALL_LABELS, strict=True)]
+    path.write_text("\n".join(reversed(lines)) + "\n")
+
+
+FOLDER_COLOURS = {0: (250, 10, 10), 2: (10, 250, 10), 10: (10, 10, 250)}
+
+
+def write_topimages(root: Path, per_class: int = 2) -> Path:
+    """ImageNetV2 TopImages layout: <root>/<k>/*.jpeg, real (non-square) JPEGs."""
+    for k, colour in FOLDER_COLOURS.items():
+        folder = root / str(k)
+        folder.mkdir(parents=True)
+        for j in range(per_class):
+            Image.new("RGB", (40, 24), colour).save(folder / f"{j}.jpeg", "JPEG", quality=95)
+    return root
+
+
+@pytest.fixture
+def roots(tmp_path: Path) -> dict[str, Path | None]:
+    """A tiny folder for every registered data set that reads files."""
+    write_cifar(tmp_path / "cifar")
+    return {
+        "downsampled_imagenet": write_imagenet32(tmp_path / "imnet"),
+        "cifar10": tmp_path / "cifar",
+        "imagenetv2": write_topimages(tmp_path / "v2"),
+        "digits": None,
+        "synthetic": None,
+    }
+
+
+# ---------------------------------------------------------------- every registered data set
+
+
+def test_registry_names_are_the_spec_names() -> None:
+    assert DATASETS.names() == sorted(get_args(DatasetName))
+
+
+@pytest.mark.parametrize("name", DATASETS.names())
+def test_every_dataset_loads_uint8_images_and_valid_labels(
+    name: str, roots: dict[str, Path | None]
+) -> None:
+    dataset = load_dataset(name, roots[name])
+    for split in (dataset.train, dataset.val, dataset.test):
+        if split is None:
+            continue
+        assert split.images.dtype == torch.uint8 and split.images.shape[1] == 3
+        assert split.images.shape[-1] == split.images.shape[-2] == dataset.image_size
+        assert split.labels.dtype == torch.int64
+        assert 0 <= int(split.labels.min()) <= int(split.labels.max()) < dataset.num_classes
+    assert len(dataset.mean) == len(dataset.std) == 3 and min(dataset.std) > 0
+    again = load_dataset(name, roots[name])
+    assert torch.equal(again.train.images, dataset.train.images)
+
+
+@pytest.mark.parametrize("name", DATASETS.names())
+def test_limit_train_keeps_a_seeded_subset(name: str, roots: dict[str, Path | None]) -> None:
+    full = load_dataset(name, roots[name], seed=1)
+    small = load_dataset(name, roots[name], seed=1, limit_train=2)
+    assert len(small.train) == 2
+    assert torch.equal(small.train.images, load_dataset(name, roots[name], seed=1,
+                                                        limit_train=2).train.images)
+    rows = {bytes(img.flatten().tolist()) for img in full.train.images}
+    assert all(bytes(img.flatten().tolist()) in rows for img in small.train.images)
+
+
+@pytest.mark.parametrize("name", DATASETS.names())
+def test_check_dataset_reports_every_dataset(name: str, roots: dict[str, Path | None]) -> None:
+    report = check_dataset(name, roots[name])
+    dataset = load_dataset(name, roots[name])
+    assert report["train"] == len(dataset.train)
+    assert report["val"] == (len(dataset.val) if dataset.val else 0)
+    assert report["classes"] == dataset.num_classes
+    assert report["image_shape"] == [3, dataset.image_size, dataset.image_size]
+    assert 0 <= report["label_min"] <= report["label_max"] < dataset.num_classes
+
+
+def test_check_dataset_values_for_downsampled_imagenet(tmp_path: Path) -> None:
+    report = check_dataset("downsampled_imagenet", write_imagenet32(tmp_path / "i"), 16)
+    assert report == {"train": 6, "val": 2, "test": 0, "classes": 1000,
+                      "image_shape": [3, 16, 16], "label_min": 0, "label_max": 999}
+
+
+def test_unknown_names_and_options_list_the_valid_choices(tmp_path: Path) -> None:
+    with pytest.raises(UnknownNameError, match="valid choices: cifar10"):
+        load_dataset("mnist", tmp_path)
+    with pytest.raises(DataError, match="unknown data option.*valid choices"):
+        load_dataset("synthetic", None, colour=True)
+    with pytest.raises(DataError, match="needs a root folder"):
+        load_dataset("cifar10", None)
+    with pytest.raises(DataError, match="does not exist"):
+        check_dataset("cifar10", tmp_path / "nowhere")
+
+
+# ---------------------------------------------------------------- Downsampled ImageNet
+
+
+@pytest.mark.parametrize("form", ["pickle", "npz", "npz_compressed"])
+def test_downsampled_imagenet_decodes_planar_rgb_and_shifts_labels(tmp_path: Path,
+                                                                   form: str) -> None:
+    images = [make_images(3, 16, 0), make_images(4, 16, 50)]
+    for k, (batch, labels) in zip((2, 7), zip(images, ([1, 1000, 17], [2, 3, 4, 999]),
+                                              strict=True), strict=True):
+        suffix = "" if form == "pickle" else ".npz"
+        write_imagenet_batch(tmp_path / f"train_data_batch_{k}{suffix}", batch, labels,
+                             npz=form != "pickle", compressed=form == "npz_compressed")
+    write_imagenet_batch(tmp_path / "val_data", make_images(2, 16, 9), [1, 2])
+    dataset = load_dataset("downsampled_imagenet", tmp_path, image_size=16)
+    expected = torch.from_numpy(np.concatenate(images))
+    assert torch.equal(dataset.train.images, expected)
+    assert dataset.train.labels.tolist() == [0, 999, 16, 1, 2, 3, 998]
+    assert dataset.val is not None and dataset.val.labels.tolist() == [0, 1]
+    assert dataset.test is None and dataset.num_classes == 1000
+    assert dataset.mean == (0.485, 0.456, 0.406) and dataset.std == (0.229, 0.224, 0.225)
+    # A known pixel: image 0, green plane, row 1, column 2 is (18·2 + 40) % 256.
+    assert int(dataset.train.images[0, 1, 1, 2]) == (18 * 2 + 40) % 256
+
+
+def test_downsampled_imagenet_infers_size_and_holds_out_val_without_val_data(
+    tmp_path: Path,
+) -> None:
+    write_imagenet_batch(tmp_path / "train_data_batch_1", make_images(10, 32), [3] * 10)
+    dataset = load_dataset("downsampled_imagenet", tmp_path, val_fraction=0.2)
+    assert dataset.image_size == 32 and len(dataset.train) == 8
+    assert dataset.val is not None and len(dataset.val) == 2
+
+
+@pytest.mark.parametrize("problem, match", [
+    ("size_mismatch", "image_size 32 needs"),
+    ("bad_size", "not valid for downsampled_imagenet"),
+    ("label_zero", r"labels must lie in 1\.\.1000"),
+    ("no_batches", "no train_data_batch_1"),
+    ("object_npz", "object arrays"),
+    ("missing_key", "missing key"),
+])
+def test_downsampled_imagenet_refuses_malformed_folders(tmp_path: Path, problem: str,
+                                                        match: str) -> None:
+    batch = tmp_path / "train_data_batch_1"
+    size = {"size_mismatch": 32, "bad_size": 48}.get(problem, 16)
+    if problem == "label_zero":
+        write_imagenet_batch(batch, make_images(2, 16), [0, 1])
+    elif problem == "object_npz":
+        np.savez(batch, data=np.array([b"x", 1], dtype=object), labels=np.array([1]))
+    elif problem == "missing_key":
+        batch.write_bytes(pickle.dumps({"data": planar_rows(make_images(1, 16))}, protocol=3))
+    elif problem != "no_batches":
+        write_imagenet_batch(batch, make_images(2, 16), [1, 2])
+    with pytest.raises(DataError, match=match):
+        load_dataset("downsampled_imagenet", tmp_path, image_size=size)
+
+
+# ---------------------------------------------------------------- CIFAR-10
+
+
+def test_cifar10_reads_python2_pickles_and_holds_out_ten_percent(tmp_path: Path) -> None:
+    train_images, train_labels = write_cifar(tmp_path)
+    dataset = load_dataset("cifar10", tmp_path, seed=0)
+    assert dataset.val is not None and dataset.test is not None
+    assert (len(dataset.train), len(dataset.val), len(dataset.test)) == (45, 5, 10)
+    both = torch.cat([dataset.train.images, dataset.val.images])
+    both_labels = torch.cat([dataset.train.labels, dataset.val.labels])
+    order = sorted(range(50), key=lambda i: bytes(both[i].flatten().tolist()))
+    expect = sorted(range(50), key=lambda i: bytes(train_images[i].flatten().tolist()))
+    assert torch.equal(both[order], torch.from_numpy(train_images[expect]))
+    assert both_labels[order].tolist() == train_labels[expect].tolist()
+    assert dataset.mean == (0.4914, 0.4822, 0.4465) and dataset.std == (0.2023, 0.1994, 0.2010)
+    same = load_dataset("cifar10", tmp_path / "cifar-10-batches-py", seed=0)  # folder itself
+    assert torch.equal(same.val.images, dataset.val.images)  # type: ignore[union-attr]
+    other = load_dataset("cifar10", tmp_path, seed=5)
+    assert not torch.equal(other.val.images, dataset.val.images)  # type: ignore[union-attr]
+
+
+def test_cifar10_names_a_missing_batch(tmp_path: Path) -> None:
+    write_cifar(tmp_path)
+    (tmp_path / "cifar-10-batches-py" / "data_batch_3").unlink()
+    with pytest.raises(DataError, match="data_batch_3.*missing"):
+        load_dataset("cifar10", tmp_path)
+
+
+# ---------------------------------------------------------------- untrusted pickles
+
+
+class Evil:
+    """Loading this with plain pickle would run a shell command that creates `marker`."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (os.system, (f"touch {self.marker}",))
+
+
+@pytest.mark.parametrize("dataset, filename", [("downsampled_imagenet", "train_data_batch_1"),
+                                               ("cifar10", "data_batch_1")])
+def test_a_pickle_naming_a_foreign_global_is_refused_and_never_runs(
+    tmp_path: Path, dataset: str, filename: str
+) -> None:
+    marker = tmp_path / "pwned"
+    if dataset == "cifar10":
+        write_cifar(tmp_path)
+    path = tmp_path / ("cifar-10-batches-py" if dataset == "cifar10" else "") / filename
+    path.write_bytes(pickle.dumps({"data": Evil(marker), "labels": [1]}, protocol=2))
+    with pytest.raises(DataError, match=r"forbidden global (posix|os|nt)\.system; refused") as err:
+        load_dataset(dataset, tmp_path)
+    assert filename in str(err.value)
+    assert not marker.exists()
+
+
+def test_truncated_and_non_dict_pickles_are_data_errors(tmp_path: Path) -> None:
+    whole = pickle.dumps({"data": planar_rows(make_images(2, 16)), "labels": [1, 2]}, protocol=3)
+    (tmp_path / "train_data_batch_1").write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(DataError, match="train_data_batch_1: truncated or corrupt"):
+        load_dataset("downsampled_imagenet", tmp_path)
+    (tmp_path / "list.pkl").write_bytes(pickle.dumps([1, 2]))
+    with pytest.raises(DataError, match="expected a pickled dict"):
+        load_pickle(tmp_path / "list.pkl")
+
+
+@pytest.mark.parametrize("protocol", [2, 3, 4, 5])
+def test_safe_pickle_reads_numpy_arrays_of_every_protocol(tmp_path: Path, protocol: int) -> None:
+    array = np.arange(12, dtype=np.uint8).reshape(2, 6)
+    data = {b"data": array, "n": np.int64(3), "l": [1]}
+    (tmp_path / "p").write_bytes(pickle.dumps(data, protocol=protocol))
+    loaded = load_pickle(tmp_path / "p")
+    assert set(loaded) == {"data", "n", "l"} and int(loaded["n"]) == 3
+    assert np.array_equal(loaded["data"], array)
+
+
+# ---------------------------------------------------------------- ImageNetV2
+
+
+def test_imagenetv2_maps_numeric_folders_through_map_clsloc(tmp_path: Path) -> None:
+    root = write_topimages(tmp_path / "v2")
+    write_small_map(root / "map_clsloc.txt")
+    dataset = load_dataset("imagenetv2", root, image_size=8)
+    # Folders in numeric order 0, 2, 10 (a string sort would give 0, 10, 2), two images each.
+    expected = [SMALL_LABELS[k] for k in (0, 2, 10) for _ in range(2)]
+    assert dataset.test is not None and dataset.test.labels.tolist() == expected
+    assert dataset.num_classes == 12 and dataset.test.images.shape == (6, 3, 8, 8)
+    for i, k in enumerate([0, 0, 2, 2, 10, 10]):
+        mean_colour = dataset.test.images[i].float().mean(dim=(1, 2))
+        assert torch.allclose(mean_colour, torch.tensor(FOLDER_COLOURS[k]).float(), atol=12)
+
+
+def test_imagenetv2_uses_the_shipped_ilsvrc2012_map(tmp_path: Path) -> None:
+    dataset = load_dataset("imagenetv2", write_topimages(tmp_path / "v2", per_class=1))
+    # sorted wnids 0, 2, 10: tench (449), great white shark (442), brambling (386), 1-based.
+    assert dataset.test is not None and dataset.test.labels.tolist() == [448, 441, 385]
+    assert dataset.num_classes == 1000
+
+
+def test_shipped_map_is_the_full_devkit_file() -> None:
+    from core.data.imagenetv2 import packaged_map, read_map
+
+    path = packaged_map()
+    assert path is not None
+    lines = path.read_text().splitlines()
+    assert len(lines) == 1000 and lines[0] == "n02119789 1 kit_fox"
+    assert lines[-1] == "n03255030 1000 dumbbell"
+    mapping = read_map(path)
+    assert sorted(mapping.values()) == list(range(1000))
+
+
+@pytest.mark.parametrize("problem, match", [
+    ("text_file", r"notes\.txt: not a readable image"),
+    ("bad_folder", "class folders must be named"),
+    ("no_map", "needs the ILSVRC2012 devkit map_clsloc"),
+    ("folder_too_big", "past the 12 classes"),
+])
+def test_imagenetv2_refuses_malformed_folders(tmp_path: Path, problem: str, match: str,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    import core.data.imagenetv2 as v2
+
+    root = write_topimages(tmp_path / "v2")
+    if problem == "text_file":
+        (root / "2" / "notes.txt").write_text("not an image")
+    elif problem == "bad_folder":
+        (root / "extra").mkdir()
+    elif problem == "no_map":
+        monkeypatch.setattr(v2, "packaged_map", lambda: None)
+    else:
+        write_small_map(root / "map_clsloc.txt")
+        (root / "12").mkdir()
+    with pytest.raises(DataError, match=match):
+        load_dataset("imagenetv2", root)
+
+
+# ---------------------------------------------------------------- specs and the data root
+
+
+def test_load_for_spec_replaces_test_with_imagenetv2_at_the_training_size(tmp_path: Path) -> None:
+    write_imagenet32(tmp_path / "imagenet32", side=16)
+    write_topimages(tmp_path / "imagenetv2")
+    spec = DatasetSpec(name="downsampled_imagenet", root="imagenet32", image_size=16,
+                       test="imagenetv2", test_root="imagenetv2")
+    dataset = load_for_spec(spec, tmp_path)
+    assert dataset.test is not None and dataset.test.images.shape == (6, 3, 16, 16)
+    assert dataset.test.labels.tolist() == [448, 448, 441, 441, 385, 385]
+    cifar = DatasetSpec(name="cifar10", root="cifar", test="imagenetv2", test_root="imagenetv2")
+    write_cifar(tmp_path / "cifar")
+    with pytest.raises(DataError, match="only fits ImageNet-1k"):
+        load_for_spec(cifar, tmp_path)
+
+
+def test_paths_may_not_escape_the_data_root(tmp_path: Path) -> None:
+    data_root = tmp_path / "data"
+    (data_root / "sets" / "cifar").mkdir(parents=True)
+    outside = tmp_path / "secret"
+    outside.mkdir()
+    (data_root / "link").symlink_to(outside)
+    assert resolve_data_path(data_root, "sets/cifar") == (data_root / "sets" / "cifar").resolve()
+    assert resolve_data_path(data_root, data_root / "sets") == (data_root / "sets").resolve()
+    for escape in ("../secret", "sets/../../secret", "link", "link/x", str(outside), "/etc"):
+        with pytest.raises(DataError, match="escapes the data root"):
+            resolve_data_path(data_root, escape)
+    assert resolve_data_path(None, outside) == outside.resolve()  # CLI: no restriction
+    spec = DatasetSpec(name="cifar10", root="../secret")
+    with pytest.raises(DataError, match="escapes the data root"):
+        load_for_spec(spec, data_root)
+    with pytest.raises(DataError, match="escapes the data root"):
+        load_for_spec(DatasetSpec(name="imagenetv2", root="sets", map_clsloc="link/m.txt"),
+                      data_root)
+
+
+# ---------------------------------------------------------------- digits and synthetic
+
+
+def test_digits_split_is_fixed_and_upscales() -> None:
+    a = load_dataset("digits", None, seed=1)
+    b = load_dataset("digits", None, seed=2, image_size=16)
+    assert (len(a.train), len(a.val or []), len(a.test or [])) == (1078, 359, 360)
+    assert torch.equal(a.train.labels, b.train.labels)  # the split ignores the experiment seed
+    assert a.image_size == 8 and b.image_size == 16
+    assert int(a.train.images.max()) == 255 and torch.equal(a.train.images[:, 0],
+                                                              a.train.images[:, 2])
+
+
+def test_synthetic_is_seeded_and_learnable() -> None:
+    data = load_dataset("synthetic", None, seed=3, num_train=400, num_classes=5, image_size=16)
+    assert torch.equal(data.train.images,
+                       load_dataset("synthetic", None, seed=3, num_train=400, num_classes=5,
+                                    image_size=16).train.images)
+    assert not torch.equal(data.train.images, load_dataset("synthetic", None, seed=4,
+                                                           num_train=400, num_classes=5,
+                                                           image_size=16).train.images)
+    assert data.val is not None and len(data.val) == 100 and data.test is not None
+    # Nearest class mean on the training images already separates the validation images.
+    x = data.train.images.float().flatten(1)
+    means = torch.stack([x[data.train.labels == k].mean(0) for k in range(5)])
+    guess = torch.cdist(data.val.images.float().flatten(1), means).argmin(1)
+    assert (guess == data.val.labels).float().mean() > 0.9
