@@ -236,7 +236,9 @@ class _Run:
         torch.set_rng_state(state["rng"])
         index, epoch = int(state["phase_index"]), int(state["epoch"]) + 1
         if epoch > self.phases[index].epochs:
-            return index + 1, self.first_epoch(self.phases[index + 1]), None
+            # The checkpoint ends a phase; after the main phase there is nothing left to train.
+            following = self.phases[index + 1 : index + 2]
+            return index + 1, self.first_epoch(following[0]) if following else 0, None
         return index, epoch, (state["optimizer"], state["scheduler"])
 
     def run_phase(

@@ -26,3 +26,7 @@ def main() -> None:
     except (SpecError, DataError, UnknownNameError, FileNotFoundError) as error:
         print(f"initlab: error: {error}", file=sys.stderr)
         sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -195,3 +195,15 @@ def test_crop_and_flip_match_a_per_image_reference() -> None:
     for i, (dy, dx, flip) in enumerate(shifts.tolist()):
         expected = padded[i, :, dy : dy + 8, dx : dx + 8]
         assert torch.equal(out[i], expected.flip(2) if flip else expected)
+
+
+def test_a_finished_checkpoint_resumes_to_the_same_result(
+    digits_small: Dataset, tmp_path: Path
+) -> None:
+    # A worker may die after the last checkpoint but before the run is marked done.
+    spec = tiny_spec(training={"epochs": 2, "batch_size": 64})
+    checkpoint = tmp_path / "run.pt"
+    first = run_single(spec, "smart", 0, dataset=digits_small, checkpoint_path=checkpoint)
+    again = run_single(spec, "smart", 0, dataset=digits_small, checkpoint_path=checkpoint)
+    assert keyed(again.metrics) == keyed(first.metrics)
+    assert again.init_fingerprint == first.init_fingerprint

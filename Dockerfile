@@ -1,0 +1,37 @@
+# InitLab: one image for the API, the workers, the dashboard and the migration job.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+WORKDIR /app
+# Dependencies first, so a code change does not reinstall torch.
+COPY pyproject.toml README.md ./
+RUN python - <<'PY'
+import subprocess, sys, tomllib
+deps = tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]
+subprocess.check_call([sys.executable, "-m", "pip", "install", *deps])
+PY
+
+COPY core core
+COPY api api
+COPY worker worker
+COPY dashboard dashboard
+COPY initlab initlab
+COPY migrations migrations
+RUN pip install --no-deps .
+
+ARG GIT_COMMIT=""
+ENV INITLAB_GIT_COMMIT=${GIT_COMMIT} \
+    INITLAB_ARTIFACT_DIR=/var/lib/initlab/artifacts \
+    INITLAB_DATA_ROOT=/data
+
+RUN useradd --create-home --uid 1000 initlab \
+    && mkdir -p /var/lib/initlab/artifacts /data \
+    && chown -R initlab /var/lib/initlab
+USER initlab
+
+EXPOSE 8000 8501
+CMD ["uvicorn", "api.main:app", "--host", "0.0.0.0", "--port", "8000"]

@@ -1,0 +1,66 @@
+"""The FastAPI application: routers under /api/v1, body limit, CORS, error bodies."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+
+import core
+from api.config import Settings, get_settings
+from api.db import get_database
+from api.middleware import BodySizeLimit, validation_lines
+from api.routes import experiments, health, results, runs
+from worker.celery_app import make_celery
+
+PREFIX = "/api/v1"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """An app bound to `settings` (default: the INITLAB_* environment)."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        app.state.db.dispose()
+
+    app = FastAPI(
+        title="InitLab",
+        version=core.__version__,
+        lifespan=lifespan,
+        description="Queue and inspect paired, repeated initialisation experiments.",
+    )
+    app.state.settings = settings
+    app.state.db = get_database(settings.database_url)
+    app.state.celery = make_celery(settings)
+    app.include_router(health.router, prefix=PREFIX)
+    app.include_router(experiments.router, prefix=PREFIX)
+    app.include_router(results.router, prefix=PREFIX)
+    app.include_router(runs.router, prefix=PREFIX)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_request: Request, error: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": validation_lines(list(error.errors()))}, status_code=422)
+
+    if settings.dashboard_origin:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=[settings.dashboard_origin],
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    return app
+
+
+def __getattr__(name: str) -> FastAPI:
+    # `uvicorn api.main:app` builds the app on first access, from the environment.
+    if name == "app":
+        globals()["app"] = application = create_app()
+        return application
+    raise AttributeError(name)

@@ -1,0 +1,165 @@
+"""ORM tables: experiment, run, metric and worker (SQLAlchemy 2, SQLite and PostgreSQL alike)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+RunStatus = Literal["queued", "running", "done", "failed", "cancelled"]
+ExperimentStatus = RunStatus  # derived from its runs' (api.crud.derive_status)
+
+JsonType = JSON().with_variant(JSONB(), "postgresql")
+# SQLite only guarantees never-reused, increasing ids with INTEGER PRIMARY KEY AUTOINCREMENT.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores UTC; always returns timezone-aware UTC (SQLite keeps no zone of its own)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(
+        naming_convention={
+            "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+            "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+
+
+class Experiment(Base):
+    """One submitted spec; its status is derived from its runs' (see crud.sync_status)."""
+
+    __tablename__ = "experiment"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    spec: Mapped[dict[str, Any]] = mapped_column(JsonType)
+    status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
+    priority: Mapped[int] = mapped_column(Integer, default=5)
+    created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    sweep_id: Mapped[str | None] = mapped_column(String(36), index=True)
+
+    runs: Mapped[list[Run]] = relationship(
+        back_populates="experiment", cascade="all, delete-orphan", order_by="Run.id"
+    )
+
+
+class Run(Base):
+    """One (arm, repeat) of an experiment: a single training run and where it stands."""
+
+    __tablename__ = "run"
+    __table_args__ = (
+        UniqueConstraint("experiment_id", "arm", "repeat"),
+        Index("ix_run_status_heartbeat", "status", "heartbeat"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    experiment_id: Mapped[int] = mapped_column(
+        ForeignKey("experiment.id", ondelete="CASCADE"), index=True
+    )
+    arm: Mapped[str] = mapped_column(String(64))
+    repeat: Mapped[int] = mapped_column(Integer)
+    seed: Mapped[int | None] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    attempt: Mapped[int] = mapped_column(Integer, default=1)
+    requeues: Mapped[int] = mapped_column(Integer, default=0)  # by the heartbeat sweep
+    # The Celery task id of the one live message; an execution owns the run while they match.
+    task_id: Mapped[str | None] = mapped_column(String(64))
+    enqueued: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    started: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    worker: Mapped[str | None] = mapped_column(String(255))
+    heartbeat: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_phase: Mapped[str | None] = mapped_column(String(32))
+    last_epoch: Mapped[int | None] = mapped_column(Integer)
+    checkpoint: Mapped[str | None] = mapped_column(String(1024))
+    init_fingerprint: Mapped[str | None] = mapped_column(String(64))
+    error: Mapped[str | None] = mapped_column(Text)
+    host: Mapped[str | None] = mapped_column(String(255))
+    device_name: Mapped[str | None] = mapped_column(String(255))
+    initlab_version: Mapped[str | None] = mapped_column(String(64))
+    git_commit: Mapped[str | None] = mapped_column(String(64))
+    python_version: Mapped[str | None] = mapped_column(String(64))
+    torch_version: Mapped[str | None] = mapped_column(String(64))
+    torchvision_version: Mapped[str | None] = mapped_column(String(64))
+    cuda_version: Mapped[str | None] = mapped_column(String(64))
+    wall_seconds: Mapped[dict[str, float] | None] = mapped_column(JsonType)
+
+    experiment: Mapped[Experiment] = relationship(back_populates="runs")
+
+
+class Metric(Base):
+    """One split's figures for one epoch of one phase; a replayed epoch overwrites its row."""
+
+    __tablename__ = "metric"
+    __table_args__ = (
+        UniqueConstraint("run_id", "phase", "epoch", "split"),
+        Index("ix_metric_experiment_id_id", "experiment_id", "id"),
+        {"sqlite_autoincrement": True},
+    )
+
+    # Monotonically increasing: the ?after= cursor of GET /experiments/{id}/metrics.
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("run.id", ondelete="CASCADE"))
+    experiment_id: Mapped[int] = mapped_column(ForeignKey("experiment.id", ondelete="CASCADE"))
+    phase: Mapped[str] = mapped_column(String(32))
+    epoch: Mapped[int] = mapped_column(Integer)
+    split: Mapped[str] = mapped_column(String(16))
+    loss: Mapped[float | None] = mapped_column(Float)
+    accuracy: Mapped[float | None] = mapped_column(Float)
+    lr: Mapped[float | None] = mapped_column(Float)
+    seconds: Mapped[float | None] = mapped_column(Float)
+    examples: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class Worker(Base):
+    """A live worker slot, beating while it runs; GET /health lists the fresh ones."""
+
+    __tablename__ = "worker"
+
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    device: Mapped[str] = mapped_column(String(255))
+    started: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    heartbeat: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    run_id: Mapped[int | None] = mapped_column(Integer)

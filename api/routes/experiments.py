@@ -1,0 +1,164 @@
+"""/experiments: submit, list, show, cancel."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from api import crud
+from api.deps import Authorized, CeleryDep, DatabaseDep, SessionDep, SettingsDep
+from api.models import Experiment, ExperimentStatus, Run
+from api.progress import progress
+from api.schemas import (
+    CancelResponse,
+    ExperimentDetail,
+    ExperimentPage,
+    RunBrief,
+    SubmitResponse,
+)
+from api.submission import UnsupportedMediaType, prepare
+from core.spec import ExperimentSpec, SpecError, parse_spec
+from worker.celery_app import publish_runs
+
+router = APIRouter(prefix="/experiments", tags=["experiments"], dependencies=[Authorized])
+
+
+SPEC_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "description": "An ExperimentSpec as JSON or YAML (chosen by Content-Type).",
+        "content": {
+            "application/json": {"schema": ExperimentSpec.model_json_schema()},
+            "application/yaml": {"schema": {"type": "string"}},
+        },
+    }
+}
+
+
+async def raw_body(request: Request) -> bytes:
+    return await request.body()
+
+
+def get_experiment(session: Session, experiment_id: int) -> Experiment:
+    """The experiment, or 404 naming the id."""
+    experiment = session.get(Experiment, experiment_id)
+    if experiment is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"experiment {experiment_id} not found")
+    return experiment
+
+
+def spec_of(experiment: Experiment) -> ExperimentSpec:
+    return parse_spec(experiment.spec)
+
+
+def _dry_run(specs: list[ExperimentSpec]) -> SubmitResponse:
+    """What a submission would store: its experiments and runs, without ids."""
+    return SubmitResponse(
+        id=None,
+        dry_run=True,
+        experiments=[{"id": None, "name": s.name, "runs": len(s.run_keys())} for s in specs],
+        runs=[
+            RunBrief(arm=a, repeat=r, seed=s.seed, status="queued")
+            for s in specs
+            for a, r in s.run_keys()
+        ],
+    )
+
+
+@router.post(
+    "", status_code=status.HTTP_201_CREATED, response_model=SubmitResponse, openapi_extra=SPEC_BODY
+)
+def submit_experiment(
+    request: Request,
+    body: Annotated[bytes, Depends(raw_body)],
+    response: Response,
+    db: DatabaseDep,
+    celery: CeleryDep,
+    settings: SettingsDep,
+    dry_run: Annotated[
+        bool, Query(description="validate and list the runs; store nothing")
+    ] = False,
+    priority: Annotated[int, Query(ge=0, le=9, description="9 runs first")] = 5,
+) -> SubmitResponse:
+    """Validate a spec (JSON or YAML), store one experiment per sweep point and queue its runs."""
+    try:
+        specs = prepare(body, request.headers.get("content-type"), settings.data_root)
+    except UnsupportedMediaType as error:
+        raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, str(error)) from None
+    except SpecError as error:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, error.errors) from None
+    if dry_run:
+        response.status_code = status.HTTP_200_OK
+        return _dry_run(specs)
+    sweep_id = str(uuid.uuid4()) if len(specs) > 1 else None
+    stored, dispatches = [], []
+    with db.transaction() as session:
+        for spec in specs:
+            experiment, sent = crud.create_experiment(
+                session, spec=spec, priority=priority, sweep_id=sweep_id
+            )
+            stored.append(experiment)
+            dispatches += sent
+    publish_runs(celery, settings, dispatches)
+    return SubmitResponse(
+        id=stored[0].id,
+        sweep_id=sweep_id,
+        experiments=[{"id": e.id, "name": e.name, "runs": len(e.runs)} for e in stored],
+        runs=[RunBrief.model_validate(run) for e in stored for run in e.runs],
+    )
+
+
+def _public(session: Session, experiments: list[Experiment]) -> list[dict[str, Any]]:
+    """Experiments with spec and progress; two queries for the whole page."""
+    ids = [e.id for e in experiments]
+    counts = crud.run_counts(session, ids)
+    running: dict[int, list[Run]] = {i: [] for i in ids}
+    query = select(Run).where(Run.experiment_id.in_(ids), Run.status == "running")
+    for run in session.scalars(query):
+        running[run.experiment_id].append(run)
+    return [
+        {
+            **_columns(e),
+            "spec": e.spec,
+            "progress": progress(spec_of(e), running[e.id], counts[e.id]),
+        }
+        for e in experiments
+    ]
+
+
+def _columns(experiment: Experiment) -> dict[str, Any]:
+    keys = ("id", "name", "status", "priority", "created", "sweep_id")
+    return {key: getattr(experiment, key) for key in keys}
+
+
+@router.get("", response_model=ExperimentPage)
+def list_experiments(
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    status_: Annotated[ExperimentStatus | None, Query(alias="status")] = None,
+) -> dict[str, Any]:
+    """Experiments, newest first, `limit` from `offset`, optionally only those in `status`."""
+    items, total = crud.list_experiments(session, status=status_, limit=limit, offset=offset)
+    return {"items": _public(session, items), "total": total, "limit": limit, "offset": offset}
+
+
+@router.get("/{experiment_id}", response_model=ExperimentDetail)
+def read_experiment(experiment_id: int, session: SessionDep) -> dict[str, Any]:
+    """One experiment with its spec and progress (runs done/total, current epochs)."""
+    return _public(session, [get_experiment(session, experiment_id)])[0]
+
+
+@router.post("/{experiment_id}/cancel", response_model=CancelResponse)
+def cancel_experiment(experiment_id: int, db: DatabaseDep) -> CancelResponse:
+    """Cancel every queued and running run: queued ones never start, running ones stop soon."""
+    with db.transaction() as session:
+        experiment = crud.lock_experiment(session, experiment_id)
+        if experiment is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"experiment {experiment_id} not found")
+        cancelled = crud.cancel_experiment(session, experiment=experiment)
+        return CancelResponse(id=experiment.id, cancelled_runs=cancelled, status=experiment.status)

@@ -1,0 +1,45 @@
+"""/health: database, broker and live workers; open even when a token is configured."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response, status
+from sqlalchemy import select, text
+
+import core
+from api import crud
+from api.deps import CeleryDep, DatabaseDep, SettingsDep
+from api.models import Worker
+from api.schemas import Health, WorkerPublic
+from worker.celery_app import check_broker
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/health", response_model=Health)
+def health(db: DatabaseDep, celery: CeleryDep, settings: SettingsDep, response: Response) -> Health:
+    """200 when the database and the broker answer, 503 otherwise; lists live workers."""
+    database: dict[str, Any] = {"ok": True, "dialect": db.dialect}
+    workers: list[WorkerPublic] = []
+    try:
+        with db.session() as session:
+            session.execute(text("SELECT 1"))
+            fresh = crud.fresh_since(settings.heartbeat_timeout)
+            rows = session.scalars(
+                select(Worker).where(Worker.heartbeat >= fresh).order_by(Worker.name)
+            )
+            workers = [WorkerPublic.model_validate(w) for w in rows]
+    except Exception as error:
+        database = {"ok": False, "dialect": db.dialect, "error": type(error).__name__}
+    broker = check_broker(celery, settings)
+    ok = database["ok"] and broker["ok"]
+    if not ok:
+        response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    return Health(
+        status="ok" if ok else "degraded",
+        version=core.__version__,
+        database=database,
+        broker=broker,
+        workers=workers,
+    )

@@ -1,0 +1,49 @@
+"""/runs/{id}: one run, and retrying it."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, status
+
+from api import crud
+from api.deps import Authorized, CeleryDep, DatabaseDep, SessionDep, SettingsDep
+from api.models import Run
+from api.schemas import RunPublic
+from worker.celery_app import publish_runs
+
+router = APIRouter(prefix="/runs", tags=["runs"], dependencies=[Authorized])
+
+
+def _not_found(run_id: int) -> HTTPException:
+    return HTTPException(status.HTTP_404_NOT_FOUND, f"run {run_id} not found")
+
+
+@router.get("/{run_id}", response_model=RunPublic)
+def read_run(run_id: int, session: SessionDep) -> Run:
+    """One run with its status, progress, worker, environment and error."""
+    run = session.get(Run, run_id)
+    if run is None:
+        raise _not_found(run_id)
+    return run
+
+
+@router.post("/{run_id}/retry", response_model=RunPublic)
+def retry_run(
+    run_id: int,
+    db: DatabaseDep,
+    celery: CeleryDep,
+    settings: SettingsDep,
+    fresh: Annotated[bool, Query(description="drop checkpoint and metrics; start over")] = False,
+) -> Run:
+    """Queue a failed or cancelled run again (attempt + 1); it resumes from its checkpoint."""
+    with db.transaction() as session:
+        run = session.get(Run, run_id)
+        if run is None:
+            raise _not_found(run_id)
+        try:
+            dispatch = crud.retry_run(session, run=run, fresh=fresh)
+        except crud.Conflict as error:
+            raise HTTPException(status.HTTP_409_CONFLICT, str(error)) from None
+    publish_runs(celery, settings, [dispatch])
+    return run

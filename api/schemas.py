@@ -1,0 +1,164 @@
+"""Response bodies of the REST API (requests are ExperimentSpec from core.spec)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Band = Literal["iqr", "p10p90", "minmax", "std", "ci95"]
+MetricName = Literal["loss", "accuracy"]
+
+
+class RunBrief(BaseModel):
+    """A run as the submit response lists it."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int | None = None
+    arm: str
+    repeat: int
+    seed: int | None = None
+    status: str
+
+
+class RunPublic(RunBrief):
+    """Everything stored about a run."""
+
+    experiment_id: int
+    attempt: int
+    requeues: int
+    enqueued: datetime | None
+    started: datetime | None
+    finished: datetime | None
+    worker: str | None
+    heartbeat: datetime | None
+    last_phase: str | None
+    last_epoch: int | None
+    checkpoint: str | None
+    init_fingerprint: str | None
+    error: str | None
+    host: str | None
+    device_name: str | None
+    initlab_version: str | None
+    git_commit: str | None
+    python_version: str | None
+    torch_version: str | None
+    torchvision_version: str | None
+    cuda_version: str | None
+    wall_seconds: dict[str, float] | None
+
+
+class SubmitResponse(BaseModel):
+    """POST /experiments: the stored experiment(s) and their runs (ids null on dry_run)."""
+
+    id: int | None
+    dry_run: bool = False
+    sweep_id: str | None = None
+    experiments: list[dict[str, Any]] = Field(default_factory=list)
+    runs: list[RunBrief]
+
+
+class RunningRun(BaseModel):
+    run_id: int
+    arm: str
+    repeat: int
+    phase: str | None
+    epoch: int | None
+    epochs_done: int
+    epochs_total: int
+
+
+class Progress(BaseModel):
+    """How far an experiment is: run counts by status, and where the running runs are."""
+
+    runs_total: int
+    runs_done: int
+    runs_failed: int
+    runs_cancelled: int
+    runs_running: int
+    runs_queued: int
+    fraction: float = Field(description="0..1, epochs of running runs counted")
+    running: list[RunningRun] = Field(default_factory=list)
+
+
+class ExperimentPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    status: str
+    priority: int
+    created: datetime
+    sweep_id: str | None
+    progress: Progress
+
+
+class ExperimentDetail(ExperimentPublic):
+    spec: dict[str, Any]
+
+
+class ExperimentPage(BaseModel):
+    items: list[ExperimentPublic]
+    total: int
+    limit: int
+    offset: int
+
+
+class MetricRow(BaseModel):
+    id: int
+    run_id: int
+    arm: str
+    repeat: int
+    phase: str
+    epoch: int
+    split: str
+    loss: float | None
+    accuracy: float | None
+    lr: float | None
+    seconds: float | None
+    examples: int | None
+
+
+class MetricPage(BaseModel):
+    """Rows with id > after; pass next_cursor as ?after= to get only newer rows."""
+
+    items: list[MetricRow]
+    next_cursor: int
+
+
+class Curves(BaseModel):
+    """Per arm, per epoch: core.stats.curve_stats plus the chosen band as low/high."""
+
+    phase: str
+    split: str
+    metric: MetricName
+    band: Band
+    arms: dict[str, list[dict[str, Any]]]
+
+
+class CancelResponse(BaseModel):
+    id: int
+    cancelled_runs: int
+    status: str
+
+
+class WorkerPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    name: str
+    host: str
+    pid: int
+    device: str
+    started: datetime
+    heartbeat: datetime
+    run_id: int | None
+
+
+class Health(BaseModel):
+    status: Literal["ok", "degraded"]
+    version: str
+    database: dict[str, Any]
+    broker: dict[str, Any]
+    workers: list[WorkerPublic]

@@ -1,0 +1,234 @@
+"""Real service processes for the tests: uvicorn and Celery workers on a chosen backend."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[2]
+TOKEN = "test-token-0123456789"
+# Fast liveness so the worker-loss tests finish in seconds, not minutes.
+FAST = {
+    "INITLAB_HEARTBEAT_INTERVAL": "0.5",
+    "INITLAB_HEARTBEAT_TIMEOUT": "4",
+    "INITLAB_SWEEP_INTERVAL": "0.5",
+    "INITLAB_QUEUE_GRACE": "3",
+    "INITLAB_STOP_POLL_INTERVAL": "0.2",
+    "INITLAB_BROKER_POLL_INTERVAL": "0.05",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(
+    predicate: Callable[[], Any], timeout: float = 60.0, every: float = 0.1, what: str = "condition"
+) -> Any:
+    """Poll until `predicate` returns something truthy; fail naming `what` after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(every)
+
+
+@dataclass
+class Backend:
+    """Where the store and the broker are: the environment every process gets."""
+
+    name: str
+    env: dict[str, str]
+
+
+@dataclass
+class Service:
+    """One API server and the worker processes of a test module, with log files."""
+
+    backend: Backend
+    logs: Path
+    port: int = field(default_factory=free_port)
+    api: subprocess.Popen[bytes] | None = None
+    workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def env(self, **extra: str) -> dict[str, str]:
+        return {
+            **os.environ,
+            "PYTHONPATH": str(REPO),
+            **FAST,
+            "INITLAB_API_TOKEN": TOKEN,
+            **self.backend.env,
+            **extra,
+        }
+
+    def _spawn(self, name: str, argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+        log = open(self.logs / f"{self.backend.name}-{name}.log", "ab")  # noqa: SIM115
+        return subprocess.Popen(
+            argv, env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+    def start_api(self, wait: bool = True) -> None:
+        self.api = self._spawn(
+            "api",
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "api.main:app",
+                "--port",
+                str(self.port),
+                "--log-level",
+                "warning",
+            ],
+            self.env(),
+        )
+        if wait:
+            self.wait_api()
+
+    def wait_api(self) -> None:
+        wait_for(self._healthy, 90, 0.2, "the API to answer /health")
+
+    def _healthy(self) -> bool:
+        try:
+            return httpx.get(f"{self.url}/api/v1/health", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def start_worker(self, epoch_delay: float = 0.25) -> subprocess.Popen[bytes]:
+        """A worker process like `initlab worker --cpu` starts; waits until it is live (the
+        API must be up)."""
+        name = f"w{uuid.uuid4().hex[:6]}"
+        argv = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "worker.tasks:app",
+            "worker",
+            "--pool",
+            "solo",
+            "-c",
+            "1",
+            "-n",
+            f"{name}@%h",
+            "-Q",
+            self.backend.env["INITLAB_QUEUE_NAME"],
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "-l",
+            "INFO",
+        ]
+        process = self._spawn(
+            name, argv, self.env(INITLAB_EPOCH_DELAY=str(epoch_delay), OMP_NUM_THREADS="1")
+        )
+        self.workers.append(process)
+
+        def live() -> bool:
+            if process.poll() is not None:
+                raise AssertionError(f"worker {name} exited with {process.returncode}")
+            try:
+                health = httpx.get(f"{self.url}/api/v1/health", timeout=5).json()
+            except httpx.HTTPError:
+                return False  # the API is still starting
+            return any(w["name"].startswith(f"{name}@") for w in health["workers"])
+
+        wait_for(live, 90, 0.2, f"worker {name} to report live")
+        return process
+
+    def kill_worker(self, process: subprocess.Popen[bytes]) -> None:
+        """SIGKILL: no shutdown handler runs, as when a machine dies."""
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(10)
+        self.workers.remove(process)
+
+    def stop(self) -> None:
+        for process in [*self.workers, *([self.api] if self.api else [])]:
+            if process.poll() is None:
+                process.terminate()
+        for process in [*self.workers, *([self.api] if self.api else [])]:
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+class Api:
+    """An httpx client of one service, with the token, and waits on experiment state."""
+
+    def __init__(self, url: str, token: str | None = TOKEN) -> None:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.http = httpx.Client(base_url=f"{url}/api/v1", headers=headers, timeout=30)
+
+    def submit(self, spec: dict[str, Any], **params: Any) -> dict[str, Any]:
+        response = self.http.post("/experiments", json=spec, params=params)
+        assert response.status_code == 201, response.text
+        return dict(response.json())
+
+    def experiment(self, experiment_id: int) -> dict[str, Any]:
+        return dict(self.http.get(f"/experiments/{experiment_id}").json())
+
+    def runs(self, experiment_id: int) -> list[dict[str, Any]]:
+        return list(self.http.get(f"/experiments/{experiment_id}/runs").json())
+
+    def metrics(self, experiment_id: int) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = []
+        cursor = 0
+        while True:
+            page = self.http.get(
+                f"/experiments/{experiment_id}/metrics", params={"after": cursor, "limit": 50}
+            ).json()
+            rows += page["items"]
+            if not page["items"]:
+                return rows
+            cursor = page["next_cursor"]
+
+    def wait_status(
+        self, experiment_id: int, statuses: tuple[str, ...] = ("done",), timeout: float = 90
+    ) -> dict[str, Any]:
+        finished = ("done", "failed", "cancelled")
+
+        def reached() -> dict[str, Any] | None:
+            experiment = self.experiment(experiment_id)
+            if experiment["status"] in finished and experiment["status"] not in statuses:
+                runs = [(r["id"], r["status"], r["error"]) for r in self.runs(experiment_id)]
+                raise AssertionError(f"experiment ended {experiment['status']}: {runs}")
+            return experiment if experiment["status"] in statuses else None
+
+        return dict(wait_for(reached, timeout, 0.2, f"experiment {experiment_id} {statuses}"))
+
+
+def tiny_spec(
+    name: str = "tiny", epochs: int = 2, repeats: int = 1, arms: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """small_cnn on 200 digits, batch 32: about a second of CPU per run."""
+    return {
+        "name": name,
+        "model": "small_cnn",
+        "dataset": {"name": "digits", "limit_train": 200},
+        "training": {"epochs": epochs, "batch_size": 32, "lr": 0.003},
+        "arms": arms or [{"name": "original", "method": "original"}],
+        "repeats": repeats,
+        "seed": 7,
+    }

@@ -1,0 +1,141 @@
+"""The REST API over HTTP against a live server: auth, validation, limits, errors."""
+
+from __future__ import annotations
+
+import httpx
+import yaml
+
+from tests.service.servers import Api, Service, tiny_spec
+
+
+def test_health_needs_no_token_and_lists_workers(service: Service) -> None:
+    response = httpx.get(f"{service.url}/api/v1/health")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok" and body["database"]["ok"] and body["broker"]["ok"]
+    assert body["workers"], "the fixture's worker reports live"
+
+
+def test_every_other_endpoint_needs_the_token(service: Service) -> None:
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic x"}):
+        for method, path in [
+            ("GET", "/experiments"),
+            ("POST", "/experiments"),
+            ("GET", "/experiments/1/curves"),
+            ("POST", "/runs/1/retry"),
+        ]:
+            response = httpx.request(
+                method, f"{service.url}/api/v1{path}", headers=headers, json=tiny_spec()
+            )
+            assert response.status_code == 401, (method, path, headers)
+            assert response.headers["www-authenticate"] == "Bearer"
+    assert Api(service.url).http.get("/experiments").status_code == 200
+
+
+def test_invalid_spec_is_422_with_a_line_per_field(service: Service) -> None:
+    spec = {**tiny_spec(), "model": "resnet", "repeats": 0}
+    spec["training"] = {"lr": -1}
+    response = Api(service.url).http.post("/experiments", json=spec)
+    assert response.status_code == 422
+    detail = response.json()["detail"]
+    assert all(isinstance(line, str) for line in detail)
+    for field in ("model:", "repeats:", "training.lr:"):
+        assert any(line.startswith(field) for line in detail), detail
+    broken = Api(service.url).http.post(
+        "/experiments", content=b"{not json", headers={"Content-Type": "application/json"}
+    )
+    assert broken.status_code == 422 and broken.json()["detail"][0].startswith("body:")
+
+
+def test_path_escaping_the_data_root_is_422(service: Service) -> None:
+    spec = tiny_spec()
+    spec["dataset"] = {"name": "cifar10", "root": "../../etc"}
+    response = Api(service.url).http.post("/experiments", json=spec)
+    assert response.status_code == 422
+    assert response.json()["detail"][0].startswith("dataset.root:")
+    assert "escapes the data root" in response.json()["detail"][0]
+
+
+def test_dry_run_lists_runs_and_stores_nothing(service: Service) -> None:
+    api = Api(service.url)
+    before = api.http.get("/experiments").json()["total"]
+    spec = tiny_spec(
+        repeats=2,
+        arms=[
+            {"name": "a", "method": "original"},
+            {"name": "b", "method": "warm_start", "stages": [{"fraction": 0.5, "epochs": 1}]},
+        ],
+    )
+    response = api.http.post("/experiments", json=spec, params={"dry_run": True})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["dry_run"] and body["id"] is None
+    assert [(r["arm"], r["repeat"]) for r in body["runs"]] == [
+        ("a", 0),
+        ("b", 0),
+        ("a", 1),
+        ("b", 1),
+    ]
+    assert api.http.get("/experiments").json()["total"] == before
+
+
+def test_yaml_body_sweep_and_unsupported_type(service: Service) -> None:
+    api = Api(service.url)
+    spec = {**tiny_spec(name="sweep"), "sweep": {"training.lr": [0.01, 0.001]}}
+    response = api.http.post(
+        "/experiments",
+        content=yaml.safe_dump(spec).encode(),
+        headers={"Content-Type": "application/yaml"},
+        params={"dry_run": True},
+    )
+    assert response.status_code == 200, response.text
+    assert [e["name"] for e in response.json()["experiments"]] == [
+        "sweep[training.lr=0.01]",
+        "sweep[training.lr=0.001]",
+    ]
+    other = api.http.post("/experiments", content=b"x", headers={"Content-Type": "image/png"})
+    assert other.status_code == 415 and "application/yaml" in other.json()["detail"]
+
+
+def test_body_over_the_limit_is_413(service: Service) -> None:
+    response = Api(service.url).http.post(
+        "/experiments", content=b"#" * 2_000_000, headers={"Content-Type": "application/yaml"}
+    )
+    assert response.status_code == 413
+    assert "1000000 bytes" in response.json()["detail"]
+
+
+def test_clear_404s_and_bad_queries(service: Service) -> None:
+    api = Api(service.url)
+    for path in ("/experiments/999999", "/experiments/999999/metrics", "/runs/999999"):
+        response = api.http.get(path)
+        assert response.status_code == 404 and "999999 not found" in response.json()["detail"]
+    assert api.http.post("/runs/999999/retry").status_code == 404
+    bad = api.http.get("/experiments", params={"status": "sleeping", "limit": 0})
+    assert bad.status_code == 422
+    assert any(line.startswith("query.status:") for line in bad.json()["detail"])
+
+
+def test_openapi_lists_every_route(service: Service) -> None:
+    paths = httpx.get(f"{service.url}/openapi.json").json()["paths"]
+    for path in (
+        "/api/v1/experiments",
+        "/api/v1/experiments/{experiment_id}/curves",
+        "/api/v1/experiments/{experiment_id}/summary",
+        "/api/v1/runs/{run_id}/retry",
+        "/api/v1/experiments/{experiment_id}/cancel",
+        "/api/v1/health",
+    ):
+        assert path in paths
+
+
+def test_cors_admits_only_the_dashboard_origin(service: Service) -> None:
+    def preflight(origin: str) -> httpx.Response:
+        return httpx.options(
+            f"{service.url}/api/v1/experiments",
+            headers={"Origin": origin, "Access-Control-Request-Method": "POST"},
+        )
+
+    allowed = preflight("http://localhost:8501")
+    assert allowed.headers.get("access-control-allow-origin") == "http://localhost:8501"
+    assert "access-control-allow-origin" not in preflight("http://evil.example").headers

@@ -1,0 +1,127 @@
+"""Start and supervise service processes: Celery worker slots, the API, the dashboard."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from types import FrameType
+
+from api.config import Settings
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One worker process: its Celery node name and the environment that pins its device."""
+
+    name: str
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def plan_slots(gpus: Sequence[str], slots_per_gpu: int, cpu_slots: int) -> list[Slot]:
+    """K slots per listed GPU (each sees only its GPU), or `cpu_slots` CPU slots."""
+    if gpus:
+        return [
+            Slot(f"gpu{gpu}-{k}", {"CUDA_VISIBLE_DEVICES": gpu, "INITLAB_DEVICE": "cuda"})
+            for gpu in gpus
+            for k in range(slots_per_gpu)
+        ]
+    # CPU slots share the cores; each gets its share of intra-op threads.
+    threads = str(max(1, (os.cpu_count() or 1) // max(1, cpu_slots)))
+    return [
+        Slot(
+            f"cpu-{k}",
+            {
+                "CUDA_VISIBLE_DEVICES": "",
+                "INITLAB_DEVICE": "cpu",
+                "OMP_NUM_THREADS": threads,
+                "MKL_NUM_THREADS": threads,
+            },
+        )
+        for k in range(cpu_slots)
+    ]
+
+
+def celery_argv(slot: Slot, settings: Settings, loglevel: str = "INFO") -> list[str]:
+    """The command of one slot: a solo-pool worker, one run at a time, nothing prefetched."""
+    return [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "worker.tasks:app",
+        "worker",
+        "--pool",
+        "solo",
+        "--concurrency",
+        "1",
+        "-n",
+        f"{slot.name}@%h",
+        "-Q",
+        settings.queue_name,
+        "--without-gossip",
+        "--without-mingle",
+        "--without-heartbeat",
+        "--loglevel",
+        loglevel,
+    ]
+
+
+class Supervisor:
+    """Children in their own sessions; SIGINT/SIGTERM or one child's exit stops them all."""
+
+    def __init__(self, grace: float = 20.0) -> None:
+        self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
+        self.grace = grace
+        self._stopping = False
+
+    def start(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
+        process = subprocess.Popen(argv, env={**os.environ, **(env or {})}, start_new_session=True)
+        self.children.append((name, process))
+
+    def _signal(self, signum: int, _frame: FrameType | None) -> None:
+        self._stopping = True
+
+    def wait(self) -> int:
+        """Block until a signal or a child exits; then stop every child. Returns an exit code."""
+        previous = {s: signal.signal(s, self._signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        code = 0
+        try:
+            while not self._stopping:
+                for name, process in self.children:
+                    if process.poll() is not None:
+                        print(
+                            f"initlab: {name} exited with code {process.returncode}; "
+                            "stopping the others",
+                            file=sys.stderr,
+                        )
+                        code = process.returncode or 1
+                        self._stopping = True
+                        break
+                time.sleep(0.2)
+        finally:
+            self.stop()
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+        return code
+
+    def stop(self) -> None:
+        """SIGTERM every child (a worker hands its run back to the queue), SIGKILL stragglers."""
+        for _, process in self.children:
+            if process.poll() is None:
+                process.terminate()
+        deadline = time.monotonic() + self.grace
+        for name, process in self.children:
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                print(
+                    f"initlab: {name} did not stop in {self.grace:.0f}s; killing it",
+                    file=sys.stderr,
+                )
+                process.kill()
+                process.wait()
