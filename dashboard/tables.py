@@ -1,0 +1,175 @@
+"""DataFrames the pages show, built from API bodies and core.stats (no HTTP, no Streamlit)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+
+from core.stats import SPLITS, curve_stats
+from dashboard.live import runs_from_rows
+
+RULE_LABELS = {
+    "val_loss": "val_loss — epoch of lowest validation loss (honest)",
+    "final": "final — the last epoch",
+    "paper": "paper — the paper's arithmetic (optimistic)",
+}
+PAPER_WARNING = (
+    "The paper rule takes, per run and split, the minimum loss and independently the maximum "
+    "accuracy over epochs, choosing the accuracy epoch on the reported set itself — so it is "
+    "optimistic. Compare it with val_loss."
+)
+MISSING = "—"
+
+
+def _f(value: float | None, digits: int = 3) -> str:
+    return MISSING if value is None else f"{value:.{digits}f}"
+
+
+def _pm(mean: float | None, std: float | None, digits: int = 3) -> str:
+    if mean is None:
+        return MISSING
+    return f"{mean:.{digits}f} ± {_f(std, digits)}" if std is not None else f"{mean:.{digits}f}"
+
+
+def split_frames(rows: Iterable[Mapping[str, Any]]) -> dict[str, pd.DataFrame]:
+    """One table per split (val, test, train, sample), a row per arm: Tables I–V's figures."""
+    by_split: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        by_split.setdefault(str(row["split"]), []).append({
+            "Arm": row["arm"],
+            "n": row["n"],
+            "Loss (mean ± s.t.d.)": _pm(row["loss_mean"], row["loss_std"]),
+            "Loss (median)": _f(row["loss_median"]),
+            "Accuracy % (mean ± s.t.d.)": _pm(row["acc_mean"], row["acc_std"], 2),
+            "Accuracy % (median)": _f(row["acc_median"], 2),
+            "Epoch taken (mean)": _f(row["epoch_mean"], 2),
+        })
+    order = [s for s in SPLITS if s in by_split] + sorted(set(by_split) - set(SPLITS))
+    return {split: pd.DataFrame(by_split[split]) for split in order}
+
+
+def _at(stats: Sequence[Mapping[str, Any]], epoch: int) -> Mapping[str, Any] | None:
+    return next((row for row in stats if row["epoch"] == epoch), None)
+
+
+def _figures(prefix: str, stats: Mapping[str, Any] | None, scale: float) -> dict[str, Any]:
+    """mean/std/median of one curve_stats row as table-row keys (accuracy scaled to %)."""
+    out: dict[str, Any] = {}
+    for key in ("mean", "std", "median"):
+        value = None if stats is None else stats[key]
+        out[f"{prefix}_{key}"] = None if value is None else scale * value
+    return out
+
+
+def at_epoch_rows(
+    metric_rows: Iterable[Mapping[str, Any]], arms: Sequence[str], epoch: int, label: str
+) -> list[dict[str, Any]]:
+    """Table rows (core.stats' shape) of the main phase's figures at one epoch, over repeats."""
+    runs = runs_from_rows(r for r in metric_rows if r["phase"] == "main")
+    splits = {str(r["split"]) for run in runs for r in run["metrics"]}
+    out = []
+    for arm in arms:
+        for split in [s for s in SPLITS if s in splits]:
+            loss = _at(curve_stats(runs, arm, "main", split, "loss"), epoch)
+            acc = _at(curve_stats(runs, arm, "main", split, "accuracy"), epoch)
+            if loss is None and acc is None:
+                continue
+
+            out.append({
+                "rule": label, "arm": arm, "split": split, "n": (loss or acc or {}).get("n", 0),
+                "n_fallback": 0, **_figures("loss", loss, 1.0), **_figures("acc", acc, 100.0),
+                "epoch_mean": float(epoch), "epoch_std": 0.0, "epoch_median": float(epoch),
+            })
+    return out
+
+
+def with_table(
+    summary: Mapping[str, Any], label: str, rows: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """The summary with one more table (e.g. 'epoch 12'), for display and export alike."""
+    out = dict(summary)
+    out["rules"] = [*summary.get("rules", []), label]
+    out["tables"] = {**summary.get("tables", {}), label: rows}
+    out["paired"] = {**summary.get("paired", {}), label: []}
+    return out
+
+
+def only_rule(summary: Mapping[str, Any], rule: str) -> dict[str, Any]:
+    """The summary restricted to one rule (its table and its paired rows)."""
+    out = dict(summary)
+    out["rules"] = [rule]
+    out["tables"] = {rule: summary["tables"].get(rule, [])}
+    out["paired"] = {rule: summary.get("paired", {}).get(rule, [])}
+    out["notes"] = [n for n in summary.get("notes", []) if n.startswith(f"{rule}:")]
+    return out
+
+
+def _p(value: float | None) -> str:
+    return MISSING if value is None else f"{value:.3g}"
+
+
+def paired_frame(summary: Mapping[str, Any], rule: str) -> pd.DataFrame:
+    """Each arm minus the baseline, paired by repeat: mean, 95% CI, p-values, win rate."""
+    rows = []
+    for row in summary.get("paired", {}).get(rule, []):
+        metric = "accuracy (%)" if row["metric"] == "accuracy" else row["metric"]
+        win = MISSING if row["win_rate"] is None else f"{100 * row['win_rate']:.0f}%"
+        rows.append({
+            "Split": row["split"], "Metric": metric, "Arm": row["arm"], "n": row["n"],
+            "Mean difference": _f(row["mean_diff"], 4),
+            "95% CI": f"[{_f(row['ci95_low'], 4)}, {_f(row['ci95_high'], 4)}]",
+            "Paired t p": _p(row["t_p"]), "Wilcoxon p": _p(row["wilcoxon_p"]), "Win rate": win,
+        })
+    return pd.DataFrame(rows)
+
+
+def preprocessing_frame(summary: Mapping[str, Any]) -> pd.DataFrame:
+    """Per arm: mean preprocessing and main seconds and their ratio (the paper's 2% / 25%)."""
+    rows = []
+    for arm, row in summary.get("preprocessing", {}).items():
+        share = MISSING if row["share"] is None else f"{100 * row['share']:.1f}%"
+        rows.append({
+            "Arm": arm, "n": row["n"], "Preprocessing (s)": _f(row["preprocess_seconds_mean"], 2),
+            "Main training (s)": _f(row["main_seconds_mean"], 2), "Share": share,
+        })
+    return pd.DataFrame(rows)
+
+
+def runs_frame(runs: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+    """Each run's status, attempt, worker, position and error."""
+    rows = []
+    for run in runs:
+        where = f"{run['last_phase']} {run['last_epoch']}" if run.get("last_phase") else ""
+        rows.append({
+            "Run": run["id"], "Arm": run["arm"], "Repeat": run["repeat"],
+            "Status": run["status"], "Attempt": run["attempt"], "Worker": run.get("worker") or "",
+            "At": where, "Started": run.get("started"), "Finished": run.get("finished"),
+            "Error": run.get("error") or "",
+        })
+    return pd.DataFrame(rows)
+
+
+def now_running(progress: Mapping[str, Any]) -> str:
+    """The running runs as 'arm#repeat phase epoch (done/total)' for the list's 'Now' column."""
+    parts = [
+        f"{r['arm']}#{r['repeat']} {r['phase'] or 'starting'} {r['epoch'] or 0}"
+        f" ({r['epochs_done']}/{r['epochs_total']})"
+        for r in progress.get("running", [])
+    ]
+    return "; ".join(parts)
+
+
+def experiments_frame(items: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+    """The experiment list: name, status, progress, runs done/total, current epochs, created."""
+    rows = []
+    for e in items:
+        p = e["progress"]
+        rows.append({
+            "ID": e["id"], "Name": e["name"], "Status": e["status"], "Progress": p["fraction"],
+            "Runs done": f"{p['runs_done']}/{p['runs_total']}",
+            "Failed": p["runs_failed"], "Now": now_running(p),
+            "Created": pd.to_datetime(e["created"]), "Open": f"/?experiment={e['id']}",
+        })
+    return pd.DataFrame(rows)

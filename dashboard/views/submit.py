@@ -1,0 +1,130 @@
+"""Submit: a preset or the demo as editable YAML, checked by the API's dry run, then queued."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from core.presets import preset_summary
+from core.spec import SpecError, parse_spec_text
+from dashboard.client import ApiError, ApiUnavailable, client_for, get_client
+from dashboard.specs import (
+    DEMO,
+    FieldError,
+    annotate,
+    cost_rows,
+    cost_total,
+    field_errors,
+    preset_names,
+    preset_yaml,
+    syntax_error,
+)
+from dashboard.ui import call
+
+client = get_client()
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def _api_presets(url: str, token: str | None) -> list[str] | None:
+    try:
+        return client_for(url, token).presets()
+    except (ApiError, ApiUnavailable):
+        return None
+
+
+def _load_preset() -> None:
+    st.session_state.spec_yaml = st.session_state.spec_draft = preset_yaml(st.session_state.preset)
+
+
+def _keep_draft() -> None:
+    # Widget state is dropped when the user leaves the page; the draft outlives it.
+    st.session_state.spec_draft = st.session_state.spec_yaml
+
+
+def _validate(text: str) -> dict[str, Any]:
+    """The dry run's verdict on `text`, asked once per distinct text."""
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    cached = st.session_state.get("dry_run")
+    if cached and cached["digest"] == digest:
+        return dict(cached)
+    outcome: dict[str, Any] = {"digest": digest, "errors": [], "result": None, "offline": None}
+    local = syntax_error(text)
+    if local is not None:
+        outcome["errors"] = [local]
+    else:
+        try:
+            outcome["result"] = client.submit(text, dry_run=True)
+        except ApiError as error:
+            outcome["errors"] = field_errors(text, error.lines)
+        except ApiUnavailable as error:
+            outcome["offline"] = str(error)
+            try:
+                parse_spec_text(text)
+            except SpecError as spec_error:
+                outcome["errors"] = field_errors(text, spec_error.errors)
+    st.session_state.dry_run = outcome
+    return outcome
+
+
+def _show_errors(text: str, errors: list[FieldError]) -> None:
+    st.error(f"The spec has {len(errors)} problem(s):")
+    for error in errors:
+        where = f"line {error.line} · " if error.line else ""
+        st.markdown(f"- {where}`{error.path}`: {error.message}")
+    st.code(annotate(text, errors), language="yaml", line_numbers=False)
+
+
+def _show_plan(text: str, result: dict[str, Any]) -> None:
+    runs = pd.DataFrame(result["runs"])[["arm", "repeat", "seed"]]
+    experiments = result.get("experiments") or []
+    title = f"{len(runs)} run(s) will be queued"
+    if len(experiments) > 1:
+        title += f" in {len(experiments)} experiments (a sweep)"
+    st.success(title)
+    spec = parse_spec_text(text)
+    rows = cost_rows(spec)
+    total = cost_total(rows)
+    examples = total["example_epochs"]
+    st.markdown(
+        f"**Estimated cost** (per experiment): {total['runs']} runs, {total['epochs']} "
+        f"training epochs, {total['full_data_epochs']} full-data epoch equivalents"
+        + (f", ≈{examples:,} example-epochs" if examples is not None else "")
+        + ". Evaluation passes are extra."
+    )
+    st.dataframe(pd.DataFrame(rows), hide_index=True)
+    with st.expander(f"Runs ({len(runs)})"):
+        st.dataframe(runs, hide_index=True)
+
+
+st.title("Submit an experiment")
+st.caption("Start from a preset or the digits demo, edit the YAML; the API checks each edit "
+           "with a dry run. Fields are documented in core/spec.py.")
+if "spec_yaml" not in st.session_state:
+    st.session_state.spec_yaml = st.session_state.get("spec_draft") or preset_yaml(DEMO)
+from_api = _api_presets(client.config.url, client.config.token)
+pick, load = st.columns([4, 1], vertical_alignment="bottom")
+preset = pick.selectbox("Preset", preset_names(from_api), key="preset")
+load.button("Load preset", on_click=_load_preset, width="stretch", key="load_preset")
+st.caption(preset_summary(preset))
+
+editor, verdict = st.columns([1, 1])
+text = editor.text_area("Spec (YAML)", key="spec_yaml", height=560, on_change=_keep_draft)
+priority = editor.slider("Priority (9 runs first)", 0, 9, 5)
+outcome = _validate(text)
+with verdict:
+    if outcome["offline"]:
+        st.warning(f"Validated locally only: {outcome['offline']}. Submitting needs the API.")
+    if outcome["errors"]:
+        _show_errors(text, outcome["errors"])
+    elif outcome["result"] is not None:
+        _show_plan(text, outcome["result"])
+
+ready = outcome["result"] is not None and not outcome["errors"]
+if editor.button("Submit", type="primary", disabled=not ready, key="submit"):
+    submitted = call("submit the experiment", client.submit, text, priority=priority)
+    if submitted is not None:
+        st.session_state.pop("dry_run", None)
+        st.switch_page("views/experiment.py", query_params={"experiment": str(submitted["id"])})

@@ -1,0 +1,130 @@
+"""A real browser (Debian's chromium via Playwright) submits a tiny demo through the form.
+
+The dashboard runs as `streamlit run dashboard/app.py` against the session's live API and
+worker; screenshots go to test-artifacts/screenshots (printed by the test).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from core.presets import PRESETS
+from tests.service.servers import TOKEN, Service, free_port, wait_for
+
+REPO = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+SHOTS = Path(os.environ.get("INITLAB_SCREENSHOTS") or REPO / "test-artifacts" / "screenshots")
+
+pytestmark = pytest.mark.slow
+playwright = pytest.importorskip("playwright.sync_api")
+if not Path(CHROMIUM).exists():
+    pytest.skip(f"no chromium at {CHROMIUM}", allow_module_level=True)
+
+
+def tiny_demo_yaml() -> str:
+    """The digits demo, shrunk to seconds: 200 images, 3 epochs, 2 repeats, short stages."""
+    spec = PRESETS.get("demo-digits")()
+    spec["name"] = "browser-demo"
+    spec["dataset"]["limit_train"] = 200
+    spec["training"]["epochs"] = 3
+    spec["repeats"] = 2
+    spec["arms"][1]["stages"] = [{"fraction": 0.1, "epochs": 1}, {"fraction": 0.3, "epochs": 1}]
+    spec["arms"][2]["stages"] = [{"fraction": 0.5, "epochs": 1}]
+    return yaml.safe_dump(spec, sort_keys=False)
+
+
+@pytest.fixture(scope="module")
+def dashboard_url(service: Service) -> Iterator[str]:
+    """`streamlit run dashboard/app.py` on a free port, pointed at the live API."""
+    port = free_port()
+    env = {**os.environ, "INITLAB_API_URL": service.url, "INITLAB_API_TOKEN": TOKEN,
+           "PYTHONPATH": str(REPO)}
+    log = open(service.logs / "dashboard.log", "ab")  # noqa: SIM115
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(REPO / "dashboard" / "app.py"),
+         "--server.headless", "true", "--server.port", str(port), "--server.address",
+         "127.0.0.1", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+
+    def healthy() -> bool:
+        assert process.poll() is None, f"streamlit exited with {process.returncode}"
+        try:
+            return httpx.get(f"{url}/_stcore/health", timeout=2).text == "ok"
+        except httpx.HTTPError:
+            return False
+
+    try:
+        wait_for(healthy, 60, 0.3, "the dashboard to answer")
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+def test_submit_demo_in_browser_shows_bands_and_tables(dashboard_url: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    print(f"screenshots: {SHOTS}")
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(60_000)
+        try:
+            page.goto(f"{dashboard_url}/submit")
+            editor = page.get_by_label("Spec (YAML)")
+            editor.wait_for()
+            assert "demo-digits" in editor.input_value()  # the form starts from the demo
+            editor.fill(tiny_demo_yaml())
+            editor.press("Control+Enter")
+            page.get_by_text("6 run(s) will be queued").wait_for()
+            page.get_by_text("Estimated cost").wait_for()
+            page.screenshot(path=SHOTS / "01-submit.png", full_page=True)
+
+            page.get_by_role("button", name="Submit", exact=True).click()
+            page.wait_for_url(lambda url: "experiment=" in url)
+            page.get_by_role("heading", name="browser-demo").wait_for()
+            experiment_url = page.url
+
+            # Refresh until every run is in: bands need two runs at an epoch.
+            deadline = time.monotonic() + 120
+            while not page.get_by_text("6/6 runs done").count():
+                assert time.monotonic() < deadline, "the demo did not finish in 120 s"
+                page.wait_for_timeout(2000)
+                page.get_by_role("button", name="Refresh").first.click()
+            page.locator(".js-plotly-plot").first.wait_for()
+            band = page.locator(".js-plotly-plot path.js-fill")
+            wait_for(lambda: band.count() >= 3, 30, 0.5, "a band per arm in the chart")
+            page.screenshot(path=SHOTS / "02-curves.png", full_page=True)
+
+            page.get_by_role("tab", name="Tables").click()
+            table = page.locator("table").first
+            table.wait_for()
+            for arm in ("original", "smart-init", "warm-start"):
+                assert table.locator("tr", has_text=arm).count() == 1, arm
+            page.screenshot(path=SHOTS / "03-tables.png", full_page=True)
+
+            page.goto(f"{dashboard_url}/?experiment={experiment_url.rsplit('=', 1)[1]}")
+            page.get_by_role("heading", name="browser-demo").wait_for()  # the bookmark works
+            page.get_by_role("tab", name="Exports").click()
+            page.get_by_role("button", name="Figure .svg").wait_for()
+            page.screenshot(path=SHOTS / "04-exports.png", full_page=True)
+        except Exception:
+            page.screenshot(path=SHOTS / "failure.png", full_page=True)
+            raise
+        finally:
+            browser.close()

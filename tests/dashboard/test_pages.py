@@ -1,0 +1,153 @@
+"""Each page through Streamlit's AppTest, against a live API and worker (see conftest.py)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import yaml
+from streamlit.testing.v1 import AppTest
+
+from tests.dashboard.conftest import APP, two_arm_spec
+from tests.service.servers import Api, Service, wait_for
+
+pytestmark = pytest.mark.slow
+
+
+def app_on(page: str | None = None, **query: str) -> AppTest:
+    """The app, run once (on `page` if given, else where the query parameters lead)."""
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    at.query_params.update(query)
+    at.run()
+    if page is not None:
+        at.switch_page(f"views/{page}.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def texts(elements: Any) -> list[str]:
+    return [str(e.value) for e in elements]
+
+
+def test_an_unreachable_api_is_reported_not_waited_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INITLAB_API_URL", "http://127.0.0.1:9")
+    at = app_on()
+    assert any("unreachable" in e for e in texts(at.error))
+    at = app_on("submit")  # still validates, locally, and says it cannot submit
+    assert any("Validated locally only" in w for w in texts(at.warning))
+    assert at.button(key="submit").disabled
+    at = app_on("live", experiment="1")
+    assert any("unreachable" in e for e in texts(at.error))
+
+
+def test_submit_checks_by_dry_run_then_opens_the_experiment(dashboard_env: Service) -> None:
+    at = app_on("submit")
+    assert "demo-digits" in at.text_area(key="spec_yaml").value  # starts from the demo
+    assert "15 run(s) will be queued" in texts(at.success)
+    assert at.dataframe[0].value["Arm"].tolist() == ["original", "smart-init", "warm-start"]
+
+    at.selectbox(key="preset").set_value("table4-cifar10").run()
+    at.button(key="load_preset").click().run()
+    assert "cifar10" in at.text_area(key="spec_yaml").value
+    assert any("CIFAR" in c for c in texts(at.caption))  # the preset's summary
+
+    bad = yaml.safe_dump({**two_arm_spec("bad"), "repeats": 0}, sort_keys=False)
+    at.text_area(key="spec_yaml").input(bad).run()
+    assert at.button(key="submit").disabled
+    assert any("repeats" in m and "line" in m for m in texts(at.markdown))
+    assert any(">>" in c and "# <- repeats:" in c for c in texts(at.code))
+
+    at.text_area(key="spec_yaml").input(yaml.safe_dump(two_arm_spec("form", epochs=1,
+                                                                    repeats=1))).run()
+    assert "2 run(s) will be queued" in texts(at.success)
+    at.button(key="submit").click().run()
+    assert not at.exception
+    eid = at.query_params["experiment"]
+    assert [t.value for t in at.title] == [f"#{eid} form"]
+
+
+def test_experiment_page_shows_curves_tables_runs_and_exports(
+    dashboard_env: Service, finished: dict[str, Any]
+) -> None:
+    at = app_on(experiment="999999")
+    assert any("experiment 999999 not found" in e for e in texts(at.error))
+    at = app_on(experiment=str(finished["id"]))  # the bookmark /?experiment=ID
+    assert [t.value for t in at.title] == [f"#{finished['id']} finished"]
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    bands = [t for t in spec["data"] if t.get("fill") == "toself"]
+    centres = [t for t in spec["data"] if t.get("mode") == "lines+markers"]
+    assert [t["name"] for t in centres] == ["original", "smart"]
+    assert len(bands) == 2 and centres[0]["line"]["color"] != centres[1]["line"]["color"]
+    assert all(c[0] == 3 for c in centres[0]["customdata"])  # n on hover: three repeats
+
+    tables = at.table
+    assert len(tables) >= 3 + 1 + 1  # val/test/train, paired, preprocessing
+    assert list(tables[0].value.index) == ["original", "smart"]
+    assert any("Paired comparison with original" in s for s in texts(at.subheader))
+    assert not at.warning
+    at.radio(key="rule").set_value("paper").run()
+    assert any("optimistic" in w for w in texts(at.warning))
+    at.radio(key="rule").set_value("epoch").run()
+    assert any("Rule epoch 3" in m for m in texts(at.markdown))
+
+    runs = at.dataframe[0].value  # the only st.dataframe here
+    assert set(runs["Status"]) == {"done"} and set(runs["Attempt"]) == {1}
+    labels = [b.proto.label for b in at.get("download_button")]
+    assert labels == ["Tables .csv", "Tables .md", "Tables .tex", "Figure .png", "Figure .svg"]
+
+    at.selectbox(key="phase").set_value("stage-1").run()
+    at.selectbox(key="split").set_value("sample").run()
+    at.toggle(key="overlay").set_value(True).run()
+    at.toggle(key="log_y").set_value(True).run()
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert spec["layout"]["yaxis"]["type"] == "log"
+    assert [t["name"] for t in spec["data"] if t.get("mode") == "lines+markers"] == ["original",
+                                                                                     "smart"]
+    assert sum(1 for t in spec["data"] if t.get("opacity") == 0.35) == 3  # smart's three runs
+
+
+def test_experiments_page_filters_cancels_and_retries(dashboard_env: Service, api: Api) -> None:
+    long = api.submit(two_arm_spec("long", epochs=400, repeats=1))
+    eid = long["id"]
+    try:
+        at = app_on()
+        frame = at.dataframe[0].value
+        assert eid in frame["ID"].tolist()
+        assert frame.columns.tolist()[:5] == ["ID", "Name", "Status", "Progress", "Runs done"]
+        at.segmented_control(key="status_filter").set_value("done").run()
+        assert eid not in at.dataframe[0].value["ID"].tolist()
+        at.segmented_control(key="status_filter").set_value("all").run()
+
+        at.selectbox(key="chosen").set_value(eid).run()
+        at.button(key="cancel").click().run()
+        assert f"Experiment {eid}: 2 run(s) cancelled" in texts(at.success)
+        assert api.experiment(eid)["status"] == "cancelled"
+
+        at.selectbox(key="chosen").set_value(eid).run()
+        assert at.button(key="retry").label == "Retry (2)"
+        at.button(key="retry").click().run()
+        assert f"Experiment {eid}: 2 run(s) queued again" in texts(at.success)
+        assert {r["attempt"] for r in api.runs(eid)} == {2}
+    finally:
+        api.http.post(f"/experiments/{eid}/cancel")  # free the worker for the other tests
+
+
+def test_live_panel_fetches_only_new_rows(dashboard_env: Service, api: Api) -> None:
+    eid = api.submit(two_arm_spec("live", epochs=20, repeats=2))["id"]
+    at = app_on("live", experiment=str(eid))
+    store = at.session_state[f"metrics-{eid}"]
+    assert any("Refreshing every 2s" in c for c in texts(at.caption))
+
+    def grown() -> bool:
+        before = (store.cursor, len(store.rows))
+        at.run()
+        return store.cursor > before[0] and len(store.rows) > before[1]
+
+    wait_for(grown, 60, 0.5, "new metric rows in the live panel")
+    api.wait_status(eid, timeout=90)
+    at.run()
+    at.run()
+    assert store.received == len(store.rows) == len(api.metrics(eid))  # each row came once
+    assert any("Finished: not refreshing." in c for c in texts(at.caption))
+    assert at.get("plotly_chart")
