@@ -1,0 +1,115 @@
+"""Reports of a finished (or running) experiment: Tables I–V with paired statistics, and figures.
+
+Input is the pair the runner and the API both hold: the spec (as JSON data) and the runs, each
+with `arm`, `repeat`, optional `status` and `wall_seconds`, and `metrics` rows.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from core.figures import experiment_figures
+from core.methods import plan_for
+from core.spec import ExperimentSpec, SpecError, parse_spec
+from core.stats import RULES, summarize
+from core.tables import to_csv, to_latex, to_markdown
+
+FORMATS = ("md", "csv", "latex")
+Run = Mapping[str, Any]
+
+
+def load_results(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """(spec data, runs) from an `initlab run` folder or its results.json."""
+    file = path / "results.json" if path.is_dir() else path
+    if not file.is_file():
+        raise FileNotFoundError(f"{file}: no results.json here (an `initlab run --out` folder?)")
+    try:
+        results = json.loads(file.read_text())
+    except ValueError as error:
+        raise SpecError([f"{file}: not valid JSON: {error}"]) from None
+    if not isinstance(results, dict) or "spec" not in results or "runs" not in results:
+        raise SpecError([f"{file}: expected an object with 'spec' and 'runs'"])
+    return results["spec"], list(results["runs"])
+
+
+def finished(runs: Sequence[Run]) -> list[Run]:
+    """Runs that finished; a run without a status (a results.json run) counts as finished."""
+    return [run for run in runs if run.get("status", "done") == "done"]
+
+
+def _check(fmt: str, select: str | None) -> tuple[str, ...]:
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; valid choices: {', '.join(FORMATS)}")
+    if select is not None and select not in RULES:
+        raise ValueError(f"unknown rule {select!r}; valid choices: {', '.join(RULES)}")
+    return (select,) if select else tuple(RULES)
+
+
+def _describe(spec: ExperimentSpec, done: int, total: int) -> list[str]:
+    """What was compared and how: the protocol in a few lines."""
+    t, d = spec.training, spec.dataset
+    size = f" at {d.image_size} px" if d.image_size else ""
+    arms = "; ".join(_arm_text(spec, arm.name) for arm in spec.arms)
+    return [
+        f"{spec.model} on {d.name}{size}" + (f", tested on {d.test}" if d.test else ""),
+        f"{t.optimizer} lr {t.lr:g}, weight decay {t.weight_decay:g}, batch {t.batch_size},"
+        f" {t.epochs} epochs, ExponentialLR γ {t.lr_decay:g} per epoch, augment {t.augment}",
+        f"arms: {arms}",
+        f"{spec.repeats} paired repeats (seed {spec.seed}), baseline {spec.baseline};"
+        f" {done} of {total} runs finished are summarised",
+    ]
+
+
+def _arm_text(spec: ExperimentSpec, name: str) -> str:
+    """An arm's method and stages (fraction × epochs) in words."""
+    plan = plan_for(spec.arm(name))
+    stages = ", ".join(f"{100 * s.fraction:g}% × {s.epochs}" for s in plan.stages) or "no stages"
+    if plan.preprocess_epochs:
+        stages += f", first {plan.preprocess_epochs} main epoch(s) counted as preprocessing"
+    return f"{name} ({spec.arm(name).method}: {stages})"
+
+
+def render_report(
+    spec_data: Mapping[str, Any],
+    runs: Sequence[Run],
+    fmt: str = "md",
+    select: str | None = None,
+) -> str:
+    """The tables of Tables I–V per rule with paired statistics, in `fmt` (md, csv or latex)."""
+    rules = _check(fmt, select)
+    spec = parse_spec(dict(spec_data))
+    done = finished(runs)
+    summary = summarize(done, spec.baseline, rules)
+    if fmt == "csv":
+        return to_csv(summary)
+    lines = _describe(spec, len(done), len(runs))
+    if fmt == "latex":
+        head = [f"% Report: {spec.name}"] + [f"% {line}" for line in lines]
+        return "\n".join(head) + "\n\n" + to_latex(summary)
+    head = [f"# Report: {spec.name}", ""] + [f"- {line}" for line in lines]
+    if not done:
+        return "\n".join(head) + "\n\nNo run has finished yet.\n"
+    if select is None:
+        head += [
+            "",
+            "Three selection rules: `val_loss` (honest model selection), `final`, and `paper`"
+            " (the paper's arithmetic, optimistic: it picks the accuracy epoch on the reported"
+            " set).",
+        ]
+    return "\n".join(head) + "\n\n" + to_markdown(summary)
+
+
+def report_figures(
+    spec_data: Mapping[str, Any],
+    runs: Sequence[Run],
+    out: Path,
+    *,
+    from_epoch: int = 1,
+    band: str = "iqr",
+) -> list[Path]:
+    """Figures 2–5 (main phase) and Fig. 3 style stage curves as PNG and SVG under `out`."""
+    name = str(spec_data.get("name", "experiment"))
+    return experiment_figures(list(runs), out, name=name, from_epoch=from_epoch, kind=band)

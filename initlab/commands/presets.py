@@ -1,0 +1,43 @@
+"""`initlab presets [list|show NAME]`: the paper's protocols as ready-to-run specs."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+import yaml
+
+from core.presets import PRESETS, get_preset, preset_summary
+
+presets_app = typer.Typer(help="The paper's protocols as complete experiment specs.")
+
+
+@presets_app.callback(invoke_without_command=True)
+def presets(ctx: typer.Context) -> None:
+    """List the presets (the same as `initlab presets list`)."""
+    if ctx.invoked_subcommand is None:
+        list_presets()
+
+
+@presets_app.command("list")
+def list_presets() -> None:
+    """Each preset's name and what it reproduces."""
+    width = max(len(name) for name in PRESETS)
+    for name in PRESETS:
+        typer.echo(f"{name:<{width}}  {preset_summary(name)}")
+
+
+@presets_app.command("show")
+def show(
+    name: Annotated[str, typer.Argument(help="preset name (see `initlab presets list`)")],
+) -> None:
+    """Print the preset as YAML to save, edit and `initlab run`; unset fields take defaults."""
+    spec = get_preset(name)
+    # The fields the preset sets; a full dump would add knobs of other data sets (num_train …).
+    data = spec.model_dump(mode="json", exclude_unset=True, exclude_none=True)
+    typer.echo(f"# {preset_summary(name)}")
+    typer.echo(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), nl=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(presets_app, name="presets")
