@@ -36,6 +36,9 @@ class Settings(BaseSettings):
         "http://localhost:8501", description="the one origin CORS admits"
     )
     max_body_bytes: int = Field(1_000_000, ge=1024, description="largest request body accepted")
+    max_runs_per_submission: int = Field(
+        5000, ge=1, description="most runs one submission (all sweep points together) may queue"
+    )
     api_url: str = Field("http://127.0.0.1:8000", description="where the CLI finds the API")
     # Liveness, in seconds. A run whose heartbeat is older than heartbeat_timeout is re-queued;
     # a queued run with no message in the broker for queue_grace is published again.
@@ -47,6 +50,9 @@ class Settings(BaseSettings):
     redis_visibility_timeout: int = Field(6 * 3600, description="Redis redelivery of unacked")
     device: str = Field("cpu", description="torch device of this worker slot")
     epoch_delay: float = Field(0.0, ge=0, description="testing only: sleep after each epoch")
+    fault_file: Path | None = Field(
+        None, description="testing only: fault-injection file read by workers (worker/faults.py)"
+    )
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from celery import Celery
-from fastapi import Depends, Header, HTTPException, Request, status
+from fastapi import Depends, Header, HTTPException, Path, Request, status
 from sqlalchemy.orm import Session
 
 from api.config import Settings
@@ -28,6 +28,13 @@ def get_celery(request: Request) -> Celery:
     app: Celery = request.app.state.celery
     return app
 
+
+# Experiment and run ids are 32-bit INTEGER columns; a larger number names nothing, and the
+# database would refuse to compare with it (a 500 instead of a clear 422).
+MAX_ID = 2**31 - 1
+MAX_CURSOR = 2**63 - 1  # metric ids are BIGINT
+ExperimentId = Annotated[int, Path(ge=1, le=MAX_ID, description="an experiment's id")]
+RunId = Annotated[int, Path(ge=1, le=MAX_ID, description="a run's id")]
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 DatabaseDep = Annotated[Database, Depends(get_db)]

@@ -11,10 +11,12 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
 import core
+from api.cache import ResultCache
 from api.config import Settings, get_settings
 from api.db import get_database
 from api.middleware import BodySizeLimit, validation_lines
-from api.routes import experiments, health, results, runs
+from api.routes import experiments, health, presets, results, runs, sweeps
+from api.schemas import ERROR_RESPONSES
 from worker.celery_app import make_celery
 
 PREFIX = "/api/v1"
@@ -38,10 +40,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.db = get_database(settings.database_url)
     app.state.celery = make_celery(settings)
+    app.state.results_cache = ResultCache()
     app.include_router(health.router, prefix=PREFIX)
-    app.include_router(experiments.router, prefix=PREFIX)
-    app.include_router(results.router, prefix=PREFIX)
-    app.include_router(runs.router, prefix=PREFIX)
+    for module in (experiments, results, runs, sweeps, presets):
+        app.include_router(module.router, prefix=PREFIX, responses=ERROR_RESPONSES)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, error: RequestValidationError) -> JSONResponse:

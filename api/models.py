@@ -134,6 +134,8 @@ class Metric(Base):
     __table_args__ = (
         UniqueConstraint("run_id", "phase", "epoch", "split"),
         Index("ix_metric_experiment_id_id", "experiment_id", "id"),
+        # /curves and /summary read one experiment's rows of one phase (and split).
+        Index("ix_metric_experiment_id_phase_split", "experiment_id", "phase", "split"),
         {"sqlite_autoincrement": True},
     )
 

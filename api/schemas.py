@@ -11,6 +11,26 @@ Band = Literal["iqr", "p10p90", "minmax", "std", "ci95"]
 MetricName = Literal["loss", "accuracy"]
 
 
+class ErrorBody(BaseModel):
+    """Every 4xx body: what is wrong, as one line or one line per problem."""
+
+    detail: str | list[str]
+
+
+# Documented on every route, so a client (and schemathesis) can check error bodies too.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody, "description": description}
+    for code, description in {
+        401: "missing or wrong bearer token (when INITLAB_API_TOKEN is set)",
+        404: "no such object",
+        409: "the object's state forbids the request",
+        413: "request body over INITLAB_MAX_BODY_BYTES",
+        415: "body neither JSON nor YAML",
+        422: "invalid request: one line per problem",
+    }.items()
+}
+
+
 class RunBrief(BaseModel):
     """A run as the submit response lists it."""
 
@@ -50,13 +70,22 @@ class RunPublic(RunBrief):
     wall_seconds: dict[str, float] | None
 
 
+class ExperimentBrief(BaseModel):
+    """One experiment of a submission; `swept` holds a sweep point's values."""
+
+    id: int | None
+    name: str
+    runs: int
+    swept: dict[str, Any] = Field(default_factory=dict)
+
+
 class SubmitResponse(BaseModel):
-    """POST /experiments: the stored experiment(s) and their runs (ids null on dry_run)."""
+    """POST /experiments and /sweeps: the stored experiment(s) and runs (ids null on dry_run)."""
 
     id: int | None
     dry_run: bool = False
     sweep_id: str | None = None
-    experiments: list[dict[str, Any]] = Field(default_factory=list)
+    experiments: list[ExperimentBrief] = Field(default_factory=list)
     runs: list[RunBrief]
 
 
@@ -97,6 +126,28 @@ class ExperimentPublic(BaseModel):
 
 class ExperimentDetail(ExperimentPublic):
     spec: dict[str, Any]
+
+
+class SweepExperiment(ExperimentPublic):
+    """A sweep's experiment with the values of its sweep point."""
+
+    swept: dict[str, Any]
+
+
+class SweepDetail(BaseModel):
+    """GET /sweeps/{id}: the group's status, overall progress and experiments."""
+
+    id: str
+    status: str
+    fraction: float = Field(description="0..1 over all the sweep's runs")
+    experiments: list[SweepExperiment]
+
+
+class PresetBrief(BaseModel):
+    """A named spec: GET /presets/{name} returns it whole."""
+
+    name: str
+    summary: str
 
 
 class ExperimentPage(BaseModel):

@@ -1,46 +1,99 @@
-"""Turn a request body into validated specs: content type, schema, data paths, methods, sweeps."""
+"""Turn a request body into validated specs: content type, size, schema, data paths, sweeps."""
 
 from __future__ import annotations
 
-import copy
-import itertools
 import json
+from dataclasses import dataclass
 from typing import Any
+
+import yaml
 
 from core.data.base import DataError
 from core.data.paths import resolve_data_path
 from core.methods import plan_for
 from core.registry import UnknownNameError
-from core.spec import ExperimentSpec, SpecError, parse_spec, parse_spec_text, spec_to_json
+from core.spec import ExperimentSpec, SpecError, parse_spec
+from core.sweep import expand_sweep
 
 JSON_TYPES = ("application/json",)
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml", "text/plain")
 PATH_FIELDS = ("root", "test_root", "map_clsloc")
+# A spec is a few hundred values. YAML aliases can make a small body stand for a huge tree
+# ("billion laughs"), which validation and storage would then walk in full: refuse that early.
+MAX_SPEC_VALUES = 50_000
 
 
 class UnsupportedMediaType(ValueError):
     """A body whose content type is neither JSON nor YAML (HTTP 415)."""
 
 
-def parse_body(body: bytes, content_type: str | None) -> ExperimentSpec:
-    """The spec in a JSON or YAML body, chosen by the Content-Type header (JSON by default)."""
+@dataclass(frozen=True)
+class Submission:
+    """A validated request: the spec as sent and the experiments it stands for."""
+
+    spec: ExperimentSpec
+    experiments: list[ExperimentSpec]
+
+    @property
+    def is_sweep(self) -> bool:
+        return bool(self.spec.sweep)
+
+    @property
+    def run_count(self) -> int:
+        return sum(len(s.arms) * s.repeats for s in self.experiments)
+
+
+def _media_type(content_type: str | None) -> str:
     media = (content_type or "application/json").split(";")[0].strip().lower()
     if media not in JSON_TYPES + YAML_TYPES and not media.endswith(("+json", "+yaml")):
         raise UnsupportedMediaType(
             f"content type {media!r} is not supported; valid choices: "
             f"{', '.join(JSON_TYPES + YAML_TYPES)}"
         )
+    return media
+
+
+def _count_values(data: Any, limit: int) -> None:
+    """Refuse a document that expands to more than `limit` values (aliases counted each time)."""
+    stack, seen = [data], 0
+    while stack:
+        node = stack.pop()
+        seen += 1
+        if seen > limit:
+            raise SpecError(
+                [
+                    f"body: the spec holds more than {limit} values (repeated YAML aliases?); "
+                    f"the limit is {limit}"
+                ]
+            )
+        if isinstance(node, dict):
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+
+
+def load_document(body: bytes, content_type: str | None) -> Any:
+    """The JSON or YAML document in a body, chosen by Content-Type (JSON by default)."""
+    media = _media_type(content_type)
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as error:
         raise SpecError([f"body: not UTF-8 text ({error.reason} at byte {error.start})"]) from None
-    if media in YAML_TYPES or media.endswith("+yaml"):
-        return parse_spec_text(text)
+    is_yaml = media in YAML_TYPES or media.endswith("+yaml")
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise SpecError([f"body: not valid JSON: {error}"]) from None
-    return parse_spec(data)
+        data = yaml.safe_load(text) if is_yaml else json.loads(text)
+    except RecursionError:
+        raise SpecError(["body: nested too deeply to be a spec"]) from None
+    except (yaml.YAMLError, ValueError) as error:  # JSONDecodeError is a ValueError
+        kind = "YAML/JSON" if is_yaml else "JSON"
+        raise SpecError([f"body: not valid {kind}: {str(error)[:500]}"]) from None
+    _count_values(data, MAX_SPEC_VALUES)
+    return data
+
+
+def parse_body(body: bytes, content_type: str | None) -> ExperimentSpec:
+    """The spec in a JSON or YAML body."""
+    return parse_spec(load_document(body, content_type))
 
 
 def check_runnable(spec: ExperimentSpec, data_root: str | None) -> None:
@@ -63,52 +116,30 @@ def check_runnable(spec: ExperimentSpec, data_root: str | None) -> None:
         raise SpecError(errors)
 
 
-def _set_dotted(data: dict[str, Any], path: str, value: Any) -> None:
-    """Set `data[a][b][c] = value` for path 'a.b.c' (list items by index)."""
-    *parents, last = path.split(".")
-    node: Any = data
-    for part in parents:
-        node = node[int(part)] if isinstance(node, list) else node.setdefault(part, {})
-    if isinstance(node, list):
-        node[int(last)] = value
-    else:
-        node[last] = value
+def _check_run_count(submission: Submission, max_runs: int) -> None:
+    if submission.run_count > max_runs:
+        shape = f"{len(submission.experiments)} experiment(s) × arms × repeats"
+        raise SpecError(
+            [
+                f"spec: asks for {submission.run_count} runs ({shape}); the limit per "
+                f"submission is {max_runs} (INITLAB_MAX_RUNS_PER_SUBMISSION)"
+            ]
+        )
 
 
-def expand_sweep(spec: ExperimentSpec) -> list[ExperimentSpec]:
-    """One spec per combination of the sweep's values (the spec itself when it has none)."""
-    if not spec.sweep:
-        return [spec]
-    base = spec_to_json(spec)
-    base.pop("sweep", None)
-    paths = list(spec.sweep)
-    specs, errors = [], []
-    for values in itertools.product(*(spec.sweep[p] for p in paths)):
-        data = copy.deepcopy(base)
-        label = ",".join(f"{p}={v}" for p, v in zip(paths, values, strict=True))
-        try:
-            for path, value in zip(paths, values, strict=True):
-                _set_dotted(data, path, value)
-            data["name"] = f"{spec.name}[{label}]"[:200]
-            specs.append(parse_spec(data))
-        except SpecError as error:
-            errors += [f"sweep {label}: {line}" for line in error.errors]
-        except (KeyError, IndexError, ValueError, TypeError) as error:
-            errors.append(f"sweep.{label}: cannot set this field ({error!r})")
-    if errors:
-        raise SpecError(errors)
-    return specs
-
-
-def prepare(body: bytes, content_type: str | None, data_root: str | None) -> list[ExperimentSpec]:
+def prepare(
+    body: bytes, content_type: str | None, data_root: str | None, max_runs: int
+) -> Submission:
     """Every experiment a submission stands for, each checked; raises SpecError with all lines."""
-    specs = expand_sweep(parse_body(body, content_type))
+    spec = parse_body(body, content_type)
+    submission = Submission(spec, expand_sweep(spec))
+    _check_run_count(submission, max_runs)
     errors: list[str] = []
-    for spec in specs:
+    for child in submission.experiments:
         try:
-            check_runnable(spec, data_root)
+            check_runnable(child, data_root)
         except SpecError as error:
             errors += [line for line in error.errors if line not in errors]
     if errors:
         raise SpecError(errors)
-    return specs
+    return submission

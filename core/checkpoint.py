@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import tempfile
 from pathlib import Path
@@ -16,11 +17,15 @@ class CheckpointError(RuntimeError):
 
 def save_checkpoint(state: dict[str, Any], path: Path) -> None:
     """Write `state` to a temporary file, fsync it, then rename it over `path`."""
+    # Serialise in memory first: torch.save reports a full disk as an obscure RuntimeError
+    # from its zip writer, a plain write as OSError (ENOSPC) naming the cause.
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
-            torch.save(state, handle)
+            handle.write(buffer.getbuffer())
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)

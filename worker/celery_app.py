@@ -66,6 +66,9 @@ def make_celery(settings: Settings | None = None) -> Celery:
         # only when the run ends, and goes back to the queue if its worker process dies.
         task_acks_late=True,
         task_reject_on_worker_lost=True,
+        # A running run needs no broker: a Redis restart must not stop it (its lost ack is
+        # harmless, the run is idempotent). Celery 6 flips this default; pin it.
+        worker_cancel_long_running_tasks_on_connection_loss=False,
         worker_prefetch_multiplier=1,
         worker_hijack_root_logger=False,
         task_queue_max_priority=9,

@@ -23,6 +23,7 @@ from api.crud import (
 from api.db import Database
 from api.models import Metric, Run, Worker, utcnow
 from core.spec import ExperimentSpec, parse_spec
+from worker import faults
 
 # pg_advisory_xact_lock(class, experiment): metric writes of one experiment commit in id order,
 # so a reader's ?after= cursor never skips a row that commits late.
@@ -40,6 +41,7 @@ class Job:
     arm: str
     repeat: int
     checkpoint: Path
+    last: tuple[str, int] | None = None  # (phase, epoch) last recorded before this execution
 
 
 def _stale(heartbeat: datetime | None, timeout: float) -> bool:
@@ -82,7 +84,8 @@ def claim(
             setattr(run, key, value)
         sync_status(session, experiment)
         spec = parse_spec(experiment.spec)
-        return Job(run.id, experiment.id, spec, run.arm, run.repeat, checkpoint)
+        last = None if run.last_phase is None else (run.last_phase, int(run.last_epoch or 0))
+        return Job(run.id, experiment.id, spec, run.arm, run.repeat, checkpoint, last)
 
 
 def _clean(value: Any) -> Any:
@@ -140,6 +143,7 @@ def record_epoch(db: Database, *, job: Job, task_id: str, rows: list[dict[str, A
         if _phase_key(phase, epoch) > _phase_key(run.last_phase, run.last_epoch):
             run.last_phase, run.last_epoch = phase, epoch
         upsert_metrics(session, run_id=job.run_id, experiment_id=job.experiment_id, rows=rows)
+        faults.reach("in_record")  # testing only: a fault inside this transaction
     return True
 
 

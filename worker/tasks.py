@@ -18,9 +18,10 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 
 from api.config import get_settings
 from api.db import get_database
-from core.runner import RunCancelled, TrainingError, run_single
-from worker import store
+from core.runner import RunCancelled, run_single
+from worker import faults, store
 from worker.celery_app import TASK_NAME, make_celery, publish_runs
+from worker.failures import describe, position, release_memory
 from worker.runtime import environment
 from worker.sweep import sweep_once
 
@@ -32,6 +33,8 @@ TRANSIENT = (OperationalError, InterfaceError, BrokerError, ConnectionError)
 # Set on the worker's warm shutdown (SIGTERM): the running run stops at its next batch and
 # goes back to the queue, to resume from its checkpoint on the next worker.
 shutting_down = threading.Event()
+if settings.fault_file is not None:  # testing only (worker/faults.py)
+    faults.install()
 
 
 class Ownership:
@@ -41,6 +44,7 @@ class Ownership:
         self.job, self.task_id = job, task_id
         self.db = get_database(settings.database_url)
         self.lost = False
+        self.last = job.last  # (phase, epoch) of the last epoch recorded
         self._checked, self._stop = 0.0, threading.Event()
         self._thread = threading.Thread(target=self._beat_loop, daemon=True, name="heartbeat")
 
@@ -62,6 +66,7 @@ class Ownership:
 
     def should_stop(self) -> bool:
         """True once the run was cancelled, handed to another execution, or the worker stops."""
+        faults.reach("batch")
         if shutting_down.is_set():
             return True
         now = time.monotonic()
@@ -74,9 +79,12 @@ class Ownership:
 
     def on_epoch(self, rows: list[dict[str, Any]]) -> None:
         """Rows and progress in one transaction (after core saved the checkpoint), then a beat."""
+        faults.reach("before_record")
         if not store.record_epoch(self.db, job=self.job, task_id=self.task_id, rows=rows):
             self.lost = True
             return
+        if rows:
+            self.last = (rows[-1]["phase"], int(rows[-1]["epoch"]))
         store.beat(self.db, run_id=self.job.run_id, task_id=self.task_id)
         if settings.epoch_delay:
             time.sleep(settings.epoch_delay)
@@ -107,8 +115,11 @@ def execute(run_id: int, *, task_id: str, worker: str) -> str:
     if job is None:
         return "skipped"  # finished, cancelled, superseded by a newer message, or held elsewhere
     _current_run.update(id=run_id)
+    faults.arm(settings.fault_file)
+    owner = Ownership(job, task_id)
+    failure: str | None = None
     try:
-        with Ownership(job, task_id) as owner:
+        with owner:
             result = run_single(
                 job.spec,
                 job.arm,
@@ -123,15 +134,16 @@ def execute(run_id: int, *, task_id: str, worker: str) -> str:
         return _stopped(run_id, task_id)
     except TRANSIENT:
         raise
-    except Exception as error:  # TrainingError, DataError, CheckpointError, or a bug
+    except Exception as error:  # TrainingError, DataError, CheckpointError, CUDA OOM, a bug
         log.exception("run %s failed", run_id)
-        message = str(error) or type(error).__name__
-        if not isinstance(error, TrainingError):
-            message = f"{type(error).__name__}: {message}"
-        store.finish(db, run_id=run_id, task_id=task_id, status="failed", error=message[:4000])
-        return "failed"
+        failure = describe(error, position(job.spec, job.arm, owner.last))
     finally:
+        faults.disarm()
         _current_run.update(id=None)
+    if failure is not None:
+        release_memory()  # here, past the except: its traceback no longer holds the tensors
+        store.finish(db, run_id=run_id, task_id=task_id, status="failed", error=failure)
+        return "failed"
     store.finish(db, run_id=run_id, task_id=task_id, status="done", result=result)
     return "done"
 

@@ -5,23 +5,36 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
+from celery import Celery
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api import crud
-from api.deps import Authorized, CeleryDep, DatabaseDep, SessionDep, SettingsDep
+from api.config import Settings
+from api.db import Database
+from api.deps import (
+    MAX_ID,
+    Authorized,
+    CeleryDep,
+    DatabaseDep,
+    ExperimentId,
+    SessionDep,
+    SettingsDep,
+)
 from api.models import Experiment, ExperimentStatus, Run
 from api.progress import progress
 from api.schemas import (
     CancelResponse,
+    ExperimentBrief,
     ExperimentDetail,
     ExperimentPage,
     RunBrief,
     SubmitResponse,
 )
-from api.submission import UnsupportedMediaType, prepare
+from api.submission import Submission, UnsupportedMediaType, prepare
 from core.spec import ExperimentSpec, SpecError, parse_spec
+from core.sweep import swept_values
 from worker.celery_app import publish_runs
 
 router = APIRouter(prefix="/experiments", tags=["experiments"], dependencies=[Authorized])
@@ -43,6 +56,11 @@ async def raw_body(request: Request) -> bytes:
     return await request.body()
 
 
+RawBody = Annotated[bytes, Depends(raw_body)]
+DryRun = Annotated[bool, Query(description="validate and list the runs; store nothing")]
+Priority = Annotated[int, Query(ge=0, le=9, description="9 runs first")]
+
+
 def get_experiment(session: Session, experiment_id: int) -> Experiment:
     """The experiment, or 404 naming the id."""
     experiment = session.get(Experiment, experiment_id)
@@ -55,12 +73,31 @@ def spec_of(experiment: Experiment) -> ExperimentSpec:
     return parse_spec(experiment.spec)
 
 
-def _dry_run(specs: list[ExperimentSpec]) -> SubmitResponse:
+def read_submission(request: Request, body: bytes, settings: Settings) -> Submission:
+    """The validated submission in a request, or 415/422 with one line per problem."""
+    try:
+        return prepare(
+            body,
+            request.headers.get("content-type"),
+            settings.data_root,
+            settings.max_runs_per_submission,
+        )
+    except UnsupportedMediaType as error:
+        raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, str(error)) from None
+    except SpecError as error:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, error.errors) from None
+
+
+def dry_run_response(submission: Submission) -> SubmitResponse:
     """What a submission would store: its experiments and runs, without ids."""
+    specs = submission.experiments
     return SubmitResponse(
         id=None,
         dry_run=True,
-        experiments=[{"id": None, "name": s.name, "runs": len(s.run_keys())} for s in specs],
+        experiments=[
+            ExperimentBrief(id=None, name=s.name, runs=len(s.run_keys()), swept=swept_values(s))
+            for s in specs
+        ],
         runs=[
             RunBrief(arm=a, repeat=r, seed=s.seed, status="queued")
             for s in specs
@@ -69,50 +106,54 @@ def _dry_run(specs: list[ExperimentSpec]) -> SubmitResponse:
     )
 
 
+def store_submission(
+    db: Database, celery: Celery, settings: Settings, submission: Submission, priority: int
+) -> SubmitResponse:
+    """Store every experiment in one transaction, then publish their runs' messages."""
+    sweep_id = str(uuid.uuid4()) if submission.is_sweep else None
+    stored, dispatches = [], []
+    with db.transaction() as session:
+        for spec in submission.experiments:
+            experiment, sent = crud.create_experiment(
+                session, spec=spec, priority=priority, sweep_id=sweep_id
+            )
+            stored.append((experiment, spec))
+            dispatches += sent
+    # A message that fails to go out leaves its run queued; the heartbeat sweep publishes it.
+    publish_runs(celery, settings, dispatches)
+    return SubmitResponse(
+        id=stored[0][0].id,
+        sweep_id=sweep_id,
+        experiments=[
+            ExperimentBrief(id=e.id, name=e.name, runs=len(e.runs), swept=swept_values(spec))
+            for e, spec in stored
+        ],
+        runs=[RunBrief.model_validate(run) for e, _ in stored for run in e.runs],
+    )
+
+
 @router.post(
     "", status_code=status.HTTP_201_CREATED, response_model=SubmitResponse, openapi_extra=SPEC_BODY
 )
 def submit_experiment(
     request: Request,
-    body: Annotated[bytes, Depends(raw_body)],
+    body: RawBody,
     response: Response,
     db: DatabaseDep,
     celery: CeleryDep,
     settings: SettingsDep,
-    dry_run: Annotated[
-        bool, Query(description="validate and list the runs; store nothing")
-    ] = False,
-    priority: Annotated[int, Query(ge=0, le=9, description="9 runs first")] = 5,
+    dry_run: DryRun = False,
+    priority: Priority = 5,
 ) -> SubmitResponse:
     """Validate a spec (JSON or YAML), store one experiment per sweep point and queue its runs."""
-    try:
-        specs = prepare(body, request.headers.get("content-type"), settings.data_root)
-    except UnsupportedMediaType as error:
-        raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, str(error)) from None
-    except SpecError as error:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, error.errors) from None
+    submission = read_submission(request, body, settings)
     if dry_run:
         response.status_code = status.HTTP_200_OK
-        return _dry_run(specs)
-    sweep_id = str(uuid.uuid4()) if len(specs) > 1 else None
-    stored, dispatches = [], []
-    with db.transaction() as session:
-        for spec in specs:
-            experiment, sent = crud.create_experiment(
-                session, spec=spec, priority=priority, sweep_id=sweep_id
-            )
-            stored.append(experiment)
-            dispatches += sent
-    publish_runs(celery, settings, dispatches)
-    return SubmitResponse(
-        id=stored[0].id,
-        sweep_id=sweep_id,
-        experiments=[{"id": e.id, "name": e.name, "runs": len(e.runs)} for e in stored],
-        runs=[RunBrief.model_validate(run) for e in stored for run in e.runs],
-    )
+        return dry_run_response(submission)
+    return store_submission(db, celery, settings, submission, priority)
 
 
-def _public(session: Session, experiments: list[Experiment]) -> list[dict[str, Any]]:
+def public_experiments(session: Session, experiments: list[Experiment]) -> list[dict[str, Any]]:
     """Experiments with spec and progress; two queries for the whole page."""
     ids = [e.id for e in experiments]
     counts = crud.run_counts(session, ids)
@@ -139,22 +180,23 @@ def _columns(experiment: Experiment) -> dict[str, Any]:
 def list_experiments(
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
     status_: Annotated[ExperimentStatus | None, Query(alias="status")] = None,
 ) -> dict[str, Any]:
     """Experiments, newest first, `limit` from `offset`, optionally only those in `status`."""
     items, total = crud.list_experiments(session, status=status_, limit=limit, offset=offset)
-    return {"items": _public(session, items), "total": total, "limit": limit, "offset": offset}
+    page = public_experiments(session, items)
+    return {"items": page, "total": total, "limit": limit, "offset": offset}
 
 
 @router.get("/{experiment_id}", response_model=ExperimentDetail)
-def read_experiment(experiment_id: int, session: SessionDep) -> dict[str, Any]:
+def read_experiment(experiment_id: ExperimentId, session: SessionDep) -> dict[str, Any]:
     """One experiment with its spec and progress (runs done/total, current epochs)."""
-    return _public(session, [get_experiment(session, experiment_id)])[0]
+    return public_experiments(session, [get_experiment(session, experiment_id)])[0]
 
 
 @router.post("/{experiment_id}/cancel", response_model=CancelResponse)
-def cancel_experiment(experiment_id: int, db: DatabaseDep) -> CancelResponse:
+def cancel_experiment(experiment_id: ExperimentId, db: DatabaseDep) -> CancelResponse:
     """Cancel every queued and running run: queued ones never start, running ones stop soon."""
     with db.transaction() as session:
         experiment = crud.lock_experiment(session, experiment_id)

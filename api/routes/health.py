@@ -17,7 +17,11 @@ from worker.celery_app import check_broker
 router = APIRouter(tags=["health"])
 
 
-@router.get("/health", response_model=Health)
+@router.get(
+    "/health",
+    response_model=Health,
+    responses={503: {"model": Health, "description": "the database or the broker is down"}},
+)
 def health(db: DatabaseDep, celery: CeleryDep, settings: SettingsDep, response: Response) -> Health:
     """200 when the database and the broker answer, 503 otherwise; lists live workers."""
     database: dict[str, Any] = {"ok": True, "dialect": db.dialect}

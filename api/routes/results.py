@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
 
 from api import crud
-from api.deps import Authorized, SessionDep
+from api.cache import ResultCache
+from api.deps import MAX_CURSOR, Authorized, ExperimentId, SessionDep
 from api.routes.experiments import get_experiment, spec_of
 from api.schemas import Band, Curves, MetricName, MetricPage, RunPublic
 from core.stats import band as band_edges
@@ -20,7 +22,7 @@ PHASE = r"^(main|stage-[1-9][0-9]*)$"
 
 
 @router.get("/{experiment_id}/runs", response_model=list[RunPublic])
-def list_runs(experiment_id: int, session: SessionDep) -> list[Any]:
+def list_runs(experiment_id: ExperimentId, session: SessionDep) -> list[Any]:
     """Every run of the experiment with its status, worker, environment and error."""
     get_experiment(session, experiment_id)
     return crud.runs_of(session, experiment_id)
@@ -28,9 +30,11 @@ def list_runs(experiment_id: int, session: SessionDep) -> list[Any]:
 
 @router.get("/{experiment_id}/metrics", response_model=MetricPage)
 def list_metrics(
-    experiment_id: int,
+    experiment_id: ExperimentId,
     session: SessionDep,
-    after: Annotated[int, Query(ge=0, description="cursor: only rows with a larger id")] = 0,
+    after: Annotated[
+        int, Query(ge=0, le=MAX_CURSOR, description="cursor: only rows with a larger id")
+    ] = 0,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> dict[str, Any]:
     """Metric rows newer than the cursor, oldest first, and the cursor to pass next time."""
@@ -39,38 +43,59 @@ def list_metrics(
     return {"items": items, "next_cursor": items[-1]["id"] if items else after}
 
 
+def _cache(request: Request) -> ResultCache:
+    cache: ResultCache = request.app.state.results_cache
+    return cache
+
+
 @router.get("/{experiment_id}/curves", response_model=Curves)
 def read_curves(
-    experiment_id: int,
+    request: Request,
+    experiment_id: ExperimentId,
     session: SessionDep,
     split: SplitName = "val",
     metric: MetricName = "loss",
     phase: Annotated[str, Query(pattern=PHASE, description="main or stage-N")] = "main",
     band: Band = "iqr",
-) -> dict[str, Any]:
+) -> Response:
     """Per arm and epoch over repeats: median, percentiles, mean, std, CI and the chosen band."""
     spec = spec_of(get_experiment(session, experiment_id))
-    runs = crud.runs_for_stats(session, experiment_id=experiment_id, phase=phase, split=split)
-    arms: dict[str, list[dict[str, Any]]] = {}
-    for arm in spec.arms:
-        rows = curve_stats(runs, arm.name, phase, split, metric)
-        for row in rows:
-            row["low"], row["high"] = band_edges(row, band)
-        arms[arm.name] = rows
-    return {"phase": phase, "split": split, "metric": metric, "band": band, "arms": arms}
+    version = crud.results_version(session, experiment_id=experiment_id)
+
+    def compute() -> dict[str, Any]:
+        runs = crud.runs_for_stats(session, experiment_id=experiment_id, phase=phase, split=split)
+        arms: dict[str, list[dict[str, Any]]] = {}
+        for arm in spec.arms:
+            rows = curve_stats(runs, arm.name, phase, split, metric)
+            for row in rows:
+                row["low"], row["high"] = band_edges(row, band)
+            arms[arm.name] = rows
+        return {"phase": phase, "split": split, "metric": metric, "band": band, "arms": arms}
+
+    key = ("curves", experiment_id, phase, split, metric, band)
+    return _cache(request).respond(key, version, compute)
 
 
-@router.get("/{experiment_id}/summary")
+@router.get("/{experiment_id}/summary", response_model=dict[str, Any])
 def read_summary(
-    experiment_id: int,
+    request: Request,
+    experiment_id: ExperimentId,
     session: SessionDep,
     include_unfinished: Annotated[
         bool, Query(description="also use runs that are not done (partial figures)")
     ] = False,
-) -> dict[str, Any]:
+) -> Response:
     """Tables per selection rule and paired statistics against the baseline (core.stats)."""
     spec = spec_of(get_experiment(session, experiment_id))
-    runs = crud.runs_for_stats(session, experiment_id=experiment_id)
-    if not include_unfinished:
-        runs = [run for run in runs if run["status"] == "done"]
-    return summarize(runs, baseline=spec.baseline)
+    done_only = not include_unfinished
+    version = crud.results_version(session, experiment_id=experiment_id, done_only=done_only)
+
+    def compute() -> dict[str, Any]:
+        # Every selection rule reads the main phase only.
+        runs = crud.runs_for_stats(
+            session, experiment_id=experiment_id, phase="main", done_only=done_only
+        )
+        return summarize(runs, baseline=spec.baseline)
+
+    key = ("summary", experiment_id, include_unfinished)
+    return _cache(request).respond(key, version, compute)

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, status
 
 from api import crud
-from api.deps import Authorized, CeleryDep, DatabaseDep, SessionDep, SettingsDep
+from api.deps import Authorized, CeleryDep, DatabaseDep, RunId, SessionDep, SettingsDep
 from api.models import Run
 from api.schemas import RunPublic
 from worker.celery_app import publish_runs
@@ -20,7 +20,7 @@ def _not_found(run_id: int) -> HTTPException:
 
 
 @router.get("/{run_id}", response_model=RunPublic)
-def read_run(run_id: int, session: SessionDep) -> Run:
+def read_run(run_id: RunId, session: SessionDep) -> Run:
     """One run with its status, progress, worker, environment and error."""
     run = session.get(Run, run_id)
     if run is None:
@@ -30,7 +30,7 @@ def read_run(run_id: int, session: SessionDep) -> Run:
 
 @router.post("/{run_id}/retry", response_model=RunPublic)
 def retry_run(
-    run_id: int,
+    run_id: RunId,
     db: DatabaseDep,
     celery: CeleryDep,
     settings: SettingsDep,

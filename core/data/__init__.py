@@ -13,7 +13,7 @@ from typing import Any
 
 from core.data.base import DataError, Dataset, Split
 from core.data.common import DataOptions, Loader, limit_train, make_options
-from core.data.paths import resolve_data_path
+from core.data.paths import check_links_inside, resolve_data_path
 from core.registry import Registry
 from core.spec import DatasetSpec
 
@@ -58,7 +58,11 @@ def load_for_spec(spec: DatasetSpec, data_root: str | Path | None, *, seed: int 
     """Load the data a spec names; its paths must resolve inside `data_root` (None: anywhere)."""
 
     def resolve(path: str | None) -> Path | None:
-        return resolve_data_path(data_root, path) if path is not None else None
+        if path is None:
+            return None
+        resolved = resolve_data_path(data_root, path)
+        check_links_inside(resolved, data_root)  # a linked file inside may lead outside
+        return resolved
 
     return load_dataset(
         spec.name,

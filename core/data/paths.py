@@ -24,3 +24,25 @@ def resolve_data_path(data_root: str | Path | None, path: str | Path) -> Path:
     if os.path.commonpath([root, real]) != root:
         raise DataError(f"path {str(path)!r} escapes the data root {root}")
     return Path(real)
+
+
+def check_links_inside(folder: str | Path, data_root: str | Path | None) -> None:
+    """Refuse a folder holding a symlink (file or folder, at any depth) that leads outside
+    `data_root`: the folder itself being inside is not enough when a file in it is a link."""
+    if data_root is None:
+        return
+    root = os.path.realpath(data_root)
+    seen: set[str] = set()
+    for current, dirs, files in os.walk(folder, followlinks=True):
+        real = os.path.realpath(current)
+        if real in seen:  # a link cycle: already checked
+            dirs[:] = []
+            continue
+        seen.add(real)
+        for name in (*dirs, *files):
+            path = os.path.join(current, name)
+            if not os.path.islink(path):
+                continue
+            target = os.path.realpath(path)
+            if os.path.commonpath([root, target]) != root:
+                raise DataError(f"{path} is a link to {target}, outside the data root {root}")

@@ -66,6 +66,8 @@ class Service:
     port: int = field(default_factory=free_port)
     api: subprocess.Popen[bytes] | None = None
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    names: dict[int, str] = field(default_factory=dict)  # worker pid -> Celery node name prefix
+    worker_env: dict[str, str] = field(default_factory=dict)  # added to every worker's env
 
     @property
     def url(self) -> str:
@@ -114,9 +116,15 @@ class Service:
         except httpx.HTTPError:
             return False
 
-    def start_worker(self, epoch_delay: float = 0.25) -> subprocess.Popen[bytes]:
-        """A worker process like `initlab worker --cpu` starts; waits until it is live (the
-        API must be up)."""
+    def kill_api(self) -> None:
+        """SIGKILL the API process: no shutdown handler runs."""
+        assert self.api is not None
+        os.kill(self.api.pid, signal.SIGKILL)
+        self.api.wait(10)
+
+    def start_worker(self, epoch_delay: float = 0.25, wait: bool = True) -> subprocess.Popen[bytes]:
+        """A worker process like `initlab worker --cpu` starts; with `wait`, until it is live
+        (the API must be up)."""
         name = f"w{uuid.uuid4().hex[:6]}"
         argv = [
             sys.executable,
@@ -139,10 +147,12 @@ class Service:
             "-l",
             "INFO",
         ]
-        process = self._spawn(
-            name, argv, self.env(INITLAB_EPOCH_DELAY=str(epoch_delay), OMP_NUM_THREADS="1")
-        )
+        env = self.env(INITLAB_EPOCH_DELAY=str(epoch_delay), OMP_NUM_THREADS="1")
+        process = self._spawn(name, argv, {**env, **self.worker_env})
         self.workers.append(process)
+        self.names[process.pid] = name
+        if not wait:
+            return process
 
         def live() -> bool:
             if process.poll() is not None:

@@ -89,10 +89,12 @@ def test_yaml_body_sweep_and_unsupported_type(service: Service) -> None:
         params={"dry_run": True},
     )
     assert response.status_code == 200, response.text
-    assert [e["name"] for e in response.json()["experiments"]] == [
-        "sweep[training.lr=0.01]",
-        "sweep[training.lr=0.001]",
+    experiments = response.json()["experiments"]
+    assert [e["name"] for e in experiments] == [
+        'sweep {"training.lr":0.01}',
+        'sweep {"training.lr":0.001}',
     ]
+    assert [e["swept"] for e in experiments] == [{"training.lr": 0.01}, {"training.lr": 0.001}]
     other = api.http.post("/experiments", content=b"x", headers={"Content-Type": "image/png"})
     assert other.status_code == 415 and "application/yaml" in other.json()["detail"]
 

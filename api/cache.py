@@ -1,0 +1,52 @@
+"""A small in-process cache of computed results (summary, curves), keyed by a results version.
+
+The summary of a 120-run experiment takes a few hundred milliseconds of statistics; a finished
+experiment's never changes, and a live dashboard asks for the same figures every few seconds.
+Each entry is stored with the version it was computed at (api.crud.results_version) and used
+only while the version is unchanged, so a new epoch, run state or retry recomputes it. Entries
+are encoded JSON bytes, ready to send.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import Any
+
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse, Response
+
+
+class ResultCache:
+    """Least-recently-used cache of encoded JSON bodies, each valid for one version."""
+
+    def __init__(self, size: int = 128) -> None:
+        self.size = size
+        self._entries: OrderedDict[Hashable, tuple[Hashable, bytes]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable, version: Hashable) -> bytes | None:
+        """The body stored for `key` if it was computed at `version`."""
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None or entry[0] != version:
+                return None
+            self._entries.move_to_end(key)
+            return entry[1]
+
+    def put(self, key: Hashable, version: Hashable, body: bytes) -> None:
+        """Store `body` for `key` at `version`, dropping the least recently used beyond size."""
+        with self._lock:
+            self._entries[key] = (version, body)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+    def respond(self, key: Hashable, version: Hashable, compute: Callable[[], Any]) -> Response:
+        """The cached body for (key, version), or `compute()` encoded, stored and sent."""
+        body = self.get(key, version)
+        if body is None:
+            body = JSONResponse(None).render(jsonable_encoder(compute()))
+            self.put(key, version, body)
+        return Response(content=body, media_type="application/json")

@@ -1,0 +1,25 @@
+"""Index metric rows by (experiment, phase, split) for /curves and /summary.
+
+Revision ID: 0002
+Revises: 0001
+Create Date: 2026-11-27
+"""
+
+from collections.abc import Sequence
+
+from alembic import op
+
+revision: str = "0002"
+down_revision: str | None = "0001"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_index(
+        "ix_metric_experiment_id_phase_split", "metric", ["experiment_id", "phase", "split"]
+    )
+
+
+def downgrade() -> None:
+    op.drop_index("ix_metric_experiment_id_phase_split", table_name="metric")

@@ -1,0 +1,53 @@
+"""SIGKILL a worker at random points of a run: the run resumes elsewhere and loses nothing.
+
+Each fault fires inside the worker (worker/faults.py) at a visit drawn at random (the seed is in
+the pytest header): mid-epoch at a batch boundary, at the start of an evaluation pass, and in the
+window after an epoch's checkpoint is on disk but before its metric rows are committed. The
+other worker takes the run over once the heartbeat sweep finds it stale, resumes it from its
+last checkpoint, and the stored metrics must equal an uninterrupted run's exactly, one row per
+(phase, epoch, split). Lost: nothing.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.reliability.conftest import EPOCH_DELAY
+from tests.reliability.helpers import (
+    RNG,
+    SEED,
+    FaultFile,
+    assert_nothing_lost,
+    fault_spec,
+    top_up_workers,
+    wait_dead_worker,
+)
+from tests.service.servers import Api, Service
+
+# Visits drawn from (see fault_spec for the counts), leaving work after the kill.
+POINTS = {
+    "batch": (1, 28),  # 8 stage + 21 main batches
+    "evaluate": (1, 12),  # 7 stage + 6 main evaluation passes
+    "before_record": (1, 5),  # 6 epochs: 3 of the stage, 3 main
+}
+
+pytestmark = pytest.mark.slow  # live servers and workers
+
+
+@pytest.mark.parametrize("point", POINTS)
+def test_sigkill_at_a_random_point_loses_nothing(
+    pg_service: Service, pg_faults: FaultFile, point: str
+) -> None:
+    at = RNG.randint(*POINTS[point])
+    print(f"SIGKILL at visit {at} of {point!r} (INITLAB_FAULT_SEED={SEED})")
+    spec = fault_spec(f"kill-{point}-{at}")
+    api = Api(pg_service.url)
+    pg_faults.set(point, at)
+    created = api.submit(spec)
+    wait_dead_worker(pg_service)
+    assert not pg_faults.path.exists(), "the fault fired once"
+    top_up_workers(pg_service, 2, EPOCH_DELAY)  # a replacement boots; the survivor resumes
+    api.wait_status(created["id"], timeout=90)
+    (run,) = api.runs(created["id"])
+    assert run["requeues"] >= 1, "the heartbeat sweep re-queued the dead worker's run"
+    assert_nothing_lost(api, created["id"], spec)

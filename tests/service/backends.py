@@ -1,0 +1,96 @@
+"""Backends for live-server tests: a SQLite file + embedded broker, or a scratch PostgreSQL
+database + a Redis key prefix. Used by tests/service, tests/reliability and bench/."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, NoReturn
+
+import pytest
+
+from api.db import get_database, upgrade
+from tests.service.servers import Backend
+
+POSTGRES = os.environ.get(
+    "INITLAB_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+REDIS = os.environ.get("INITLAB_TEST_REDIS", "redis://127.0.0.1:6379/0")
+
+
+def unavailable(reason: str) -> NoReturn:
+    """Skip, or fail where INITLAB_REQUIRE_SERVICES=1 says the servers must be there."""
+    if os.environ.get("INITLAB_REQUIRE_SERVICES") == "1":
+        pytest.fail(f"{reason} (INITLAB_REQUIRE_SERVICES=1)")
+    pytest.skip(f"{reason}; set INITLAB_TEST_POSTGRES / INITLAB_TEST_REDIS to reach them")
+
+
+def admin_connect() -> Any:
+    """An autocommit psycopg connection to the PostgreSQL test server."""
+    import psycopg
+
+    url = POSTGRES.replace("postgresql+psycopg://", "postgresql://")
+    return psycopg.connect(url, autocommit=True, connect_timeout=3)
+
+
+def sqlite_backend(root: Path) -> Backend:
+    """A migrated SQLite store and an embedded broker under `root` (with a data root)."""
+    url = f"sqlite:///{root / 'initlab.db'}"
+    upgrade(url)
+    (root / "data").mkdir(exist_ok=True)
+    return Backend(
+        "sqlite",
+        {
+            "INITLAB_DATABASE_URL": url,
+            "INITLAB_BROKER_URL": "filesystem://",
+            "INITLAB_BROKER_DIR": str(root / "broker"),
+            "INITLAB_ARTIFACT_DIR": str(root / "art"),
+            "INITLAB_DATA_ROOT": str(root / "data"),
+            "INITLAB_QUEUE_NAME": "initlab",
+        },
+    )
+
+
+@contextmanager
+def postgres_backend(root: Path, label: str = "postgres") -> Iterator[Backend]:
+    """A scratch PostgreSQL database and Redis key prefix of its own; both dropped after."""
+    try:
+        admin = admin_connect()
+    except Exception as error:
+        unavailable(f"PostgreSQL at {POSTGRES.split('@')[-1]} is not reachable ({error})")
+    try:
+        import redis
+
+        client = redis.Redis.from_url(REDIS, socket_connect_timeout=3)
+        client.ping()
+    except Exception as error:
+        unavailable(f"Redis at {REDIS} is not reachable ({error})")
+    name = f"initlab_test_{uuid.uuid4().hex[:10]}"
+    admin.execute(f'CREATE DATABASE "{name}"')
+    url = POSTGRES.rsplit("/", 1)[0] + f"/{name}"
+    upgrade(url)
+    (root / "data").mkdir(exist_ok=True)
+    prefix = f"{name}:"
+    try:
+        yield Backend(
+            label,
+            {
+                "INITLAB_DATABASE_URL": url,
+                "INITLAB_BROKER_URL": REDIS,
+                "INITLAB_REDIS_KEY_PREFIX": prefix,
+                "INITLAB_QUEUE_NAME": name,
+                "INITLAB_ARTIFACT_DIR": str(root / "art"),
+                "INITLAB_DATA_ROOT": str(root / "data"),
+            },
+        )
+    finally:
+        get_database(url).dispose()
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        try:
+            for key in client.scan_iter(f"{prefix}*"):
+                client.delete(key)
+        except Exception:  # Redis may be restarting under a reliability test
+            pass
