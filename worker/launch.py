@@ -22,8 +22,15 @@ class Slot:
     env: dict[str, str] = field(default_factory=dict)
 
 
-def plan_slots(gpus: Sequence[str], slots_per_gpu: int, cpu_slots: int) -> list[Slot]:
-    """K slots per listed GPU (each sees only its GPU), or `cpu_slots` CPU slots."""
+def plan_slots(
+    gpus: Sequence[str], slots_per_gpu: int, cpu_slots: int, reserved_cores: int = 0
+) -> list[Slot]:
+    """K slots per listed GPU (each sees only its GPU), or `cpu_slots` CPU slots.
+
+    `reserved_cores` are left to other processes (the API and dashboard under `initlab up`):
+    intra-op threads that outnumber free cores spin against each other, and small models then
+    train several times slower (the digits demo: 38 s with 1 thread, 384 s with 2, loaded CPU).
+    """
     if gpus:
         return [
             Slot(f"gpu{gpu}-{k}", {"CUDA_VISIBLE_DEVICES": gpu, "INITLAB_DEVICE": "cuda"})
@@ -31,7 +38,7 @@ def plan_slots(gpus: Sequence[str], slots_per_gpu: int, cpu_slots: int) -> list[
             for k in range(slots_per_gpu)
         ]
     # CPU slots share the cores; each gets its share of intra-op threads.
-    threads = str(max(1, (os.cpu_count() or 1) // max(1, cpu_slots)))
+    threads = str(max(1, ((os.cpu_count() or 1) - reserved_cores) // max(1, cpu_slots)))
     return [
         Slot(
             f"cpu-{k}",

@@ -8,10 +8,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
+import torch
 import typer
-from core.data.check import check_dataset
 from tqdm import tqdm
 
+from core.data.check import check_dataset
 from core.experiment import run_experiment
 from core.presets import PRESETS, get_preset
 from core.spec import ExperimentSpec, load_spec, parse_spec
@@ -34,9 +35,14 @@ def run(
     device: Annotated[str, typer.Option(help="cpu or cuda")] = "cpu",
     repeats: Annotated[int | None, typer.Option(help="override the spec's repeats")] = None,
     data_root: Annotated[str | None, typer.Option(help="folder data set paths resolve in")] = None,
+    threads: Annotated[
+        int | None, typer.Option(min=1, help="CPU threads (default: all); 1 suits small models")
+    ] = None,
 ) -> None:
     """Run an experiment here, with a progress bar per run; rerun to continue after a stop."""
     spec = spec_or_preset(spec_path)
+    if threads is not None:
+        torch.set_num_threads(threads)
     if repeats is not None:
         spec = parse_spec({**spec.model_dump(exclude_none=True), "repeats": repeats})
     began = time.perf_counter()

@@ -96,7 +96,7 @@ def _start_stack(
     settings = get_settings()
     uvicorn = ["uvicorn", "api.main:app", "--host", host, "--port", str(api_port)]
     supervisor.start("api", [sys.executable, "-m", *uvicorn], env)
-    slot = plan_slots(_gpu_list(None, cpu)[:1], 1, 1)[0]
+    slot = plan_slots(_gpu_list(None, cpu)[:1], 1, 1, reserved_cores=1)[0]
     supervisor.start("worker", celery_argv(slot, settings), {**env, **slot.env})
     if not DASHBOARD.exists():
         typer.echo(f"initlab: {DASHBOARD} not found; starting without the dashboard", err=True)
