@@ -1,6 +1,7 @@
 """The dashboard's entry file: a router over the pages (`streamlit run dashboard/app.py`).
 
-`/?experiment=ID` opens that experiment directly, so an experiment's page can be bookmarked.
+`/?experiment=ID` opens that experiment directly, and `/?sweep=ID` that sweep, so either page can
+be bookmarked.
 """
 
 from __future__ import annotations
@@ -20,13 +21,17 @@ from dashboard.ui import sidebar_health  # noqa: E402
 # The pages live in views/, not pages/: a pages/ folder beside the entry file switches Streamlit
 # to its older file-based navigation, which runs page files directly and bypasses this router.
 st.set_page_config(page_title="InitLab", page_icon=":material/science:", layout="wide")
-deep_link = "experiment" in st.query_params
+# A bare URL with ?experiment= or ?sweep= opens that page; the experiment wins if both are given.
+to_experiment = "experiment" in st.query_params
+to_sweep = "sweep" in st.query_params and not to_experiment
 pages = [
     st.Page("views/experiments.py", title="Experiments", icon=":material/list:",
-            url_path="experiments", default=not deep_link),
+            url_path="experiments", default=not (to_experiment or to_sweep)),
     st.Page("views/submit.py", title="Submit", icon=":material/send:", url_path="submit"),
     st.Page("views/experiment.py", title="Experiment", icon=":material/monitoring:",
-            url_path="experiment", default=deep_link),
+            url_path="experiment", default=to_experiment),
+    st.Page("views/sweep.py", title="Sweep", icon=":material/tune:", url_path="sweep",
+            default=to_sweep),
     st.Page("views/live.py", title="Live", icon=":material/sensors:", url_path="live"),
 ]
 page = st.navigation(pages)

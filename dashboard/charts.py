@@ -13,6 +13,8 @@ from typing import Any
 
 import plotly.graph_objects as go
 
+from dashboard.sweeps import SweepAxis, along_axis
+
 # Okabe–Ito: distinguishable under the common colour-vision deficiencies; one colour per arm.
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#F0E442",
            "#000000"]
@@ -199,3 +201,110 @@ def plotly_figure(series: Sequence[ArmSeries], view: CurveView) -> go.Figure:
     if epochs and max(epochs) - min(epochs) <= 20:  # whole epochs only on short axes
         fig.update_xaxes(dtick=1)
     return fig
+
+
+# --- a sweep: the selected figure against each sweep point (dashboard.sweeps builds the points) ---
+
+TICKED_POINTS = 12  # up to this many sweep points, the x axis is ticked at each swept value
+
+
+def _x_axis(fig: go.Figure, axis: SweepAxis) -> None:
+    ids = axis.order(axis.positions)
+    if axis.numeric:
+        fig.update_xaxes(type="log" if axis.log else "linear")
+        if len(ids) <= TICKED_POINTS:  # a tick at each swept value, written as in the spec
+            fig.update_xaxes(tickvals=[axis.positions[i] for i in ids],
+                             ticktext=[axis.labels[i] for i in ids])
+    else:
+        fig.update_xaxes(type="category", categoryorder="array",
+                         categoryarray=[axis.positions[i] for i in ids])
+
+
+def _by_arm(points: Sequence[Mapping[str, Any]], axis: SweepAxis, key: str) -> dict[str, list[Any]]:
+    """arm -> its points with a `key` figure, left to right along the axis."""
+    out: dict[str, list[Any]] = {}
+    for p in along_axis(points, axis):
+        if p.get(key) is not None and p["experiment"] in axis.positions:
+            out.setdefault(str(p["arm"]), []).append(p)
+    return out
+
+
+def _banded_runs(points: Sequence[Mapping[str, Any]]) -> list[list[Mapping[str, Any]]]:
+    """Neighbouring points with n ≥ 2: a band never spans a point of fewer runs."""
+    runs: list[list[Mapping[str, Any]]] = [[]]
+    for p in points:
+        if p["n"] >= 2:
+            runs[-1].append(p)
+        elif runs[-1]:
+            runs.append([])
+    return [run for run in runs if run]
+
+
+def sweep_figure(
+    points: Sequence[Mapping[str, Any]], axis: SweepAxis, arms: Sequence[str], *, title: str,
+    y_label: str, band_label: str,
+) -> go.Figure:
+    """Per arm the median over repeats at each sweep point, with a band over the repeats."""
+    colors = arm_colors(arms)
+    fig = go.Figure()
+    lines = _by_arm(points, axis, "median")
+    for arm, arm_points in lines.items():
+        for i, banded in enumerate(_banded_runs(arm_points)):
+            x = [axis.positions[p["experiment"]] for p in banded]
+            fig.add_trace(go.Scatter(
+                x=x + x[::-1], y=[p["high"] for p in banded] + [p["low"] for p in banded][::-1],
+                fill="toself", mode="lines", line={"width": 0}, hoverinfo="skip",
+                fillcolor=_rgba(colors.get(arm, PALETTE[-1]), 0.2), legendgroup=arm,
+                name=f"{arm} {band_label}", showlegend=i == 0,
+            ))
+    for arm, arm_points in lines.items():
+        fig.add_trace(go.Scatter(
+            x=[axis.positions[p["experiment"]] for p in arm_points],
+            y=[p["median"] for p in arm_points], mode="lines+markers", name=arm, legendgroup=arm,
+            line={"color": colors.get(arm, PALETTE[-1]), "width": 2}, marker={"size": 7},
+            customdata=[[axis.labels[p["experiment"]], p["n"], p["low"], p["high"]]
+                        for p in arm_points],
+            hovertemplate=(f"<b>{arm}</b><br>{axis.title} = %{{customdata[0]}}<br>median: "
+                           "%{y:.4g}<br>band: [%{customdata[2]:.4g}, %{customdata[3]:.4g}]"
+                           "<br>n = %{customdata[1]} runs<extra></extra>"),
+        ))
+    fig.update_layout(title=title, xaxis_title=axis.title, yaxis_title=y_label, height=460,
+                      legend={"orientation": "h", "y": -0.25},
+                      margin={"t": 50, "l": 10, "r": 10, "b": 10})
+    _x_axis(fig, axis)
+    return fig
+
+
+def paired_sweep_figure(
+    points: Sequence[Mapping[str, Any]], axis: SweepAxis, arms: Sequence[str], *, title: str,
+    y_label: str,
+) -> go.Figure:
+    """Per arm the mean paired difference to the baseline at each sweep point, with its 95% CI."""
+    colors = arm_colors(arms)
+    fig = go.Figure()
+    for arm, arm_points in _by_arm(points, axis, "mean_diff").items():
+        mean = [p["mean_diff"] for p in arm_points]
+        fig.add_trace(go.Scatter(
+            x=[axis.positions[p["experiment"]] for p in arm_points], y=mean,
+            mode="lines+markers", name=f"{arm} − {arm_points[0]['baseline']}",
+            line={"color": colors.get(arm, PALETTE[-1]), "width": 2}, marker={"size": 7},
+            error_y={"type": "data", "symmetric": False,
+                     "array": [_gap(p["ci95_high"], m) for p, m in zip(arm_points, mean,
+                                                                       strict=True)],
+                     "arrayminus": [_gap(m, p["ci95_low"]) for p, m in zip(arm_points, mean,
+                                                                           strict=True)]},
+            customdata=[[axis.labels[p["experiment"]], p["n"]] for p in arm_points],
+            hovertemplate=(f"<b>{arm}</b><br>{axis.title} = %{{customdata[0]}}<br>mean "
+                           "difference: %{y:.4g}<br>n = %{customdata[1]} pairs<extra></extra>"),
+        ))
+    fig.add_hline(y=0, line={"color": "#888888", "dash": "dash", "width": 1})
+    fig.update_layout(title=title, xaxis_title=axis.title, yaxis_title=y_label, height=380,
+                      legend={"orientation": "h", "y": -0.3},
+                      margin={"t": 50, "l": 10, "r": 10, "b": 10})
+    _x_axis(fig, axis)
+    return fig
+
+
+def _gap(high: float | None, low: float | None) -> float:
+    """An error bar's length; 0 where the CI is undefined (fewer than two pairs)."""
+    return 0.0 if high is None or low is None else high - low

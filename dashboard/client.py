@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import streamlit as st
@@ -108,6 +109,20 @@ class Client:
             headers={"Content-Type": "application/yaml"},
             params={"dry_run": dry_run, "priority": priority},
         ))
+
+    def submit_sweep(
+        self, spec_yaml: str, *, dry_run: bool = False, priority: int = 5
+    ) -> dict[str, Any]:
+        """POST /sweeps with a YAML body that has `sweep:`: one experiment per sweep point."""
+        return dict(self._request(
+            "POST", "/sweeps", content=spec_yaml.encode(),
+            headers={"Content-Type": "application/yaml"},
+            params={"dry_run": dry_run, "priority": priority},
+        ))
+
+    def sweep(self, sweep_id: str) -> dict[str, Any]:
+        """GET /sweeps/{id}: status, progress and each experiment with its swept values."""
+        return dict(self._request("GET", f"/sweeps/{quote(sweep_id, safe='')}"))
 
     def experiments(
         self, status: str | None = None, limit: int = 50, offset: int = 0

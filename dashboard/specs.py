@@ -98,6 +98,15 @@ def syntax_error(text: str) -> FieldError | None:
     return None
 
 
+def has_sweep(text: str) -> bool:
+    """Whether the YAML has a non-empty `sweep:` block (it then goes to POST /sweeps)."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return False
+    return isinstance(data, dict) and bool(data.get("sweep"))
+
+
 def annotate(text: str, errors: Sequence[FieldError]) -> str:
     """The YAML with each error written as a comment beside the line of its field."""
     lines = text.splitlines()

@@ -56,6 +56,9 @@ def _header(experiment: dict[str, Any]) -> None:
             st.rerun()
     baseline = experiment["spec"]["baseline"]
     cols[3].caption(f"Bookmark: `?experiment={eid}` · baseline `{baseline}`")
+    if experiment.get("sweep_id"):
+        st.page_link("views/sweep.py", label="One point of a sweep: compare every point",
+                     icon=":material/tune:", query_params={"sweep": experiment["sweep_id"]})
 
 
 def _curve_controls(phases: list[str]) -> CurveView:

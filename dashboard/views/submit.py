@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -18,6 +19,7 @@ from dashboard.specs import (
     cost_rows,
     cost_total,
     field_errors,
+    has_sweep,
     preset_names,
     preset_yaml,
     syntax_error,
@@ -44,6 +46,11 @@ def _keep_draft() -> None:
     st.session_state.spec_draft = st.session_state.spec_yaml
 
 
+def _submitter(text: str) -> Callable[..., dict[str, Any]]:
+    """POST /sweeps for a spec with `sweep:` (one experiment per point), else /experiments."""
+    return client.submit_sweep if has_sweep(text) else client.submit
+
+
 def _validate(text: str) -> dict[str, Any]:
     """The dry run's verdict on `text`, asked once per distinct text."""
     digest = hashlib.sha256(text.encode()).hexdigest()
@@ -56,7 +63,7 @@ def _validate(text: str) -> dict[str, Any]:
         outcome["errors"] = [local]
     else:
         try:
-            outcome["result"] = client.submit(text, dry_run=True)
+            outcome["result"] = _submitter(text)(text, dry_run=True)
         except ApiError as error:
             outcome["errors"] = field_errors(text, error.lines)
         except ApiUnavailable as error:
@@ -81,8 +88,8 @@ def _show_plan(text: str, result: dict[str, Any]) -> None:
     runs = pd.DataFrame(result["runs"])[["arm", "repeat", "seed"]]
     experiments = result.get("experiments") or []
     title = f"{len(runs)} run(s) will be queued"
-    if len(experiments) > 1:
-        title += f" in {len(experiments)} experiments (a sweep)"
+    if has_sweep(text):
+        title += f" in {len(experiments)} experiment(s) (a sweep; submitting opens its page)"
     st.success(title)
     spec = parse_spec_text(text)
     rows = cost_rows(spec)
@@ -124,7 +131,9 @@ with verdict:
 
 ready = outcome["result"] is not None and not outcome["errors"]
 if editor.button("Submit", type="primary", disabled=not ready, key="submit"):
-    submitted = call("submit the experiment", client.submit, text, priority=priority)
+    submitted = call("submit the experiment", _submitter(text), text, priority=priority)
     if submitted is not None:
         st.session_state.pop("dry_run", None)
+        if submitted.get("sweep_id"):
+            st.switch_page("views/sweep.py", query_params={"sweep": submitted["sweep_id"]})
         st.switch_page("views/experiment.py", query_params={"experiment": str(submitted["id"])})

@@ -151,3 +151,59 @@ def test_live_panel_fetches_only_new_rows(dashboard_env: Service, api: Api) -> N
     assert store.received == len(store.rows) == len(api.metrics(eid))  # each row came once
     assert any("Finished: not refreshing." in c for c in texts(at.caption))
     assert at.get("plotly_chart")
+
+
+def plotly_specs(at: AppTest) -> list[dict[str, Any]]:
+    return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+
+
+def test_a_sweep_is_submitted_then_compared_point_by_point(dashboard_env: Service,
+                                                           api: Api) -> None:
+    spec = {**two_arm_spec("lr-sweep", epochs=2, repeats=2),
+            "sweep": {"training.lr": [0.01, 0.001]}}
+    spec["dataset"]["limit_train"] = 150
+    at = app_on("submit")
+    at.text_area(key="spec_yaml").input(yaml.safe_dump(spec, sort_keys=False)).run()
+    assert any("8 run(s) will be queued in 2 experiment(s) (a sweep" in s
+               for s in texts(at.success))
+    at.button(key="submit").click().run()  # POST /sweeps, then the sweep's page
+    assert not at.exception, [e.value for e in at.exception]
+    sweep_id = at.query_params["sweep"]
+    assert [t.value for t in at.title] == ["Sweep: lr-sweep"]
+    experiments = api.http.get(f"/sweeps/{sweep_id}").json()["experiments"]
+    for experiment in experiments:
+        api.wait_status(experiment["id"], timeout=120)
+
+    at = app_on(sweep=sweep_id)  # the bookmark /?sweep=ID
+    table = at.dataframe[0].value
+    assert table["training.lr"].tolist() == ["0.001", "0.01"]  # left to right along the axis
+    assert set(table["Status"]) == {"done"} and set(table["Runs done"]) == {"4/4"}
+    metric, paired = plotly_specs(at)
+    centres = [t for t in metric["data"] if t.get("mode") == "lines+markers"]
+    assert [t["name"] for t in centres] == ["original", "smart"]
+    assert all(t["x"] == [0.001, 0.01] for t in centres)
+    assert all(c[1] == 2 for t in centres for c in t["customdata"])  # n: two repeats
+    assert len([t for t in metric["data"] if t.get("fill") == "toself"]) == 2  # one band per arm
+    assert metric["layout"]["xaxis"]["type"] == "log"
+    points = at.dataframe[1].value
+    assert sorted(zip(points["training.lr"], points["Arm"], strict=True)) == [
+        ("0.001", "original"), ("0.001", "smart"), ("0.01", "original"), ("0.01", "smart")]
+    assert [t["name"] for t in paired["data"]] == ["smart − original"]
+    assert paired["data"][0]["x"] == [0.001, 0.01]
+    differences = at.dataframe[2].value
+    assert differences["training.lr"].tolist() == ["0.001", "0.01"]
+    assert set(differences["n"]) == {2}
+
+    at.selectbox(key="sweep_metric").set_value("accuracy").run()
+    at.selectbox(key="sweep_rule").set_value("paper").run()
+    at.selectbox(key="sweep_band").set_value("minmax").run()
+    assert any("optimistic" in w for w in texts(at.warning))
+    metric, paired = plotly_specs(at)
+    assert metric["layout"]["yaxis"]["title"]["text"] == "accuracy (%)"
+    assert "min–max" in metric["layout"]["title"]["text"]
+
+    at = app_on(experiment=str(experiments[0]["id"]))  # each point links back to the sweep
+    links = [link.proto for link in at.get("page_link")]
+    assert any(link.query_string == f"sweep={sweep_id}" for link in links), links
+    at = app_on("sweep")  # no id in the URL: pick one of the recent sweeps
+    assert any(sweep_id[:8] in label for label in at.selectbox(key="sweep_pick").options)
