@@ -48,15 +48,27 @@ def bench(
 
         if not torch.cuda.is_available():
             raise typer.BadParameter(f"device {device!r}: CUDA is not available here")
-    minimums = {"image-size": (image_size, 8), "batch-size": (batch_size, 2),
-                "examples": (examples, 2), "repeats": (repeats, 1)}
+    minimums = {
+        "image-size": (image_size, 8),
+        "batch-size": (batch_size, 2),
+        "examples": (examples, 2),
+        "repeats": (repeats, 1),
+    }
     for name, (value, least) in minimums.items():
         if value < least:
             raise typer.BadParameter(f"--{name} {value}: must be at least {least}")
     config = BenchConfig(
-        model=model, image_size=image_size, batch_size=batch_size, examples=examples,
-        num_classes=num_classes, device=device, threads=threads, channels_last=channels_last,
-        compile=compile, augment=augment, repeats=repeats,
+        model=model,
+        image_size=image_size,
+        batch_size=batch_size,
+        examples=examples,
+        num_classes=num_classes,
+        device=device,
+        threads=threads,
+        channels_last=channels_last,
+        compile=compile,
+        augment=augment,
+        repeats=repeats,
     )
     result = measure_all(config, parse_counts(concurrent))
     typer.echo(json.dumps(result) if as_json else summary(result))
