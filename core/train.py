@@ -44,7 +44,7 @@ class Preprocess:
     ) -> Preprocess:
         """`normalize='none'` feeds raw 0..255 values, like the paper's own code.
 
-        channels_last: measured 1.8-2.7× faster per step than NCHW for the MobileNets on CPU
+        channels_last: measured 1.5-2.8× faster per step than NCHW for the MobileNets on CPU
         (depthwise convs; bench/RESULTS.md); the model must be in the same memory format.
         """
         if normalize == "none":
@@ -176,7 +176,7 @@ def make_optimizer(
     """A fresh optimiser, fused (one kernel over all parameters) on CPU and CUDA alike.
 
     Fused AdamW's step on CPU is about 3× faster than foreach for MobileNet v1 (2.8 vs 9.4 ms,
-    ~8% of a 32 px batch-64 step; bench/RESULTS.md), and as deterministic.
+    5-8% of a 32 px batch-64 step; bench/RESULTS.md), and as deterministic.
     """
     fused = device.type in ("cpu", "cuda")
     foreach = None if fused else True
