@@ -4,122 +4,29 @@ from __future__ import annotations
 
 import os
 import pickle
-import struct
 from pathlib import Path
 from typing import Any, get_args
 
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from core.data import DATASETS, DataError, load_dataset, load_for_spec, resolve_data_path
 from core.data.check import check_dataset
 from core.data.safe_pickle import load_pickle
 from core.registry import UnknownNameError
 from core.spec import DatasetName, DatasetSpec
-
-# ---------------------------------------------------------------- writers of the real formats
-
-
-def make_images(n: int, side: int, offset: int = 0) -> np.ndarray:
-    """uint8 N×3×S×S whose R, G and B planes all differ, so a plane mix-up shows."""
-    pixel = np.arange(side * side).reshape(side, side)
-    out = np.empty((n, 3, side, side), dtype=np.uint8)
-    for i in range(n):
-        for c in range(3):
-            out[i, c] = (pixel * (c + 1) + 40 * c + 7 * (i + offset)) % 256
-    return out
-
-
-def planar_rows(images: np.ndarray) -> np.ndarray:
-    """The published row layout: R plane, G plane, B plane, each row-major."""
-    return images.reshape(len(images), -1).copy()
-
-
-def write_imagenet_batch(path: Path, images: np.ndarray, labels: list[int], npz: bool = False,
-                         compressed: bool = False) -> None:
-    """One Imagenet16/32/64 batch (labels 1..1000), as a protocol-3 pickle or an .npz."""
-    batch = {"data": planar_rows(images), "labels": labels, "mean": images.mean(0).ravel()}
-    if npz:
-        (np.savez_compressed if compressed else np.savez)(path, **batch)
-    else:
-        path.write_bytes(pickle.dumps(batch, protocol=3))
-
-
-class Py2Pickler(pickle._Pickler):  # type: ignore[name-defined,misc]
-    """Writes bytes as Python-2 `str` opcodes, as the CIFAR-10 python release was written."""
-
-    dispatch = pickle._Pickler.dispatch.copy()  # type: ignore[attr-defined]
-
-    def save_py2_str(self: Any, obj: bytes) -> None:
-        if len(obj) < 256:
-            self.write(pickle.SHORT_BINSTRING + bytes([len(obj)]) + obj)
-        else:
-            self.write(pickle.BINSTRING + struct.pack("<i", len(obj)) + obj)
-        self.memoize(obj)
-
-    dispatch[bytes] = save_py2_str
-
-
-def py2_pickle(obj: Any) -> bytes:
-    import io
-
-    buffer = io.BytesIO()
-    Py2Pickler(buffer, protocol=2).dump(obj)
-    # numpy 1.x (which wrote the real files) names numpy.core, not numpy._core
-    return buffer.getvalue().replace(b"numpy._core.", b"numpy.core.")
-
-
-def write_cifar(root: Path, per_batch: int = 10) -> tuple[np.ndarray, np.ndarray]:
-    """cifar-10-batches-py/ with bytes keys like the real files; returns all train images/labels."""
-    folder = root / "cifar-10-batches-py"
-    folder.mkdir(parents=True)
-    images, labels = [], []
-    for i, name in enumerate([f"data_batch_{k}" for k in range(1, 6)] + ["test_batch"]):
-        batch_images = make_images(per_batch, 32, offset=i * per_batch)
-        batch_labels = [(i + j) % 10 for j in range(per_batch)]
-        batch = {b"batch_label": b"training batch", b"data": planar_rows(batch_images),
-                 b"labels": batch_labels, b"filenames": [b"x.png"] * per_batch}
-        (folder / name).write_bytes(py2_pickle(batch))
-        if name != "test_batch":
-            images.append(batch_images)
-            labels.extend(batch_labels)
-    (folder / "batches.meta").write_bytes(py2_pickle({b"label_names": [b"airplane"] * 10}))
-    return np.concatenate(images), np.array(labels)
-
-
-def write_imagenet32(root: Path, side: int = 16, batches: tuple[int, ...] = (1, 3)) -> Path:
-    """A Downsampled ImageNet folder with some train batches and val_data."""
-    root.mkdir(parents=True, exist_ok=True)
-    for k in batches:
-        write_imagenet_batch(root / f"train_data_batch_{k}", make_images(3, side, 10 * k),
-                             [1, 1000, k])
-    write_imagenet_batch(root / "val_data", make_images(2, side, 99), [5, 6])
-    return root
-
-
-SMALL_WNIDS = [f"n{i:08d}" for i in range(12)]
-SMALL_LABELS = [(7 * k + 3) % 12 for k in range(12)]  # 0-based label of the k-th sorted wnid
-
-
-def write_small_map(path: Path) -> None:
-    """A 12-class map_clsloc whose line order differs from the sorted wnid order."""
-    lines = [f"{w} {lab + 1} name_{lab}" for w, lab in zip(SMALL_WNIDS, SMALL_LABELS, strict=True)]
-    path.write_text("\n".join(reversed(lines)) + "\n")
-
-
-FOLDER_COLOURS = {0: (250, 10, 10), 2: (10, 250, 10), 10: (10, 10, 250)}
-
-
-def write_topimages(root: Path, per_class: int = 2) -> Path:
-    """ImageNetV2 TopImages layout: <root>/<k>/*.jpeg, real (non-square) JPEGs."""
-    for k, colour in FOLDER_COLOURS.items():
-        folder = root / str(k)
-        folder.mkdir(parents=True)
-        for j in range(per_class):
-            Image.new("RGB", (40, 24), colour).save(folder / f"{j}.jpeg", "JPEG", quality=95)
-    return root
+from tests.core.data_writers import (
+    FOLDER_COLOURS,
+    SMALL_LABELS,
+    make_images,
+    planar_rows,
+    write_cifar,
+    write_imagenet32,
+    write_imagenet_batch,
+    write_small_map,
+    write_topimages,
+)
 
 
 @pytest.fixture
@@ -164,8 +71,9 @@ def test_limit_train_keeps_a_seeded_subset(name: str, roots: dict[str, Path | No
     full = load_dataset(name, roots[name], seed=1)
     small = load_dataset(name, roots[name], seed=1, limit_train=2)
     assert len(small.train) == 2
-    assert torch.equal(small.train.images, load_dataset(name, roots[name], seed=1,
-                                                        limit_train=2).train.images)
+    assert torch.equal(
+        small.train.images, load_dataset(name, roots[name], seed=1, limit_train=2).train.images
+    )
     rows = {bytes(img.flatten().tolist()) for img in full.train.images}
     assert all(bytes(img.flatten().tolist()) in rows for img in small.train.images)
 
@@ -183,8 +91,15 @@ def test_check_dataset_reports_every_dataset(name: str, roots: dict[str, Path | 
 
 def test_check_dataset_values_for_downsampled_imagenet(tmp_path: Path) -> None:
     report = check_dataset("downsampled_imagenet", write_imagenet32(tmp_path / "i"), 16)
-    assert report == {"train": 6, "val": 2, "test": 0, "classes": 1000,
-                      "image_shape": [3, 16, 16], "label_min": 0, "label_max": 999}
+    assert report == {
+        "train": 6,
+        "val": 2,
+        "test": 0,
+        "classes": 1000,
+        "image_shape": [3, 16, 16],
+        "label_min": 0,
+        "label_max": 999,
+    }
 
 
 def test_unknown_names_and_options_list_the_valid_choices(tmp_path: Path) -> None:
@@ -202,14 +117,21 @@ def test_unknown_names_and_options_list_the_valid_choices(tmp_path: Path) -> Non
 
 
 @pytest.mark.parametrize("form", ["pickle", "npz", "npz_compressed"])
-def test_downsampled_imagenet_decodes_planar_rgb_and_shifts_labels(tmp_path: Path,
-                                                                   form: str) -> None:
+def test_downsampled_imagenet_decodes_planar_rgb_and_shifts_labels(
+    tmp_path: Path, form: str
+) -> None:
     images = [make_images(3, 16, 0), make_images(4, 16, 50)]
-    for k, (batch, labels) in zip((2, 7), zip(images, ([1, 1000, 17], [2, 3, 4, 999]),
-                                              strict=True), strict=True):
+    for k, (batch, labels) in zip(
+        (2, 7), zip(images, ([1, 1000, 17], [2, 3, 4, 999]), strict=True), strict=True
+    ):
         suffix = "" if form == "pickle" else ".npz"
-        write_imagenet_batch(tmp_path / f"train_data_batch_{k}{suffix}", batch, labels,
-                             npz=form != "pickle", compressed=form == "npz_compressed")
+        write_imagenet_batch(
+            tmp_path / f"train_data_batch_{k}{suffix}",
+            batch,
+            labels,
+            npz=form != "pickle",
+            compressed=form == "npz_compressed",
+        )
     write_imagenet_batch(tmp_path / "val_data", make_images(2, 16, 9), [1, 2])
     dataset = load_dataset("downsampled_imagenet", tmp_path, image_size=16)
     expected = torch.from_numpy(np.concatenate(images))
@@ -231,16 +153,20 @@ def test_downsampled_imagenet_infers_size_and_holds_out_val_without_val_data(
     assert dataset.val is not None and len(dataset.val) == 2
 
 
-@pytest.mark.parametrize("problem, match", [
-    ("size_mismatch", "image_size 32 needs"),
-    ("bad_size", "not valid for downsampled_imagenet"),
-    ("label_zero", r"labels must lie in 1\.\.1000"),
-    ("no_batches", "no train_data_batch_1"),
-    ("object_npz", "object arrays"),
-    ("missing_key", "missing key"),
-])
-def test_downsampled_imagenet_refuses_malformed_folders(tmp_path: Path, problem: str,
-                                                        match: str) -> None:
+@pytest.mark.parametrize(
+    "problem, match",
+    [
+        ("size_mismatch", "image_size 32 needs"),
+        ("bad_size", "not valid for downsampled_imagenet"),
+        ("label_zero", r"labels must lie in 1\.\.1000"),
+        ("no_batches", "no train_data_batch_1"),
+        ("object_npz", "object arrays"),
+        ("missing_key", "missing key"),
+    ],
+)
+def test_downsampled_imagenet_refuses_malformed_folders(
+    tmp_path: Path, problem: str, match: str
+) -> None:
     batch = tmp_path / "train_data_batch_1"
     size = {"size_mismatch": 32, "bad_size": 48}.get(problem, 16)
     if problem == "label_zero":
@@ -296,8 +222,10 @@ class Evil:
         return (os.system, (f"touch {self.marker}",))
 
 
-@pytest.mark.parametrize("dataset, filename", [("downsampled_imagenet", "train_data_batch_1"),
-                                               ("cifar10", "data_batch_1")])
+@pytest.mark.parametrize(
+    "dataset, filename",
+    [("downsampled_imagenet", "train_data_batch_1"), ("cifar10", "data_batch_1")],
+)
 def test_a_pickle_naming_a_foreign_global_is_refused_and_never_runs(
     tmp_path: Path, dataset: str, filename: str
 ) -> None:
@@ -367,14 +295,18 @@ def test_shipped_map_is_the_full_devkit_file() -> None:
     assert sorted(mapping.values()) == list(range(1000))
 
 
-@pytest.mark.parametrize("problem, match", [
-    ("text_file", r"notes\.txt: not a readable image"),
-    ("bad_folder", "class folders must be named"),
-    ("no_map", "needs the ILSVRC2012 devkit map_clsloc"),
-    ("folder_too_big", "past the 12 classes"),
-])
-def test_imagenetv2_refuses_malformed_folders(tmp_path: Path, problem: str, match: str,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    "problem, match",
+    [
+        ("text_file", r"notes\.txt: not a readable image"),
+        ("bad_folder", "class folders must be named"),
+        ("no_map", "needs the ILSVRC2012 devkit map_clsloc"),
+        ("folder_too_big", "past the 12 classes"),
+    ],
+)
+def test_imagenetv2_refuses_malformed_folders(
+    tmp_path: Path, problem: str, match: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import core.data.imagenetv2 as v2
 
     root = write_topimages(tmp_path / "v2")
@@ -397,8 +329,13 @@ def test_imagenetv2_refuses_malformed_folders(tmp_path: Path, problem: str, matc
 def test_load_for_spec_replaces_test_with_imagenetv2_at_the_training_size(tmp_path: Path) -> None:
     write_imagenet32(tmp_path / "imagenet32", side=16)
     write_topimages(tmp_path / "imagenetv2")
-    spec = DatasetSpec(name="downsampled_imagenet", root="imagenet32", image_size=16,
-                       test="imagenetv2", test_root="imagenetv2")
+    spec = DatasetSpec(
+        name="downsampled_imagenet",
+        root="imagenet32",
+        image_size=16,
+        test="imagenetv2",
+        test_root="imagenetv2",
+    )
     dataset = load_for_spec(spec, tmp_path)
     assert dataset.test is not None and dataset.test.images.shape == (6, 3, 16, 16)
     assert dataset.test.labels.tolist() == [448, 448, 441, 441, 385, 385]
@@ -424,8 +361,9 @@ def test_paths_may_not_escape_the_data_root(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="escapes the data root"):
         load_for_spec(spec, data_root)
     with pytest.raises(DataError, match="escapes the data root"):
-        load_for_spec(DatasetSpec(name="imagenetv2", root="sets", map_clsloc="link/m.txt"),
-                      data_root)
+        load_for_spec(
+            DatasetSpec(name="imagenetv2", root="sets", map_clsloc="link/m.txt"), data_root
+        )
 
 
 # ---------------------------------------------------------------- digits and synthetic
@@ -437,18 +375,25 @@ def test_digits_split_is_fixed_and_upscales() -> None:
     assert (len(a.train), len(a.val or []), len(a.test or [])) == (1078, 359, 360)
     assert torch.equal(a.train.labels, b.train.labels)  # the split ignores the experiment seed
     assert a.image_size == 8 and b.image_size == 16
-    assert int(a.train.images.max()) == 255 and torch.equal(a.train.images[:, 0],
-                                                              a.train.images[:, 2])
+    assert int(a.train.images.max()) == 255 and torch.equal(
+        a.train.images[:, 0], a.train.images[:, 2]
+    )
 
 
 def test_synthetic_is_seeded_and_learnable() -> None:
     data = load_dataset("synthetic", None, seed=3, num_train=400, num_classes=5, image_size=16)
-    assert torch.equal(data.train.images,
-                       load_dataset("synthetic", None, seed=3, num_train=400, num_classes=5,
-                                    image_size=16).train.images)
-    assert not torch.equal(data.train.images, load_dataset("synthetic", None, seed=4,
-                                                           num_train=400, num_classes=5,
-                                                           image_size=16).train.images)
+    assert torch.equal(
+        data.train.images,
+        load_dataset(
+            "synthetic", None, seed=3, num_train=400, num_classes=5, image_size=16
+        ).train.images,
+    )
+    assert not torch.equal(
+        data.train.images,
+        load_dataset(
+            "synthetic", None, seed=4, num_train=400, num_classes=5, image_size=16
+        ).train.images,
+    )
     assert data.val is not None and len(data.val) == 100 and data.test is not None
     # Nearest class mean on the training images already separates the validation images.
     x = data.train.images.float().flatten(1)
