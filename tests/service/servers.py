@@ -16,6 +16,9 @@ from typing import Any
 
 import httpx
 
+from api.config import Settings
+from worker.launch import Slot, celery_argv
+
 REPO = Path(__file__).resolve().parents[2]
 TOKEN = "test-token-0123456789"
 # Fast liveness so the worker-loss tests finish in seconds, not minutes.
@@ -126,27 +129,9 @@ class Service:
         """A worker process like `initlab worker --cpu` starts; with `wait`, until it is live
         (the API must be up)."""
         name = f"w{uuid.uuid4().hex[:6]}"
-        argv = [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "worker.tasks:app",
-            "worker",
-            "--pool",
-            "solo",
-            "-c",
-            "1",
-            "-n",
-            f"{name}@%h",
-            "-Q",
-            self.backend.env["INITLAB_QUEUE_NAME"],
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-            "-l",
-            "INFO",
-        ]
+        # The exact command `initlab worker` runs, so tests exercise the production flags.
+        queue = Settings(queue_name=self.backend.env["INITLAB_QUEUE_NAME"])
+        argv = celery_argv(Slot(name), queue)
         env = self.env(INITLAB_EPOCH_DELAY=str(epoch_delay), OMP_NUM_THREADS="1")
         process = self._spawn(name, argv, {**env, **self.worker_env})
         self.workers.append(process)
