@@ -83,13 +83,18 @@ def equal_compute(
     for arm, reps in groups.items():
         if arm == baseline:
             continue
-        mine = []
+        mine, missing = [], []
         for repeat in sorted(set(reps) & set(base_runs)):
             found = match(reps[repeat], base_runs[repeat])
             if found is None:
-                notes.append(f"equal_compute: {arm} repeat {repeat}: no examples_total recorded")
+                missing.append(str(repeat))
             elif (arm, repeat) not in excluded:
                 mine.append({"arm": arm, "repeat": repeat, **found})
+        if missing:
+            notes.append(
+                f"equal_compute: {arm} vs {baseline}: no examples_total recorded in repeat(s)"
+                f" {', '.join(missing)}; left out"
+            )
         if any(p["overshoot"] for p in mine):
             notes.append(
                 f"equal_compute: {arm} never matches {baseline}'s budget: its pre-training alone"

@@ -38,7 +38,7 @@ def run_record(result: RunResult) -> dict[str, Any]:
 def build_results(spec: ExperimentSpec, runs: list[dict[str, Any]]) -> dict[str, Any]:
     """The results document: spec, runs and the summary over repeats."""
     assert spec.baseline is not None
-    summary = summarize(runs, spec.baseline, RULES) if runs else {}
+    summary = summarize(runs, spec.baseline, RULES, spec=spec) if runs else {}
     return {"spec": spec_to_json(spec), "runs": runs, "summary": summary}
 
 

@@ -65,4 +65,5 @@ def test_pretraining_beyond_the_baselines_budget_and_missing_totals_are_noted() 
     for row in runs[4]["metrics"]:
         del row["examples_total"]
     notes = stats.summarize(runs, "original")["notes"]
-    assert "equal_compute: warm repeat 0: no examples_total recorded" in notes
+    missing = "equal_compute: warm vs original: no examples_total recorded in repeat(s) 0; left out"
+    assert missing in notes
