@@ -154,7 +154,8 @@ def _primary_section(summary: Mapping[str, Any]) -> Section:
     what = f"{_SPLIT_NAMES.get(primary['split'], primary['split'])} {_metric(primary)}"
     title = f"Primary comparison: {what} under rule {primary['rule']}"
     title += f", arm minus {summary['baseline']}"
-    alpha = next(iter(decisions.values()), {}).get("alpha")
+    alphas = [row["alpha"] for row in decisions.values()]
+    alpha = alphas[0] if alphas else None
     intro = (
         "Declared before the runs. Sequence: the anytime-valid confidence sequence of the mean"
         f" difference (level {1 - (alpha or 0.05):g} over all arms and every number of pairs; an"
