@@ -124,8 +124,18 @@ class ExperimentPublic(BaseModel):
     progress: Progress
 
 
+class StoppedEarly(BaseModel):
+    """stop_when_decided cancelled the queued runs: why, and what that saved (estimated)."""
+
+    reason: str
+    runs_saved: int
+    mean_run_hours: float | None = Field(description="mean duration of the finished runs")
+    hours_saved_estimate: float | None = Field(description="runs_saved × mean_run_hours")
+
+
 class ExperimentDetail(ExperimentPublic):
     spec: dict[str, Any]
+    stopped_early: StoppedEarly | None = None
 
 
 class SweepExperiment(ExperimentPublic):

@@ -298,19 +298,11 @@ def summarize(
     summary |= {"primary": None, "sequential": [], "tables": tables}
     summary |= {"paired": {rule: [] for rule in rules}, "equal_compute": None}
     if baseline in arms:
-        protocol = _protocol(spec)
-        inits = {a.name: str(getattr(a, "init", "") or "") for a in spec.arms} if spec else {}
-        excluded, pairing_notes = pairing_check(groups, baseline, inits)
+        excluded, pairing_notes = pairing_check(groups, baseline, _inits(spec))
         families = {rule: _family(picks[rule], baseline, rule, excluded) for rule in picks}
         summary["primary"] = _primary(families, primary)
         summary["paired"] = {rule: families[rule] for rule in rules}
-        values = {
-            arm: values_of(by_repeat, primary.split, primary.metric)
-            for arm, by_repeat in picks[primary.rule].items()
-        }
-        summary["sequential"] = sequential_rows(
-            values, baseline, primary.model_dump(), excluded=excluded, **protocol
-        )
+        summary["sequential"] = _sequential(picks[primary.rule], baseline, spec, excluded)
         summary["equal_compute"], compute_notes = equal_compute(groups, baseline, excluded)
         notes = [_family_note(summary["paired"], primary), *notes, *pairing_notes]
         notes += compute_notes
@@ -330,3 +322,34 @@ def _protocol(spec: ExperimentSpec | None) -> dict[str, Any]:
             "n_opt": max(2, fields["repeats"].default),
         }
     return {"alpha": spec.alpha, "min_repeats": spec.min_repeats, "n_opt": max(2, spec.repeats)}
+
+
+def _inits(spec: ExperimentSpec | None) -> dict[str, str]:
+    """arm -> init scheme from the spec ('' where unknown: the run record's `init` decides)."""
+    return {a.name: str(getattr(a, "init", "") or "") for a in spec.arms} if spec else {}
+
+
+def _sequential(
+    picks: Mapping[str, Mapping[int, Any]],
+    baseline: str,
+    spec: ExperimentSpec | None,
+    excluded: frozenset[tuple[str, int]],
+) -> list[dict[str, Any]]:
+    primary = spec.primary if spec is not None else PrimarySpec()
+    values = {
+        arm: values_of(by_repeat, primary.split, primary.metric)
+        for arm, by_repeat in picks.items()
+    }
+    return sequential_rows(
+        values, baseline, primary.model_dump(), excluded=excluded, **_protocol(spec)
+    )
+
+
+def primary_sequence(runs: Iterable[Run], spec: ExperimentSpec) -> list[dict[str, Any]]:
+    """summary.sequential alone (the primary's confidence sequence per arm), from finished runs."""
+    groups = _group(run for run in runs if run.get("status", "done") == "done")
+    if spec.baseline not in groups:
+        return []
+    excluded, _ = pairing_check(groups, spec.baseline, _inits(spec))
+    picks = _picks(groups, spec.primary.rule)
+    return list(_json_safe(_sequential(picks, spec.baseline, spec, excluded)))
