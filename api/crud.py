@@ -30,6 +30,12 @@ METRIC_FIELDS = (
 )
 
 
+# What runs_for_stats reads of a metric row: what core.stats, curves and equal compute use.
+STATS_FIELDS = (
+    "phase", "epoch", "split", "loss", "accuracy", "examples", "examples_total", "seconds_total"
+)
+
+
 class Conflict(Exception):
     """The request is valid but the object is in a state that forbids it (HTTP 409)."""
 
@@ -179,16 +185,8 @@ def runs_for_stats(
     serves the filters.
     """
     runs = [r for r in runs_of(session, experiment_id) if r.status == "done" or not done_only]
-    query = select(
-        Metric.run_id,
-        Metric.phase,
-        Metric.epoch,
-        Metric.split,
-        Metric.loss,
-        Metric.accuracy,
-        Metric.examples_total,
-        Metric.seconds_total,
-    ).where(Metric.experiment_id == experiment_id)
+    columns = [getattr(Metric, field) for field in STATS_FIELDS]
+    query = select(Metric.run_id, *columns).where(Metric.experiment_id == experiment_id)
     if phase:
         query = query.where(Metric.phase == phase)
     if split:
@@ -196,9 +194,8 @@ def runs_for_stats(
     if done_only:
         query = query.where(Metric.run_id.in_([r.id for r in runs]))
     by_run: dict[int, list[dict[str, Any]]] = {run.id: [] for run in runs}
-    keys = ("phase", "epoch", "split", "loss", "accuracy", "examples_total", "seconds_total")
     for run_id, *values in session.execute(query):
-        by_run[run_id].append(dict(zip(keys, values, strict=True)))
+        by_run[run_id].append(dict(zip(STATS_FIELDS, values, strict=True)))
     return [
         {
             "arm": r.arm,

@@ -194,12 +194,14 @@ class MetricPage(BaseModel):
 
 
 class Curves(BaseModel):
-    """Per arm, per epoch: core.stats.curve_stats plus the chosen band as low/high."""
+    """Per arm, per x (epoch, examples or seconds trained on): core.stats.curve_stats plus the
+    chosen band as low/high; every point has "x" (and "epoch" on the epoch axis)."""
 
     phase: str
     split: str
     metric: MetricName
     band: Band
+    x: str = "epoch"
     arms: dict[str, list[dict[str, Any]]]
 
 

@@ -50,7 +50,9 @@ def match(arm_run: Run, base_run: Run) -> dict[str, Any] | None:
         arm_epoch, base_epoch = arm_final, _reaching(base, _total(arm[arm_final]))
         side = "baseline reaches arm"
     first = arm[arm_epoch]
-    before = _total(first) - max(float(num(r.get("examples")) or 0) for r in first.values())
+    trained = [t for t in (num(r.get("examples")) for r in first.values()) if t is not None]
+    # Examples before that epoch's training (unknown without the per-epoch count).
+    before = _total(first) - max(trained) if trained else None
     return {
         "arm_epoch": arm_epoch,
         "baseline_epoch": base_epoch,
@@ -58,7 +60,9 @@ def match(arm_run: Run, base_run: Run) -> dict[str, Any] | None:
         "baseline_examples_total": _total(base[base_epoch]),
         "side": side,
         # Pre-training alone already beyond the baseline's whole budget: no fair epoch exists.
-        "overshoot": side == "arm reaches baseline" and before >= _total(base[base_final]),
+        "overshoot": side == "arm reaches baseline"
+        and before is not None
+        and before >= _total(base[base_final]),
         "_rows": (arm[arm_epoch], base[base_epoch]),
     }
 

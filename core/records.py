@@ -11,6 +11,8 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from core.phase_order import phase_rank
+
 Run = Mapping[str, Any]
 Row = Mapping[str, Any]
 
@@ -49,17 +51,10 @@ def series(run: Run, phase: str) -> dict[str, list[Row]]:
     return {split: [rows[e] for e in sorted(rows)] for split, rows in by_split.items()}
 
 
-def phase_order(phase: str) -> tuple[int, int]:
-    """Training order of a phase: stage-1, stage-2, …, then preprocess, then main."""
-    if phase.startswith("stage-") and phase[6:].isdigit():
-        return (0, int(phase[6:]))
-    return (1, 0) if phase == "preprocess" else (2, 0) if phase == "main" else (3, 0)
-
-
 def all_phases(run: Run, split: str) -> list[Row]:
     """A split's rows of every phase in training order (stages, preprocess, main), by epoch."""
     phases = {str(row.get("phase")) for row in run.get("metrics") or []}
     rows: list[Row] = []
-    for phase in sorted(phases, key=phase_order):
+    for phase in sorted(phases, key=phase_rank):
         rows += series(run, phase).get(split, [])
     return rows

@@ -48,11 +48,28 @@ def test_a_decided_experiment_cancels_its_queued_runs_and_says_what_it_saved(
     assert sequence[0]["n"] == len(pairs) and sequence[0]["cs_high"] < 0
 
 
-def test_without_stop_when_decided_every_run_finishes(service: Service) -> None:
+def test_without_stop_when_decided_every_run_finishes_and_curves_take_x(
+    service: Service,
+) -> None:
     if service.backend.name != "sqlite":
         pytest.skip("one backend is enough for the decision path; the store code is shared")
     api = Api(service.url)
-    spec = tiny_spec("no-stop", epochs=1, repeats=6, arms=ARMS) | {"min_repeats": 5}
+    spec = tiny_spec("no-stop", epochs=2, repeats=6, arms=ARMS) | {"min_repeats": 5}
     created = api.submit(spec)
     experiment = api.wait_status(created["id"], ("done",), timeout=300)
     assert experiment["stopped_early"] is None and experiment["progress"]["runs_done"] == 12
+    url = f"/experiments/{created['id']}/curves"
+    curves = api.http.get(url, params={"x": "examples_total", "phase": "all"}).json()
+    assert curves["x"] == "examples_total"
+    warm, original = curves["arms"]["pretrained"], curves["arms"]["original"]
+    # 200 digits less the validation share; 4 stage epochs (and epoch 0) then 2 main epochs.
+    n_train = original[0]["x"]
+    assert [p["x"] for p in original] == [n_train, 2 * n_train]
+    assert [p["x"] for p in warm] == [0.0, *(k * n_train for k in range(1, 7))]
+    assert all(p["n"] == 6 for p in warm + original)
+    seconds = api.http.get(url, params={"x": "seconds_total"}).json()["arms"]["original"]
+    assert seconds and all(p["low"] <= p["median"] <= p["high"] for p in seconds)
+    bad = api.http.get(url, params={"phase": "all"})
+    assert bad.status_code == 422 and "phase 'all' needs x" in bad.text
+    bad = api.http.get(url, params={"x": "steps"})
+    assert bad.status_code == 422 and "examples_total" in bad.text
