@@ -262,7 +262,7 @@ def _primary(families: Mapping[str, list[dict[str, Any]]], primary: PrimarySpec)
 
 
 def _family_note(paired: Mapping[str, list[dict[str, Any]]], primary: PrimarySpec) -> str:
-    count = sum(len(rows) for rows in paired.values())
+    count = sum(row.get("role") != "primary" for rows in paired.values() for row in rows)
     return (
         f"primary: {primary.split} {primary.metric} under rule {primary.rule}, declared before"
         f" the runs; the other {count} paired comparisons over {len(paired)} rule(s) are"

@@ -159,7 +159,8 @@ def _primary_section(summary: Mapping[str, Any]) -> Section:
     intro = (
         "Declared before the runs. Sequence: the anytime-valid confidence sequence of the mean"
         f" difference (level {1 - (alpha or 0.05):g} over all arms and every number of pairs; an"
-        " unbounded end shows as —), so it stays valid however often it was looked at."
+        " unbounded end shows as —, as it is with too few pairs to decide anything), so it"
+        " stays valid however often it was looked at."
     )
     return title, header, body, 1, intro
 

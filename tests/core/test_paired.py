@@ -79,6 +79,7 @@ def test_default_primary_is_val_loss_under_val_loss() -> None:
     rows = [r for rule in summary["rules"] for r in summary["paired"][rule]]
     primary = [r for r in rows if r["role"] == "primary"]
     assert len(primary) == 1 and primary == summary["primary"]["rows"]
+    assert f"the other {len(rows) - 1} paired comparisons over 3 rule(s)" in summary["notes"][0]
     assert (primary[0]["rule"], primary[0]["split"], primary[0]["metric"]) == (
         "val_loss", "val", "loss"
     )
