@@ -23,7 +23,7 @@ from api.crud import (
     sync_status,
 )
 from api.db import Database
-from api.models import Metric, Run, Worker, utcnow
+from api.models import Experiment, Metric, Run, Worker, utcnow
 from core.phase_order import phase_rank
 from core.spec import ExperimentSpec, parse_spec
 from core.stopping import stop_reason
@@ -197,8 +197,8 @@ def finish(
 def stop_if_decided(db: Database, *, experiment_id: int) -> int:
     """With stop_when_decided, cancel the queued runs once the primary comparison is decided
     (core.stopping.stop_reason, stored as their error); returns how many were cancelled."""
-    with db.transaction() as session:
-        experiment = lock_experiment(session, experiment_id)
+    with db.session() as session:  # read without the experiment's lock: other runs go on
+        experiment = session.get(Experiment, experiment_id)
         if experiment is None:
             return 0
         spec = parse_spec(experiment.spec)
@@ -211,11 +211,16 @@ def stop_if_decided(db: Database, *, experiment_id: int) -> int:
             split=spec.primary.split,
             done_only=True,
         )
-        reason = stop_reason(spec, runs)
-        if reason is None:
+    # Anytime-valid: a decision on the pairs read a moment ago is as valid as on later ones.
+    reason = stop_reason(spec, runs)
+    if reason is None:
+        return 0
+    with db.transaction() as session:
+        locked = lock_experiment(session, experiment_id)
+        if locked is None:
             return 0
         queued = ("queued",)  # running runs finish: their pairs still count
-        return cancel_experiment(session, experiment=experiment, statuses=queued, reason=reason)
+        return cancel_experiment(session, experiment=locked, statuses=queued, reason=reason)
 
 
 def release(db: Database, *, run_id: int, task_id: str) -> None:
