@@ -231,19 +231,12 @@ def results_version(session: Session, *, experiment_id: int, done_only: bool = F
     return (count, last, tuple(tuple(r) for r in runs))
 
 
-def cancel_experiment(
-    session: Session,
-    *,
-    experiment: Experiment,
-    statuses: tuple[str, ...] = ("queued", "running"),
-    reason: str | None = None,
-) -> int:
-    """Cancel the runs of a locked experiment in `statuses` (storing `reason` as their error,
-    e.g. core.stopping's 'decided: …'); returns how many."""
+def cancel_experiment(session: Session, *, experiment: Experiment) -> int:
+    """Cancel every queued or running run of a locked experiment; returns how many."""
     result = session.execute(
         update(Run)
-        .where(Run.experiment_id == experiment.id, Run.status.in_(statuses))
-        .values(status="cancelled", finished=utcnow(), error=reason)
+        .where(Run.experiment_id == experiment.id, Run.status.in_(("queued", "running")))
+        .values(status="cancelled", finished=utcnow())
         .execution_options(synchronize_session=False)
     )
     sync_status(session, experiment)

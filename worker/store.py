@@ -15,7 +15,6 @@ from sqlalchemy.orm import Session
 from api.crud import (
     METRIC_FIELDS,
     Dispatch,
-    cancel_experiment,
     fresh_since,
     lock_experiment,
     new_task_id,
@@ -219,8 +218,14 @@ def stop_if_decided(db: Database, *, experiment_id: int) -> int:
         locked = lock_experiment(session, experiment_id)
         if locked is None:
             return 0
-        queued = ("queued",)  # running runs finish: their pairs still count
-        return cancel_experiment(session, experiment=locked, statuses=queued, reason=reason)
+        # Only queued runs: running ones finish, and their pairs still count.
+        result = session.execute(
+            update(Run)
+            .where(Run.experiment_id == experiment_id, Run.status == "queued")
+            .values(status="cancelled", finished=utcnow(), error=reason)
+        )
+        sync_status(session, locked)
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 def release(db: Database, *, run_id: int, task_id: str) -> None:
