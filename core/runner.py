@@ -138,6 +138,7 @@ class _Run:
         self.history: list[MetricRow] = []
         self.wall: dict[str, float] = {"preprocess": 0.0}
         self.sample_index: dict[str, torch.Tensor] = {}
+        self.should_stop: Callable[[], bool] | None = None  # evaluation checks it too
         self.identity = {"spec": spec.model_dump_json(), "arm": arm.name, "repeat": repeat}
         self.eval_pre = Preprocess.build(
             data.mean, data.std, normalize=spec.dataset.normalize, augment=False, device=device
@@ -174,7 +175,11 @@ class _Run:
                 if tensors is None:
                     continue
                 result = evaluate(
-                    self.model, *tensors, batch_size=t.eval_batch_size, preprocess=self.eval_pre
+                    self.model,
+                    *tensors,
+                    batch_size=t.eval_batch_size,
+                    preprocess=self.eval_pre,
+                    should_stop=self.should_stop,
                 )
             rows.append(
                 {
@@ -205,6 +210,7 @@ class _Run:
     ) -> None:
         """Every phase in order, resuming after the checkpoint's epoch when there is one."""
         start, first_epoch, saved = 0, self.first_epoch(self.phases[0]), None
+        self.should_stop = should_stop
         if checkpoint_path is not None and checkpoint_path.exists():
             start, first_epoch, saved = self.restore(load_checkpoint(checkpoint_path))
             if on_epoch is not None:
@@ -296,6 +302,9 @@ class _Run:
                 row.update(lr=lr, seconds=seconds, examples=examples)
             self.account(phase, epoch, seconds)
             self.history.extend(rows)
+            # A run told to stop during evaluation must not write the epoch's checkpoint.
+            if should_stop is not None and should_stop():
+                raise Cancelled
             if checkpoint_path is not None:
                 save_checkpoint(
                     self.checkpoint(phase, epoch, optimizer, scheduler), checkpoint_path

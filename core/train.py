@@ -147,7 +147,13 @@ def train_one_epoch(
 
 @torch.inference_mode()
 def evaluate(
-    model: nn.Module, images: Tensor, labels: Tensor, *, batch_size: int, preprocess: Preprocess
+    model: nn.Module,
+    images: Tensor,
+    labels: Tensor,
+    *,
+    batch_size: int,
+    preprocess: Preprocess,
+    should_stop: Callable[[], bool] | None = None,
 ) -> EpochResult:
     """Loss and accuracy in eval mode (BatchNorm running statistics untouched), large batches."""
     model.eval()
@@ -155,6 +161,8 @@ def evaluate(
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), device=device, dtype=torch.int64)
     for start in range(0, len(labels), batch_size):
+        if should_stop is not None and should_stop():
+            raise Cancelled
         x = preprocess(images[start : start + batch_size])
         y = labels[start : start + batch_size]
         with autocast_for(device):

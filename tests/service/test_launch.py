@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from api.config import Settings
+from store.config import Settings
 from worker.launch import celery_argv, plan_slots
 
 
