@@ -81,7 +81,12 @@ def execute(run_id: int, *, task_id: str, worker: str) -> str:
     )
     if job is None:
         return "skipped"  # finished, cancelled, superseded by a newer message, or held elsewhere
-    log.info("%s started on %s", job.name, worker)
+    log.info(
+        "%s started on %s, %s",
+        job.name,
+        worker,
+        f"resuming from {job.resume_from}" if job.resume_from else "from the start",
+    )
     _current_run.update(id=run_id)
     faults.arm(settings.fault_file)
     owner = Ownership(db, settings, job, shutting_down)
