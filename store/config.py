@@ -32,7 +32,9 @@ class Settings(BaseSettings):
     data_root: str = Field(
         "./data", description="folder every dataset path of a submitted spec must stay inside"
     )
-    artifact_dir: Path = Field(Path("./var/artifacts"), description="checkpoints, <run id>.pt")
+    artifact_dir: Path = Field(
+        Path("./var/artifacts"), description="checkpoints, <run id>.<fence>.pt"
+    )
     dashboard_origin: str | None = Field(
         "http://localhost:8501", description="the one origin CORS admits"
     )
