@@ -45,6 +45,16 @@ def take_lease(db: Database, *, name: str, holder: str, seconds: float) -> bool:
     return bool(taken)
 
 
+def release_lease(db: Database, *, name: str, holder: str) -> None:
+    """Let lease `name` expire now if `holder` holds it."""
+    with db.transaction() as session:
+        session.execute(
+            update(Lease)
+            .where(Lease.name == name, Lease.holder == holder)
+            .values(expires=db_time())
+        )
+
+
 def _requeue(db: Database, condition: Any, reason: str) -> list[Dispatch]:
     """Queue again every running run that meets `condition` (re-checked under its lock)."""
     with db.session() as session:

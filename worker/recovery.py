@@ -77,8 +77,9 @@ class Recovery:
         """One pass, if this worker holds (or takes) the lease."""
         began = time.perf_counter()
         settings = self.settings
-        # The lease outlives a few missed passes, so a slow pass does not hand it over.
-        seconds = max(3 * settings.sweep_interval, 30.0)
+        # The lease outlives two missed passes, so a slow pass does not hand it over, and a
+        # holder that died is replaced within three.
+        seconds = 3 * settings.sweep_interval
         report = RecoveryReport()
         if not liveness.take_lease(self.db, name=LEASE, holder=self.holder, seconds=seconds):
             report.seconds = time.perf_counter() - began
@@ -97,3 +98,7 @@ class Recovery:
         report.republished = [d.run_id for d in republished]
         report.seconds = time.perf_counter() - began
         return report
+
+    def release(self) -> None:
+        """Give the lease up (a worker shutting down), so another takes over at once."""
+        liveness.release_lease(self.db, name=LEASE, holder=self.holder)

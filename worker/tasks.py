@@ -183,6 +183,7 @@ def _on_shutdown(**_: Any) -> None:
     for keeper in _housekeeper:
         keeper.stopping.set()
         try:
+            keeper.recovery.release()
             workers.unregister_worker(keeper.db, name=keeper.worker_name)
         except Exception:
             log.warning("could not unregister worker %s", keeper.worker_name, exc_info=True)

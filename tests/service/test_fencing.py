@@ -143,3 +143,26 @@ def test_one_holder_of_the_recovery_lease_at_a_time(db: Database) -> None:
         session.execute(update(Lease).where(Lease.name == name).values(expires=db_time(-1)))
     assert liveness.take_lease(db, name=name, holder="b", seconds=30)
     assert not liveness.take_lease(db, name=name, holder="a", seconds=30)
+    liveness.release_lease(db, name=name, holder="b")
+    assert liveness.take_lease(db, name=name, holder="a", seconds=30)
+
+
+def test_api_and_experiment_page_say_stalled_requeued_with_the_attempt(
+    db: Database, settings: Settings
+) -> None:
+    from api.schemas import RunPublic
+    from dashboard.tables import runs_frame
+
+    [run_id] = _submit(db)
+    _claim(db, run_id, settings)
+    with db.transaction() as session:
+        session.execute(update(Run).where(Run.id == run_id).values(progress_at=db_time(-100)))
+    liveness.requeue_stalled(db, stall_timeout=50)
+    queued = RunPublic.model_validate(_run(db, run_id))
+    assert queued.note == "stalled, re-queued (attempt 2)"
+    job = _claim(db, run_id, settings)
+    running = RunPublic.model_validate(_run(db, run_id)).model_dump(mode="json")
+    assert running["note"] == "stalled, re-queued (attempt 2)"
+    assert runs_frame([running])["Note"].tolist() == ["stalled, re-queued (attempt 2)"]
+    executions.finish(db, job=job, status="done")
+    assert RunPublic.model_validate(_run(db, run_id)).note is None
