@@ -17,7 +17,7 @@ from store.config import Settings
 PAGE = 1000
 
 
-def _ids_of(raws: Iterable[bytes], held: bool) -> set[str]:
+def _ids_of(raws: Iterable[bytes | str], held: bool) -> set[str]:
     """Task ids of raw Redis messages (`held`: an unacked entry, [message, exchange, key])."""
     ids = set()
     for raw in raws:
