@@ -96,7 +96,8 @@ def _fire(fault: Fault) -> None:
 
 
 def install() -> None:
-    """Make the 'load' and 'evaluate' points reachable: wrap what core.runner calls."""
+    """Make the points in core reachable: wrap what core.runner calls. 'batch' counts training
+    batches only (evaluation batches check should_stop too, but are no 'batch' visit)."""
     import core.runner
 
     for point, name in (("load", "load_run_data"), ("evaluate", "evaluate")):
@@ -107,3 +108,13 @@ def install() -> None:
             return _real(*args, **kwargs)
 
         setattr(core.runner, name, wrapper)
+    train = core.runner.train_one_epoch
+
+    def train_one_epoch(*args: Any, should_stop: Any = None, **kwargs: Any) -> Any:
+        def batch() -> bool:
+            reach("batch")
+            return bool(should_stop and should_stop())
+
+        return train(*args, should_stop=batch, **kwargs)
+
+    core.runner.train_one_epoch = train_one_epoch  # type: ignore[assignment]

@@ -78,7 +78,6 @@ class Ownership:
 
     def should_stop(self) -> bool:
         """True once the run was cancelled, handed to another execution, or the worker stops."""
-        faults.reach("batch")
         self.batches += 1
         if self.shutting_down.is_set():
             return True
