@@ -12,12 +12,12 @@ from fastapi.responses import JSONResponse
 
 import core
 from api.cache import ResultCache
-from api.config import Settings, get_settings
-from api.db import get_database
 from api.middleware import BodySizeLimit, validation_lines
 from api.routes import experiments, health, presets, results, runs, sweeps
 from api.schemas import ERROR_RESPONSES
-from worker.celery_app import make_celery
+from runqueue.app import make_celery
+from store.config import Settings, get_settings
+from store.db import get_database
 
 PREFIX = "/api/v1"
 

@@ -201,7 +201,7 @@ def preprocessing_frame(summary: Mapping[str, Any]) -> pd.DataFrame:
 
 
 def runs_frame(runs: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
-    """Each run's status, attempt, worker, position and error."""
+    """Each run's status, attempt, worker, position, re-queue note and error."""
     rows = []
     for run in runs:
         where = f"{run['last_phase']} {run['last_epoch']}" if run.get("last_phase") else ""
@@ -209,7 +209,7 @@ def runs_frame(runs: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
             "Run": run["id"], "Arm": run["arm"], "Repeat": run["repeat"],
             "Status": run["status"], "Attempt": run["attempt"], "Worker": run.get("worker") or "",
             "At": where, "Started": run.get("started"), "Finished": run.get("finished"),
-            "Error": run.get("error") or "",
+            "Note": run.get("note") or "", "Error": run.get("error") or "",
         })
     return pd.DataFrame(rows)
 

@@ -14,6 +14,7 @@ from api.routes.experiments import get_experiment, spec_of
 from api.schemas import Band, Curves, MetricName, MetricPage, RunPublic
 from core.stats import band as band_edges
 from core.stats import curve_stats, summarize
+from store import results
 
 router = APIRouter(prefix="/experiments", tags=["results"], dependencies=[Authorized])
 
@@ -79,7 +80,9 @@ def read_curves(
 
     def compute() -> dict[str, Any]:
         stored = None if phase == "all" else phase
-        runs = crud.runs_for_stats(session, experiment_id=experiment_id, phase=stored, split=split)
+        runs = results.runs_for_stats(
+            session, experiment_id=experiment_id, phase=stored, split=split
+        )
         arms: dict[str, list[dict[str, Any]]] = {}
         for arm in spec.arms:
             rows = curve_stats(runs, arm.name, phase, split, metric, x)
@@ -109,7 +112,7 @@ def read_summary(
 
     def compute() -> dict[str, Any]:
         # Every selection rule reads the main phase only.
-        runs = crud.runs_for_stats(
+        runs = results.runs_for_stats(
             session, experiment_id=experiment_id, phase="main", done_only=done_only
         )
         return summarize(runs, baseline=spec.baseline, spec=spec)
