@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from api.models import Experiment, Metric, Run, utcnow
@@ -94,6 +94,49 @@ def create_experiment(
     session.flush()
     dispatches = [Dispatch(run.id, str(run.task_id), priority) for run in experiment.runs]
     return experiment, dispatches
+
+
+def import_experiment(
+    session: Session,
+    *,
+    spec: ExperimentSpec,
+    runs: list[dict[str, Any]],
+    provenance: dict[str, Any],
+    sha256: str,
+) -> Experiment:
+    """Store a finished experiment made elsewhere: done runs, their metric rows, provenance.
+
+    `runs` hold arm, repeat, seed, init_fingerprint, wall_seconds and `metrics` rows; the same
+    `sha256` is refused (Conflict naming the experiment that holds it).
+    """
+    existing = session.scalar(select(Experiment.id).where(Experiment.source_sha256 == sha256))
+    if existing is not None:
+        raise Conflict(f"already imported as experiment {existing} (SHA-256 {sha256})")
+    now = utcnow()
+    experiment = Experiment(
+        name=spec.name,
+        spec=spec_to_json(spec),
+        status="done",
+        priority=0,
+        created=now,
+        provenance=provenance,
+        source_sha256=sha256,
+    )
+    keys = ("arm", "repeat", "seed", "init_fingerprint", "wall_seconds")
+    experiment.runs = [
+        Run(**{k: run.get(k) for k in keys}, status="done", attempt=1, requeues=0, finished=now)
+        for run in runs
+    ]
+    session.add(experiment)
+    session.flush()
+    rows = [
+        {"run_id": stored.id, "experiment_id": experiment.id, **row}
+        for stored, run in zip(experiment.runs, runs, strict=True)
+        for row in run["metrics"]
+    ]
+    if rows:
+        session.execute(insert(Metric), rows)
+    return experiment
 
 
 def list_experiments(
@@ -233,6 +276,11 @@ def retry_run(session: Session, *, run: Run, fresh: bool) -> Dispatch:
     experiment = lock_experiment(session, run.experiment_id)
     assert experiment is not None
     session.refresh(run)  # re-read under the experiment's lock
+    if experiment.provenance and experiment.provenance.get("imported"):
+        raise Conflict(
+            f"run {run.id} was imported (experiment {experiment.id}); imported runs have no"
+            " checkpoint and cannot be retried or resumed"
+        )
     if run.status not in ("failed", "cancelled"):
         raise Conflict(
             f"run {run.id} is {run.status}; only failed or cancelled runs can be retried"

@@ -45,7 +45,10 @@ def test_import_takes_repeats_epochs_and_rows_from_the_arrays(tmp_path: Path) ->
     assert (spec["repeats"], spec["training"]["epochs"]) == (3, 6)
     assert spec["model"] == "mobilenet_v1" and spec["dataset"]["image_size"] == 32
     assert [(r["arm"], r["repeat"]) for r in results["runs"]][:3] == [
-        ("original", 0), ("smart-init", 0), ("original", 1)]
+        ("original", 0),
+        ("smart-init", 0),
+        ("original", 1),
+    ]
     arrays = authors_arrays(runs=3, epochs=6)
     run = results["runs"][3]  # smart-init, repeat 1
     rows = {(m["split"], m["epoch"]): m for m in run["metrics"]}
@@ -83,8 +86,10 @@ def test_report_select_paper_reproduces_the_authors_arithmetic(tmp_path: Path) -
     _, out = imported(tmp_path, runs=5, epochs=7)
     result = CliRunner().invoke(app, ["report", str(out), "--select", "paper", "--format", "csv"])
     assert result.exit_code == 0, result.output
-    rows = {(r["arm"], r["split"], r["statistic"]): r for r in csv.DictReader(io.StringIO(
-        result.stdout))}
+    rows = {
+        (r["arm"], r["split"], r["statistic"]): r
+        for r in csv.DictReader(io.StringIO(result.stdout))
+    }
     arrays = authors_arrays(runs=5, epochs=7)
     for a, arm in enumerate(("original", "smart-init")):
         ref = _paper_reference(arrays, a)
@@ -99,7 +104,8 @@ def test_report_select_paper_reproduces_the_authors_arithmetic(tmp_path: Path) -
         assert float(test["loss"]) == pytest.approx(ref["test", "loss"])
         assert float(test["accuracy"]) == pytest.approx(ref["test", "accuracy"])
         assert float(rows[arm, "test", "std"]["accuracy"]) == pytest.approx(
-            ref["test", "accuracy_std"])
+            ref["test", "accuracy_std"]
+        )
 
 
 def test_every_report_of_an_imagenet_import_says_what_its_test_loss_is(tmp_path: Path) -> None:
@@ -140,7 +146,9 @@ def _filled(value: float) -> np.ndarray:
 BAD_FILES = {
     "missing key": ({"test_accuracy": None}, "missing key(s) test_accuracy"),
     "shapes disagree": (
-        {"val_losses": np.ones((3, 2, 5))}, "val_losses has shape (3, 2, 5); expected (3, 2, 6)"),
+        {"val_losses": np.ones((3, 2, 5))},
+        "val_losses has shape (3, 2, 5); expected (3, 2, 6)",
+    ),
     "per-epoch test": ({"test_losses": np.ones((3, 2, 6))}, "expected (3, 2, 1)"),
     "two axes": ({"train_losses": np.ones((3, 6))}, "expected runs × arms × epochs"),
     "inf-filled arm": ({"val_losses": _filled(np.inf)}, "arm 1 (smart-init)"),
@@ -156,8 +164,9 @@ def test_bad_files_are_one_line_errors_with_exit_2(
 ) -> None:
     changes, expected = BAD_FILES[case]
     file = _bad(tmp_path, **changes)
-    code = run_cli(monkeypatch, "import", str(file), "--preset", "table1-32", "--out",
-                   str(tmp_path / "out"))
+    code = run_cli(
+        monkeypatch, "import", str(file), "--preset", "table1-32", "--out", str(tmp_path / "out")
+    )
     err = capsys.readouterr().err
     assert code == 2 and expected in err and "bad.npz" in err, err
     assert err.count("\n") == 1 and "Traceback" not in err
@@ -170,7 +179,8 @@ def test_preset_mismatch_unknown_preset_and_unreadable_files(
     file = write_authors_file(tmp_path / "runs.npz")
     assert run_cli(monkeypatch, "import", str(file), "--preset", "table4-cifar10") == 2
     assert "hold 2 arm(s) (axis 1) but the preset has 3: original, smart-init, warm-start" in (
-        capsys.readouterr().err)
+        capsys.readouterr().err
+    )
     assert run_cli(monkeypatch, "import", str(file), "--preset", "table1-23") == 2
     err = capsys.readouterr().err
     assert "unknown preset 'table1-23'; did you mean table1-32" in err and "valid choices" in err
@@ -190,11 +200,13 @@ def test_preset_mismatch_unknown_preset_and_unreadable_files(
 def test_out_folder_of_other_results_is_not_overwritten(tmp_path: Path) -> None:
     _, out = imported(tmp_path)
     again = CliRunner().invoke(
-        app, ["import", str(tmp_path / "runs.npz"), "--preset", "table1-32", "--out", str(out)])
+        app, ["import", str(tmp_path / "runs.npz"), "--preset", "table1-32", "--out", str(out)]
+    )
     assert again.exit_code == 0, again.output  # the same file again: the same results
     other = write_authors_file(tmp_path / "other.npz", seed=1)
     refused = CliRunner().invoke(
-        app, ["import", str(other), "--preset", "table1-32", "--out", str(out)])
+        app, ["import", str(other), "--preset", "table1-32", "--out", str(out)]
+    )
     assert refused.exit_code == 2 and "holds other results" in refused.output
 
 
@@ -216,8 +228,9 @@ def test_the_authors_files_reproduce_the_papers_printed_tables(tmp_path: Path) -
         out.mkdir()
         (out / "results.json").write_text(json.dumps(results))
         rows += compare_folder(out)
-    misses = [(r["table"], r["split"], r["row"], r["arm"], r["printed"]) for r in rows
-              if not r["match"]]
+    misses = [
+        (r["table"], r["split"], r["row"], r["arm"], r["printed"]) for r in rows if not r["match"]
+    ]
     assert len(rows) == 118
     # The one miss is a misprint: plot.py's own np.round(np.std(...), 3) gives 1.245 here.
     assert misses == [("table1-32", "train", "Accuracy s.t.d.", "smart-init", "1.243")]
