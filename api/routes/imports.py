@@ -39,6 +39,8 @@ class ImportedMetric(BaseModel):
     lr: Number = Field(None, ge=0, allow_inf_nan=False)
     seconds: Number = Field(None, ge=0, allow_inf_nan=False)
     examples: int | None = Field(None, ge=0)
+    examples_total: int | None = Field(None, ge=0, description="all phases so far")
+    seconds_total: Number = Field(None, ge=0, allow_inf_nan=False)
 
 
 class ImportedRun(BaseModel):
