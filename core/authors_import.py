@@ -19,6 +19,7 @@ import numpy as np
 
 from core.data.base import DataError
 from core.experiment import build_results, with_selections
+from core.methods import plan_for
 from core.presets import PRESETS
 from core.provenance import TEST_LOSS_IS_VAL_LOSS
 from core.spec import ExperimentSpec, parse_spec
@@ -33,6 +34,14 @@ PER_RUN = {"test_losses": ("test", "loss"), "test_accuracy": ("test", "accuracy"
 KEYS = (*PER_EPOCH, *PER_RUN)
 AUTHORS_SOURCE = "github.com/DavidDenisov/Smart-Init, folder results/ (the paper's authors)"
 AUTHORS_LICENCE = "CC BY-NC 4.0"
+# Training images one full epoch sees: Downsampled ImageNet's train set (Chrabaszcz et al.);
+# CIFAR-10's 50,000 less the 10% validation hold-out (Section IV).
+TRAIN_EXAMPLES = {"downsampled_imagenet": 1_281_167, "cifar10": 45_000}
+DERIVED_EXAMPLES = (
+    "examples and examples_total are derived from the preset's protocol (training-set size ×"
+    " stage fractions × epochs, the original's preprocessing epoch included), not recorded in"
+    " the authors' file"
+)
 
 
 class ImportFileError(DataError):
@@ -132,8 +141,20 @@ def stores_val_loss_as_test(spec: ExperimentSpec) -> bool:
     return spec.dataset.test == "imagenetv2"
 
 
-def run_metrics(arrays: dict[str, np.ndarray], run: int, arm: int) -> list[dict[str, Any]]:
-    """One main-phase row per epoch and split, then the test row at the final epoch."""
+def pretraining_examples(spec: ExperimentSpec, arm: str, per_epoch: int) -> int:
+    """Examples an arm trains on before main epoch 1: its stages and preprocessing epochs."""
+    plan = plan_for(spec.arm(arm))
+    stages = sum(round(stage.fraction * per_epoch) * stage.epochs for stage in plan.stages)
+    return stages + plan.preprocess_epochs * per_epoch
+
+
+def run_metrics(
+    arrays: dict[str, np.ndarray], run: int, arm: int, counts: tuple[int, int] | None
+) -> list[dict[str, Any]]:
+    """One main-phase row per epoch and split, then the test row at the final epoch.
+
+    `counts` (examples before main, examples per main epoch) adds the equal-compute axis.
+    """
     epochs = arrays["train_losses"].shape[2]
     rows = []
     for split in ("train", "val"):
@@ -143,6 +164,11 @@ def run_metrics(arrays: dict[str, np.ndarray], run: int, arm: int) -> list[dict[
     # The test set was measured once, after training: record it at the final epoch.
     test_loss, test_acc = arrays["test_losses"], arrays["test_accuracy"]
     rows.append(_row(epochs, "test", test_loss[run, arm, 0], test_acc[run, arm, 0]))
+    if counts is not None:
+        before, per_epoch = counts
+        for row in rows:
+            row["examples"] = per_epoch
+            row["examples_total"] = before + per_epoch * row["epoch"]
     return rows
 
 
@@ -166,6 +192,13 @@ def import_authors_file(
     runs, epochs = check_shapes(path, arrays, spec_arms)
     check_values(path, arrays, spec_arms)
     spec = imported_spec(preset, runs, epochs, path.name)
+    per_epoch = TRAIN_EXAMPLES.get(spec.dataset.name)
+    counts = {
+        arm.name: (pretraining_examples(spec, arm.name, per_epoch), per_epoch)
+        if per_epoch
+        else None
+        for arm in spec.arms
+    }
     records = [
         with_selections(
             {
@@ -175,7 +208,7 @@ def import_authors_file(
                 "init_fingerprint": None,
                 "status": "done",
                 "wall_seconds": {},
-                "metrics": run_metrics(arrays, r, a),
+                "metrics": run_metrics(arrays, r, a, counts[arm.name]),
             }
         )
         for r in range(runs)
@@ -192,5 +225,6 @@ def import_authors_file(
         "preset": preset,
         "test_loss": "last-epoch validation loss" if caveats else "test loss",
         "caveats": caveats,
+        "derived": [DERIVED_EXAMPLES] if per_epoch else [],
     }
     return build_results(spec, records, provenance)

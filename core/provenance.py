@@ -2,7 +2,8 @@
 
 results.json may carry a top-level "provenance" object beside "spec", "runs" and "summary".
 It marks an imported experiment (source, licence, SHA-256 of the imported file) and lists
-caveats that every report, table and dashboard view of that experiment must repeat.
+caveats, and figures derived rather than recorded, that every report, table and dashboard view
+of that experiment must repeat.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ def provenance_lines(provenance: Mapping[str, Any] | None) -> list[str]:
             parts.append(f"SHA-256 {provenance['sha256']}")
         lines.append("; ".join(parts) + " (no checkpoints: cannot be retried or resumed)")
     lines += [str(caveat) for caveat in provenance.get("caveats") or []]
+    lines += [str(derived) for derived in provenance.get("derived") or []]
     return lines
 
 

@@ -59,6 +59,13 @@ def test_import_takes_repeats_epochs_and_rows_from_the_arrays(tmp_path: Path) ->
     assert [e for s, e in rows if s == "test"] == [6]
     assert rows["test", 6]["accuracy"] == pytest.approx(arrays["test_accuracy"][1, 1, 0] / 100)
     assert run["selected"]["paper"] == select(run, "paper")
+    # Examples trained on, derived from the protocol: 1.25% and 12.5% for 10 epochs each first.
+    n = 1_281_167
+    before = round(0.0125 * n) * 10 + round(0.125 * n) * 10
+    assert rows["val", 4]["examples_total"] == before + 4 * n and rows["val", 4]["examples"] == n
+    original = {(m["split"], m["epoch"]): m for m in results["runs"][0]["metrics"]}
+    assert original["test", 6]["examples_total"] == (1 + 6) * n  # one preprocessing epoch
+    assert "not recorded" in results["provenance"]["derived"][0]
     assert run["status"] == "done" and results["summary"]["arms"] == ["original", "smart-init"]
     provenance = results["provenance"]
     assert provenance["imported"] is True and provenance["licence"] == "CC BY-NC 4.0"
