@@ -129,8 +129,18 @@ class ExperimentPublic(BaseModel):
     )
 
 
+class StoppedEarly(BaseModel):
+    """stop_when_decided cancelled the queued runs: why, and what that saved (estimated)."""
+
+    reason: str
+    runs_saved: int
+    mean_run_hours: float | None = Field(description="mean duration of the finished runs")
+    hours_saved_estimate: float | None = Field(description="runs_saved × mean_run_hours")
+
+
 class ExperimentDetail(ExperimentPublic):
     spec: dict[str, Any]
+    stopped_early: StoppedEarly | None = None
 
 
 class SweepExperiment(ExperimentPublic):
@@ -187,12 +197,14 @@ class MetricPage(BaseModel):
 
 
 class Curves(BaseModel):
-    """Per arm, per epoch: core.stats.curve_stats plus the chosen band as low/high."""
+    """Per arm, per x (epoch, examples or seconds trained on): core.stats.curve_stats plus the
+    chosen band as low/high; every point has "x" (and "epoch" on the epoch axis)."""
 
     phase: str
     split: str
     metric: MetricName
     band: Band
+    x: str = "epoch"
     arms: dict[str, list[dict[str, Any]]]
 
 

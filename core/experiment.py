@@ -47,7 +47,7 @@ def build_results(
 ) -> dict[str, Any]:
     """The results document: spec, runs, the summary over repeats and, if imported, provenance."""
     assert spec.baseline is not None
-    summary = summarize(runs, spec.baseline, RULES) if runs else {}
+    summary = summarize(runs, spec.baseline, RULES, spec=spec) if runs else {}
     results = {"spec": spec_to_json(spec), "runs": runs, "summary": summary}
     if provenance:
         results["provenance"] = provenance
