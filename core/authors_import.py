@@ -37,6 +37,11 @@ AUTHORS_LICENCE = "CC BY-NC 4.0"
 # Training images one full epoch sees: Downsampled ImageNet's train set (Chrabaszcz et al.);
 # CIFAR-10's 50,000 less the 10% validation hold-out (Section IV).
 TRAIN_EXAMPLES = {"downsampled_imagenet": 1_281_167, "cifar10": 45_000}
+# The authors declared no primary comparison; InitLab's default stands in for one.
+NO_DECLARED_PRIMARY = (
+    "the authors declared no primary comparison: 'primary' here is InitLab's default (val loss"
+    " under rule val_loss), fixed before these runs were imported, not by the authors"
+)
 DERIVED_EXAMPLES = (
     "examples and examples_total are derived from the preset's protocol (training-set size ×"
     " stage fractions × epochs, the original's preprocessing epoch included), not recorded in"
@@ -215,6 +220,7 @@ def import_authors_file(
         for a, arm in enumerate(spec.arms)
     ]
     caveats = [TEST_LOSS_IS_VAL_LOSS] if stores_val_loss_as_test(spec) else []
+    caveats.append(NO_DECLARED_PRIMARY)
     provenance = {
         "imported": True,
         "producer": "initlab import (the paper authors' array layout)",
@@ -223,7 +229,7 @@ def import_authors_file(
         "source": source,
         "licence": licence,
         "preset": preset,
-        "test_loss": "last-epoch validation loss" if caveats else "test loss",
+        "test_loss": "last-epoch validation loss" if stores_val_loss_as_test(spec) else "test loss",
         "caveats": caveats,
         "derived": [DERIVED_EXAMPLES] if per_epoch else [],
     }

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from core.authors_import import import_authors_file
+from core.authors_import import NO_DECLARED_PRIMARY, import_authors_file
 from core.paper_figures import compare_folder
 from core.provenance import TEST_LOSS_IS_VAL_LOSS
 from core.stats import select
@@ -128,7 +128,7 @@ def test_every_report_of_an_imagenet_import_says_what_its_test_loss_is(tmp_path:
 def test_cifar_import_has_a_real_test_loss_and_three_arms(tmp_path: Path) -> None:
     _, out = imported(tmp_path, preset="table4-cifar10", arms=3, runs=2, epochs=4)
     results = json.loads((out / "results.json").read_text())
-    assert results["provenance"]["caveats"] == []
+    assert results["provenance"]["caveats"] == [NO_DECLARED_PRIMARY]
     assert results["summary"]["arms"] == ["original", "smart-init", "warm-start"]
     assert TEST_LOSS_IS_VAL_LOSS not in (out / "summary.md").read_text()
 

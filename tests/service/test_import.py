@@ -33,7 +33,7 @@ def test_cli_import_stores_a_finished_marked_experiment_that_reports_as_the_fold
     api = Api(service.url)
     detail = api.experiment(experiment_id)
     assert detail["status"] == "done" and detail["provenance"]["imported"] is True
-    assert detail["provenance"]["caveats"] == [TEST_LOSS_IS_VAL_LOSS]
+    assert detail["provenance"]["caveats"][0] == TEST_LOSS_IS_VAL_LOSS
     assert {(r["status"], r["checkpoint"]) for r in api.runs(experiment_id)} == {("done", None)}
     assert len(api.metrics(experiment_id)) == 6 * (2 * 5 + 1)
     # The same tables from the service as from an --out folder of the same file.
