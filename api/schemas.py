@@ -145,6 +145,9 @@ class ExperimentPublic(BaseModel):
     created: datetime
     sweep_id: str | None
     progress: Progress
+    provenance: dict[str, Any] | None = Field(
+        None, description="set for imported experiments: source, licence, sha256, caveats"
+    )
 
 
 class StoppedEarly(BaseModel):

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from core.methods import plan_for
+from core.provenance import with_caveats
 from core.runner import RunResult, load_run_data, run_single
 from core.spec import ExperimentSpec, spec_to_json
 from core.stats import select, summarize
@@ -29,15 +30,23 @@ def write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def run_record(result: RunResult) -> dict[str, Any]:
-    """A run as results.json stores it, with its per-rule selections."""
-    record = result.to_json()
+def with_selections(record: dict[str, Any]) -> dict[str, Any]:
+    """A run record (arm, repeat, status, metrics, ...) with its per-rule selections added."""
     record["selected"] = {rule: select(record, rule) for rule in RULES}
     return record
 
 
-def build_results(spec: ExperimentSpec, runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """The results document: spec, runs and the summary over repeats."""
+def run_record(result: RunResult) -> dict[str, Any]:
+    """A run as results.json stores it, with its per-rule selections."""
+    return with_selections(result.to_json())
+
+
+def build_results(
+    spec: ExperimentSpec,
+    runs: list[dict[str, Any]],
+    provenance: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The results document: spec, runs, the summary over repeats and, if imported, provenance."""
     assert spec.baseline is not None
     summary = summarize(runs, spec.baseline, RULES, spec=spec) if runs else {}
     results = {"spec": spec_to_json(spec), "runs": runs, "summary": summary}
@@ -45,6 +54,9 @@ def build_results(spec: ExperimentSpec, runs: list[dict[str, Any]]) -> dict[str,
     if reason:  # the runs not in `runs` were never started
         saved = len(spec.run_keys()) - len(runs)
         results["stopped_early"] = {"reason": reason, "runs_saved": saved}
+    if provenance:
+        results["provenance"] = provenance
+        with_caveats(summary, provenance)
     return results
 
 

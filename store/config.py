@@ -39,6 +39,9 @@ class Settings(BaseSettings):
         "http://localhost:8501", description="the one origin CORS admits"
     )
     max_body_bytes: int = Field(1_000_000, ge=1024, description="largest request body accepted")
+    max_import_bytes: int = Field(
+        64_000_000, ge=1024, description="largest results.json POST /experiments/import accepts"
+    )
     max_runs_per_submission: int = Field(
         5000, ge=1, description="most runs one submission (all sweep points together) may queue"
     )

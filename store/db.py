@@ -101,7 +101,7 @@ def alembic_config(url: str) -> Any:
     return config
 
 
-def upgrade(url: str, revision: str = "heads") -> None:
+def upgrade(url: str, revision: str = "head") -> None:
     """Bring the database at `url` to `revision` (creating a SQLite file's folder first)."""
     from alembic import command
 

@@ -78,6 +78,10 @@ class Experiment(Base):
     priority: Mapped[int] = mapped_column(Integer, default=5)
     created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     sweep_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    # Set only for imported experiments (runs made elsewhere): source, licence, caveats, ...
+    provenance: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
+    # SHA-256 of what was imported: the same file or document imports once.
+    source_sha256: Mapped[str | None] = mapped_column(String(64), unique=True)
 
     runs: Mapped[list[Run]] = relationship(
         back_populates="experiment", cascade="all, delete-orphan", order_by="Run.id"

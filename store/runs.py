@@ -156,6 +156,11 @@ def retry_run(session: Session, *, run_id: int, fresh: bool) -> tuple[Run, Dispa
     if locked is None:
         raise LookupError(f"run {run_id} not found")
     experiment, run = locked
+    if experiment.provenance is not None:
+        raise Conflict(
+            f"run {run.id} belongs to an imported experiment; imported runs cannot be retried"
+            " or resumed"
+        )
     if run.status not in ("failed", "cancelled"):
         raise Conflict(
             f"run {run.id} is {run.status}; only failed or cancelled runs can be retried"

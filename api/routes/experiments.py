@@ -173,7 +173,7 @@ def public_experiments(session: Session, experiments: list[Experiment]) -> list[
 
 
 def _columns(experiment: Experiment) -> dict[str, Any]:
-    keys = ("id", "name", "status", "priority", "created", "sweep_id")
+    keys = ("id", "name", "status", "priority", "created", "sweep_id", "provenance")
     return {key: getattr(experiment, key) for key in keys}
 
 
