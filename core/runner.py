@@ -21,8 +21,9 @@ from torch import nn
 from core.checkpoint import load_checkpoint, save_checkpoint
 from core.data import load_for_spec
 from core.data.base import Dataset, Split
+from core.init_schemes import apply_init
 from core.methods import Plan, plan_for
-from core.models import build_model
+from core.models import build_model, param_count
 from core.spec import ArmSpec, ExperimentSpec, StageSpec
 from core.train import Cancelled, Preprocess, evaluate, make_optimizer, train_one_epoch
 
@@ -48,6 +49,7 @@ class RunResult:
     status: str
     wall_seconds: dict[str, float]
     metrics: list[MetricRow] = field(default_factory=list)
+    param_count: int = 0  # trainable parameters of the run's model
 
     def to_json(self) -> dict[str, Any]:
         return self.__dict__.copy()
@@ -133,6 +135,8 @@ class _Run:
         self.plan = plan_for(arm)
         self.phases = phases_for(spec, self.plan)
         self.model = initial_model(spec, repeat, data.num_classes, "init")
+        init_generator = generator_for(spec.seed, "init-scheme", repeat)  # same for every arm
+        apply_init(self.model, arm.init, data, spec.dataset.normalize, init_generator)
         self.fingerprint = state_fingerprint(self.model)
         self.model.to(device).to(memory_format=torch.channels_last)
         self.history: list[MetricRow] = []
@@ -395,5 +399,6 @@ def run_single(
     except Cancelled:
         raise RunCancelled(f"run {arm}/{repeat} cancelled") from None
     return RunResult(
-        arm, repeat, spec.seed, run.fingerprint, "done", dict(run.wall), list(run.history)
+        arm, repeat, spec.seed, run.fingerprint, "done", dict(run.wall), list(run.history),
+        param_count=param_count(run.model),
     )

@@ -67,12 +67,12 @@ def test_every_dataset_loads_uint8_images_and_valid_labels(
 
 
 @pytest.mark.parametrize("name", DATASETS.names())
-def test_limit_train_keeps_a_seeded_subset(name: str, roots: dict[str, Path | None]) -> None:
+def test_train_size_keeps_a_seeded_subset(name: str, roots: dict[str, Path | None]) -> None:
     full = load_dataset(name, roots[name], seed=1)
-    small = load_dataset(name, roots[name], seed=1, limit_train=2)
+    small = load_dataset(name, roots[name], seed=1, train_size=2)
     assert len(small.train) == 2
     assert torch.equal(
-        small.train.images, load_dataset(name, roots[name], seed=1, limit_train=2).train.images
+        small.train.images, load_dataset(name, roots[name], seed=1, train_size=2).train.images
     )
     rows = {bytes(img.flatten().tolist()) for img in full.train.images}
     assert all(bytes(img.flatten().tolist()) in rows for img in small.train.images)
@@ -104,7 +104,7 @@ def test_check_dataset_values_for_downsampled_imagenet(tmp_path: Path) -> None:
 
 def test_unknown_names_and_options_list_the_valid_choices(tmp_path: Path) -> None:
     with pytest.raises(UnknownNameError, match="valid choices: cifar10"):
-        load_dataset("mnist", tmp_path)
+        load_dataset("emnist", tmp_path)
     with pytest.raises(DataError, match="unknown data option.*valid choices"):
         load_dataset("synthetic", None, colour=True)
     with pytest.raises(DataError, match="needs a root folder"):
