@@ -14,8 +14,26 @@ from sqlalchemy.orm import Session
 
 from api.models import Experiment, Metric, Run, utcnow
 from core.spec import ExperimentSpec, spec_to_json
+from core.stopping import DECIDED, savings
 
-METRIC_FIELDS = ("phase", "epoch", "split", "loss", "accuracy", "lr", "seconds", "examples")
+METRIC_FIELDS = (
+    "phase",
+    "epoch",
+    "split",
+    "loss",
+    "accuracy",
+    "lr",
+    "seconds",
+    "examples",
+    "examples_total",
+    "seconds_total",
+)
+
+
+# What runs_for_stats reads of a metric row: what core.stats, curves and equal compute use.
+STATS_FIELDS = (
+    "phase", "epoch", "split", "loss", "accuracy", "examples", "examples_total", "seconds_total"
+)
 
 
 class Conflict(Exception):
@@ -167,9 +185,8 @@ def runs_for_stats(
     serves the filters.
     """
     runs = [r for r in runs_of(session, experiment_id) if r.status == "done" or not done_only]
-    query = select(
-        Metric.run_id, Metric.phase, Metric.epoch, Metric.split, Metric.loss, Metric.accuracy
-    ).where(Metric.experiment_id == experiment_id)
+    columns = [getattr(Metric, field) for field in STATS_FIELDS]
+    query = select(Metric.run_id, *columns).where(Metric.experiment_id == experiment_id)
     if phase:
         query = query.where(Metric.phase == phase)
     if split:
@@ -177,10 +194,8 @@ def runs_for_stats(
     if done_only:
         query = query.where(Metric.run_id.in_([r.id for r in runs]))
     by_run: dict[int, list[dict[str, Any]]] = {run.id: [] for run in runs}
-    for run_id, phase_, epoch, split_, loss, accuracy in session.execute(query):
-        by_run[run_id].append(
-            {"phase": phase_, "epoch": epoch, "split": split_, "loss": loss, "accuracy": accuracy}
-        )
+    for run_id, *values in session.execute(query):
+        by_run[run_id].append(dict(zip(STATS_FIELDS, values, strict=True)))
     return [
         {
             "arm": r.arm,
@@ -216,16 +231,47 @@ def results_version(session: Session, *, experiment_id: int, done_only: bool = F
     return (count, last, tuple(tuple(r) for r in runs))
 
 
-def cancel_experiment(session: Session, *, experiment: Experiment) -> int:
-    """Cancel every queued or running run of a locked experiment; returns how many."""
+def cancel_experiment(
+    session: Session,
+    *,
+    experiment: Experiment,
+    statuses: tuple[str, ...] = ("queued", "running"),
+    reason: str | None = None,
+) -> int:
+    """Cancel the runs of a locked experiment in `statuses` (storing `reason` as their error,
+    e.g. core.stopping's 'decided: …'); returns how many."""
     result = session.execute(
         update(Run)
-        .where(Run.experiment_id == experiment.id, Run.status.in_(("queued", "running")))
-        .values(status="cancelled", finished=utcnow())
+        .where(Run.experiment_id == experiment.id, Run.status.in_(statuses))
+        .values(status="cancelled", finished=utcnow(), error=reason)
         .execution_options(synchronize_session=False)
     )
     sync_status(session, experiment)
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def stopped_early(session: Session, *, experiment_id: int) -> dict[str, Any] | None:
+    """Why and how much stop_when_decided saved: the reason, runs cancelled as decided, and
+    worker hours estimated from the mean duration of the finished runs; None if it never did."""
+    rows = session.execute(
+        select(Run.status, Run.error, Run.started, Run.finished).where(
+            Run.experiment_id == experiment_id
+        )
+    ).all()
+    decided = [r for r in rows if r.status == "cancelled" and is_decided(r.error)]
+    if not decided:
+        return None
+    done = [
+        (r.finished - r.started).total_seconds()
+        for r in rows
+        if r.status == "done" and r.started and r.finished
+    ]
+    return {"reason": decided[0].error, **savings(done, len(decided))}
+
+
+def is_decided(error: str | None) -> bool:
+    """Whether a run's stored reason says it was cancelled because the answer was known."""
+    return (error or "").startswith(f"{DECIDED}:")
 
 
 def retry_run(session: Session, *, run: Run, fresh: bool) -> Dispatch:

@@ -68,6 +68,8 @@ class RunPublic(RunBrief):
     torchvision_version: str | None
     cuda_version: str | None
     wall_seconds: dict[str, float] | None
+    precision: str | None = None
+    deterministic: bool | None = None
 
 
 class ExperimentBrief(BaseModel):
@@ -124,8 +126,18 @@ class ExperimentPublic(BaseModel):
     progress: Progress
 
 
+class StoppedEarly(BaseModel):
+    """stop_when_decided cancelled the queued runs: why, and what that saved (estimated)."""
+
+    reason: str
+    runs_saved: int
+    mean_run_hours: float | None = Field(description="mean duration of the finished runs")
+    hours_saved_estimate: float | None = Field(description="runs_saved × mean_run_hours")
+
+
 class ExperimentDetail(ExperimentPublic):
     spec: dict[str, Any]
+    stopped_early: StoppedEarly | None = None
 
 
 class SweepExperiment(ExperimentPublic):
@@ -170,6 +182,8 @@ class MetricRow(BaseModel):
     lr: float | None
     seconds: float | None
     examples: int | None
+    examples_total: int | None = None
+    seconds_total: float | None = None
 
 
 class MetricPage(BaseModel):
@@ -180,12 +194,14 @@ class MetricPage(BaseModel):
 
 
 class Curves(BaseModel):
-    """Per arm, per epoch: core.stats.curve_stats plus the chosen band as low/high."""
+    """Per arm, per x (epoch, examples or seconds trained on): core.stats.curve_stats plus the
+    chosen band as low/high; every point has "x" (and "epoch" on the epoch axis)."""
 
     phase: str
     split: str
     metric: MetricName
     band: Band
+    x: str = "epoch"
     arms: dict[str, list[dict[str, Any]]]
 
 

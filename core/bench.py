@@ -24,9 +24,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from core.models import build_model
+from core.numerics import autocast, configure
 from core.train import (
     Preprocess,
-    autocast_for,
     epoch_batches,
     make_optimizer,
     train_one_epoch,
@@ -62,6 +62,7 @@ class BenchConfig:
     augment: bool = False  # crop+flip in the data path, as `augment: crop_flip`
     repeats: int = 5  # timed epochs of each kind; medians are reported
     seed: int = 0
+    precision: str = "tf32"  # as `training.precision`; the user-spec default
 
 
 def synthetic_data(
@@ -98,8 +99,7 @@ class TrainBench:
     def __post_init__(self) -> None:
         c = self.config
         self.device = torch.device(c.device)
-        if self.device.type == "cuda":
-            torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its kernels
+        configure(c.precision, deterministic=False, device=self.device)
         channels_last = True if c.channels_last is None else c.channels_last
         torch.manual_seed(c.seed)
         model = build_model(c.model, c.num_classes)
@@ -153,6 +153,7 @@ class TrainBench:
             batch_size=self.config.batch_size,
             preprocess=self.preprocess,
             generator=g,
+            precision=self.config.precision,
         )
         synchronize(self.device)
         return time.perf_counter() - began
@@ -163,7 +164,7 @@ class TrainBench:
         synchronize(self.device)
         began = time.perf_counter()
         for x, y in self.batches:
-            with autocast_for(self.device):
+            with autocast(self.config.precision, self.device):
                 loss = F.cross_entropy(self.model(x), y)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()

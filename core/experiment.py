@@ -38,7 +38,7 @@ def run_record(result: RunResult) -> dict[str, Any]:
 def build_results(spec: ExperimentSpec, runs: list[dict[str, Any]]) -> dict[str, Any]:
     """The results document: spec, runs and the summary over repeats."""
     assert spec.baseline is not None
-    summary = summarize(runs, spec.baseline, RULES) if runs else {}
+    summary = summarize(runs, spec.baseline, RULES, spec=spec) if runs else {}
     return {"spec": spec_to_json(spec), "runs": runs, "summary": summary}
 
 
@@ -105,4 +105,5 @@ def run_experiment(
 def total_epochs(spec: ExperimentSpec, arm: str) -> int:
     """Epochs an arm trains and measures, stage epoch 0 included (for progress bars)."""
     plan = plan_for(spec.arm(arm))
-    return sum(stage.epochs + 1 for stage in plan.stages) + spec.training.epochs
+    stages = sum(stage.epochs + 1 for stage in plan.stages)
+    return stages + plan.preprocess_epochs + spec.training.epochs

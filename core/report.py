@@ -60,7 +60,22 @@ def _describe(spec: ExperimentSpec, done: int, total: int) -> list[str]:
         f"arms: {arms}",
         f"{spec.repeats} paired repeats (seed {spec.seed}), baseline {spec.baseline};"
         f" {done} of {total} runs finished are summarised",
+        _primary_text(spec),
     ]
+
+
+def _primary_text(spec: ExperimentSpec) -> str:
+    """The pre-declared endpoint and the sequential protocol in one line."""
+    p = spec.primary
+    stop = (
+        f"queued runs cancelled once decided after at least {spec.min_repeats} pairs"
+        if spec.stop_when_decided
+        else "runs all repeats (stop_when_decided off)"
+    )
+    return (
+        f"primary endpoint: {p.split} {p.metric} under rule {p.rule}, arm minus baseline;"
+        f" anytime-valid confidence sequence at alpha {spec.alpha:g}; {stop}"
+    )
 
 
 def _arm_text(spec: ExperimentSpec, name: str) -> str:
@@ -68,7 +83,7 @@ def _arm_text(spec: ExperimentSpec, name: str) -> str:
     plan = plan_for(spec.arm(name))
     stages = ", ".join(f"{100 * s.fraction:g}% × {s.epochs}" for s in plan.stages) or "no stages"
     if plan.preprocess_epochs:
-        stages += f", first {plan.preprocess_epochs} main epoch(s) counted as preprocessing"
+        stages += f", {plan.preprocess_epochs} full-data preprocessing epoch(s) before main"
     return f"{name} ({spec.arm(name).method}: {stages})"
 
 
@@ -82,7 +97,7 @@ def render_report(
     rules = _check(fmt, select)
     spec = parse_spec(dict(spec_data))
     done = finished(runs)
-    summary = summarize(done, spec.baseline, rules)
+    summary = summarize(done, spec.baseline, rules, spec=spec)
     if fmt == "csv":
         return to_csv(summary)
     lines = _describe(spec, len(done), len(runs))
@@ -97,7 +112,7 @@ def render_report(
             "",
             "Three selection rules: `val_loss` (honest model selection), `final`, and `paper`"
             " (the paper's arithmetic, optimistic: it picks the accuracy epoch on the reported"
-            " set).",
+            " set). All are computed and shown; only the primary comparison is confirmatory.",
         ]
     return "\n".join(head) + "\n\n" + to_markdown(summary)
 

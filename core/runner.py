@@ -3,11 +3,15 @@
 Repeat r of every arm starts from the same initial weights and sees the same main-phase data
 order: every random draw comes from a generator seeded by (seed, purpose, repeat, phase, epoch),
 so a run resumed from any epoch's checkpoint replays exactly what an uninterrupted run does.
+
+Phases run in order: the stages (`stage-1`, ...), then `preprocess` (the `original` arm's
+`preprocess_epochs` full-data epochs, as the paper's code trains them), then `main`. Every
+metric row carries `examples_total` and `seconds_total`, the examples trained on and the
+training wall seconds of the run so far, all phases included: the equal-compute axes.
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
 import time
 from collections.abc import Callable
@@ -16,18 +20,29 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 
 from core.checkpoint import load_checkpoint, save_checkpoint
 from core.data import load_for_spec
 from core.data.base import Dataset, Split
 from core.init_schemes import apply_init
-from core.methods import Plan, plan_for
-from core.models import build_model, param_count
-from core.spec import ArmSpec, ExperimentSpec, StageSpec
+from core.methods import plan_for
+from core.models import param_count
+from core.numerics import configure
+from core.phases import (
+    Phase,
+    derive_seed,
+    generator_for,
+    initial_model,
+    phases_for,
+    stage_sample,
+    state_fingerprint,
+)
+from core.spec import ArmSpec, ExperimentSpec
 from core.train import Cancelled, Preprocess, evaluate, make_optimizer, train_one_epoch
 
 MetricRow = dict[str, Any]
+# Re-exported: callers have always found the seeding helpers here.
+__all__ = ["derive_seed", "generator_for", "initial_model", "phases_for", "state_fingerprint"]
 
 
 class RunCancelled(Exception):
@@ -49,80 +64,12 @@ class RunResult:
     status: str
     wall_seconds: dict[str, float]
     metrics: list[MetricRow] = field(default_factory=list)
+    precision: str = "fp32"
+    deterministic: bool = False
     param_count: int = 0  # trainable parameters of the run's model
 
     def to_json(self) -> dict[str, Any]:
         return self.__dict__.copy()
-
-
-@dataclass(frozen=True)
-class Phase:
-    """A stage (`stage-k`) or the main phase, with the hyper-parameters it trains with."""
-
-    name: str
-    index: int
-    epochs: int
-    lr: float
-    batch_size: int
-    lr_decay: float
-    fraction: float | None = None  # None: the full training set
-
-    @property
-    def is_stage(self) -> bool:
-        return self.fraction is not None
-
-
-def derive_seed(seed: int, *parts: object) -> int:
-    """A 63-bit seed for one purpose; the same parts always give the same seed."""
-    digest = hashlib.sha256(repr((seed, *parts)).encode()).digest()
-    return int.from_bytes(digest[:8], "little") >> 1
-
-
-def generator_for(seed: int, *parts: object) -> torch.Generator:
-    return torch.Generator().manual_seed(derive_seed(seed, *parts))
-
-
-def state_fingerprint(model: nn.Module) -> str:
-    """SHA-256 of a state_dict, so that pairing of initial weights is checkable."""
-    digest = hashlib.sha256()
-    for name, tensor in model.state_dict().items():
-        digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()
-
-
-def initial_model(spec: ExperimentSpec, repeat: int, num_classes: int, purpose: str) -> nn.Module:
-    """The network of repeat `repeat`: identical for every arm of that repeat."""
-    torch.manual_seed(derive_seed(spec.seed, purpose, repeat))
-    return build_model(spec.model, num_classes)
-
-
-def phases_for(spec: ExperimentSpec, plan: Plan) -> list[Phase]:
-    """The stages of `plan`, then the main phase; each gets fresh hyper-parameters."""
-    t = spec.training
-
-    def stage_phase(k: int, s: StageSpec) -> Phase:
-        return Phase(
-            f"stage-{k + 1}",
-            k,
-            s.epochs,
-            s.lr or t.lr,
-            s.batch_size or t.batch_size,
-            s.lr_decay or t.lr_decay,
-            s.fraction,
-        )
-
-    stages = [stage_phase(k, s) for k, s in enumerate(plan.stages)]
-    return [*stages, Phase("main", len(stages), t.epochs, t.lr, t.batch_size, t.lr_decay)]
-
-
-def stage_sample(spec: ExperimentSpec, repeat: int, phase: Phase, n: int) -> torch.Tensor:
-    """A uniform sample without repetition of round(fraction·n) indices, new for each stage."""
-    assert phase.fraction is not None
-    size = min(n, max(2, round(phase.fraction * n)))
-    return torch.randperm(n, generator=generator_for(spec.seed, "sample", repeat, phase.index))[
-        :size
-    ]
 
 
 class _Run:
@@ -141,6 +88,10 @@ class _Run:
         self.model.to(device).to(memory_format=torch.channels_last)
         self.history: list[MetricRow] = []
         self.wall: dict[str, float] = {"preprocess": 0.0}
+        # Examples trained on and training seconds so far, every phase included.
+        self.examples_total, self.seconds_total = 0, 0.0
+        self.optimizer: torch.optim.Optimizer | None = None
+        self.scheduler: Any = None
         self.sample_index: dict[str, torch.Tensor] = {}
         self.identity = {"spec": spec.model_dump_json(), "arm": arm.name, "repeat": repeat}
         self.eval_pre = Preprocess.build(
@@ -154,23 +105,32 @@ class _Run:
             device=device,
         )
 
-    def new_optimizer(self, phase: Phase) -> tuple[torch.optim.Optimizer, Any]:
+    def new_optimizer(self, phase: Phase) -> None:
         t = self.spec.training
-        optimizer = make_optimizer(
+        self.optimizer = make_optimizer(
             t.optimizer,
             self.model.parameters(),
             lr=phase.lr,
             weight_decay=t.weight_decay,
             device=self.device,
         )
-        return optimizer, torch.optim.lr_scheduler.ExponentialLR(optimizer, phase.lr_decay)
+        self.scheduler = torch.optim.lr_scheduler.ExponentialLR(self.optimizer, phase.lr_decay)
+
+    def splits_of(self, phase: Phase) -> list[str]:
+        """Stages measure `stage_splits`; preprocess the same, its sample being the whole train
+        set; main measures train, val and test."""
+        if phase.is_stage:
+            return list(self.spec.stage_splits)
+        if phase.name == "preprocess":
+            splits = ["train" if s == "sample" else s for s in self.spec.stage_splits]
+            return list(dict.fromkeys(splits))
+        return ["train", "val", "test"]
 
     def measure(self, phase: Phase, epoch: int, running: dict[str, Any]) -> list[MetricRow]:
         """Rows for every split this phase measures; `running` holds the training pass's."""
         t = self.spec.training
-        splits = self.spec.stage_splits if phase.is_stage else ["train", "val", "test"]
         rows = []
-        for split in splits:
+        for split in self.splits_of(phase):
             if split in running and t.train_metrics == "running":
                 result = running[split]
             else:
@@ -178,7 +138,11 @@ class _Run:
                 if tensors is None:
                     continue
                 result = evaluate(
-                    self.model, *tensors, batch_size=t.eval_batch_size, preprocess=self.eval_pre
+                    self.model,
+                    *tensors,
+                    batch_size=t.eval_batch_size,
+                    preprocess=self.eval_pre,
+                    precision=t.precision,
                 )
             rows.append(
                 {
@@ -208,18 +172,18 @@ class _Run:
         on_progress: Callable[[str, int, int], None] | None,
     ) -> None:
         """Every phase in order, resuming after the checkpoint's epoch when there is one."""
-        start, first_epoch, saved = 0, self.first_epoch(self.phases[0]), None
+        start, first_epoch, resumed = 0, self.first_epoch(self.phases[0]), False
         if checkpoint_path is not None and checkpoint_path.exists():
-            start, first_epoch, saved = self.restore(load_checkpoint(checkpoint_path))
+            start, first_epoch, resumed = self.restore(load_checkpoint(checkpoint_path))
             if on_epoch is not None:
                 for rows in _group_by_epoch(self.history):
                     on_epoch(rows)
         for phase in self.phases[start:]:
-            resumed = phase.index == start
+            in_progress = resumed and phase.index == start
             self.run_phase(
                 phase,
-                first_epoch if resumed else self.first_epoch(phase),
-                saved if resumed else None,
+                first_epoch if phase.index == start else self.first_epoch(phase),
+                in_progress,
                 checkpoint_path,
                 on_epoch,
                 should_stop,
@@ -228,35 +192,49 @@ class _Run:
 
     @staticmethod
     def first_epoch(phase: Phase) -> int:
-        """Stages start at epoch 0, measured before any training (Fig. 3); main at 1."""
+        """Stages start at epoch 0, measured before any training (Fig. 3); the others at 1."""
         return 0 if phase.is_stage else 1
 
-    def restore(self, state: dict[str, Any]) -> tuple[int, int, tuple[Any, Any] | None]:
-        """Load a checkpoint; returns (phase index, next epoch, optimiser+scheduler state)."""
+    def restore(self, state: dict[str, Any]) -> tuple[int, int, bool]:
+        """Load a checkpoint; returns (phase index, next epoch, whether that phase is under way).
+
+        The optimiser and schedule are restored either way: a phase that carries them on (main
+        after preprocess) continues from the saved ones.
+        """
         if state.get("identity") != self.identity:
             raise TrainingError("checkpoint belongs to another run or spec; refusing to resume")
         self.model.load_state_dict(state["model"])
         self.history, self.wall = list(state["history"]), dict(state["wall_seconds"])
+        self.examples_total = int(state["examples_total"])
+        self.seconds_total = float(state["seconds_total"])
         torch.set_rng_state(state["rng"])
         index, epoch = int(state["phase_index"]), int(state["epoch"]) + 1
+        self.new_optimizer(self.phases[index])
+        assert self.optimizer is not None
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
         if epoch > self.phases[index].epochs:
             # The checkpoint ends a phase; after the main phase there is nothing left to train.
             following = self.phases[index + 1 : index + 2]
-            return index + 1, self.first_epoch(following[0]) if following else 0, None
-        return index, epoch, (state["optimizer"], state["scheduler"])
+            return index + 1, self.first_epoch(following[0]) if following else 0, False
+        return index, epoch, True
 
     def run_phase(
         self,
         phase: Phase,
         first_epoch: int,
-        saved: tuple[Any, Any] | None,
+        in_progress: bool,
         checkpoint_path: Path | None,
         on_epoch: Callable[[list[MetricRow]], None] | None,
         should_stop: Callable[[], bool] | None,
         on_progress: Callable[[str, int, int], None] | None,
     ) -> None:
-        """Train one phase with a fresh optimiser and schedule, checkpointing every epoch."""
-        seed, repeat = self.spec.seed, self.repeat
+        """Train one phase from `first_epoch`, checkpointing every epoch.
+
+        A phase gets a fresh optimiser and schedule unless it is under way (restored) or carries
+        on the previous phase's.
+        """
+        repeat = self.repeat
         train = self.data.train
         if phase.is_stage:
             index = stage_sample(self.spec, repeat, phase, len(train)).to(self.device)
@@ -264,71 +242,98 @@ class _Run:
             images, labels = train.images[index], train.labels[index]
         else:
             images, labels = train.images, train.labels
-            if first_epoch == 1 and saved is None and self.plan.after_stages is not None:
+            fresh_main = phase.name == "main" and first_epoch == 1 and not in_progress
+            if fresh_main and self.plan.after_stages is not None:
                 fresh = initial_model(self.spec, repeat, self.data.num_classes, "fresh")
                 self.plan.after_stages(self.model, fresh)
-        optimizer, scheduler = self.new_optimizer(phase)
-        if saved is not None:
-            optimizer.load_state_dict(saved[0])
-            scheduler.load_state_dict(saved[1])
+        if not in_progress and (phase.new_optimizer or self.optimizer is None):
+            self.new_optimizer(phase)
         for epoch in range(first_epoch, phase.epochs + 1):
-            lr = float(scheduler.get_last_lr()[0])
-            running: dict[str, Any] = {}
-            seconds, examples = 0.0, 0
-            if epoch > 0:
-                torch.manual_seed(derive_seed(seed, "torch", repeat, phase.name, epoch))
-                began = time.perf_counter()
-                result = train_one_epoch(
-                    self.model,
-                    optimizer,
-                    images,
-                    labels,
-                    batch_size=phase.batch_size,
-                    preprocess=self.train_pre,
-                    generator=generator_for(seed, "order", repeat, phase.name, epoch),
-                    should_stop=should_stop,
-                )
-                seconds, examples = time.perf_counter() - began, result.examples
-                if not math.isfinite(result.loss):
-                    raise TrainingError(
-                        f"training loss became {result.loss} in phase {phase.name}, epoch {epoch}"
-                    )
-                scheduler.step()
-                running["sample" if phase.is_stage else "train"] = result
+            running = self.train_epoch(phase, epoch, images, labels, should_stop)
+            result = running.get("sample" if phase.is_stage else "train")
+            seconds = running.pop("seconds", 0.0)
+            examples = result.examples if result is not None else 0
             rows = self.measure(phase, epoch, running)
+            self.account(phase, seconds, examples)
             for row in rows:
-                row.update(lr=lr, seconds=seconds, examples=examples)
-            self.account(phase, epoch, seconds)
+                row.update(
+                    lr=running["lr"],
+                    seconds=seconds,
+                    examples=examples,
+                    examples_total=self.examples_total,
+                    seconds_total=self.seconds_total,
+                )
             self.history.extend(rows)
             if checkpoint_path is not None:
-                save_checkpoint(
-                    self.checkpoint(phase, epoch, optimizer, scheduler), checkpoint_path
-                )
+                save_checkpoint(self.checkpoint(phase, epoch), checkpoint_path)
             if on_epoch is not None:
                 on_epoch(rows)
             if on_progress is not None:
                 on_progress(phase.name, epoch, phase.epochs)
 
-    def account(self, phase: Phase, epoch: int, seconds: float) -> None:
-        """Training wall time per phase, and the share counted as preprocessing."""
+    def train_epoch(
+        self,
+        phase: Phase,
+        epoch: int,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        should_stop: Callable[[], bool] | None,
+    ) -> dict[str, Any]:
+        """One training pass (none at a stage's epoch 0): {lr, seconds, train|sample: result}."""
+        assert self.optimizer is not None
+        seed, repeat = self.spec.seed, self.repeat
+        running: dict[str, Any] = {"lr": float(self.scheduler.get_last_lr()[0])}
+        if epoch == 0:
+            return running
+        torch.manual_seed(derive_seed(seed, "torch", repeat, phase.name, epoch))
+        began = time.perf_counter()
+        result = train_one_epoch(
+            self.model,
+            self.optimizer,
+            images,
+            labels,
+            batch_size=phase.batch_size,
+            preprocess=self.train_pre,
+            generator=generator_for(seed, "order", repeat, phase.name, epoch),
+            should_stop=should_stop,
+            precision=self.spec.training.precision,
+        )
+        running["seconds"] = time.perf_counter() - began
+        if not math.isfinite(result.loss):
+            raise TrainingError(
+                f"training loss became {result.loss} in phase {phase.name}, epoch {epoch}"
+            )
+        if phase.steps_schedule:
+            self.scheduler.step()
+        running["sample" if phase.is_stage else "train"] = result
+        return running
+
+    def account(self, phase: Phase, seconds: float, examples: int) -> None:
+        """Running totals, and training wall time per phase and as preprocessing.
+
+        The `preprocess` phase's time is its own entry; stage time counts as preprocessing too.
+        """
+        self.examples_total += examples
+        self.seconds_total += seconds
         self.wall[phase.name] = self.wall.get(phase.name, 0.0) + seconds
-        if phase.is_stage or epoch <= self.plan.preprocess_epochs:
+        if phase.is_stage:
             self.wall["preprocess"] += seconds
 
-    def checkpoint(
-        self, phase: Phase, epoch: int, optimizer: torch.optim.Optimizer, scheduler: Any
-    ) -> dict[str, Any]:
+    def checkpoint(self, phase: Phase, epoch: int) -> dict[str, Any]:
+        assert self.optimizer is not None
         return {
             "identity": self.identity,
             "model": self.model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
             "phase": phase.name,
             "phase_index": phase.index,
             "epoch": epoch,
             "rng": torch.get_rng_state(),
             "history": self.history,
             "wall_seconds": self.wall,
+            "examples_total": self.examples_total,
+            "seconds_total": self.seconds_total,
             "init_fingerprint": self.fingerprint,
         }
 
@@ -342,12 +347,8 @@ def _group_by_epoch(rows: list[MetricRow]) -> list[list[MetricRow]]:
 
 def resolve_device(device: str) -> torch.device:
     """The torch device for `device`, refusing CUDA where there is none."""
-    if device.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise TrainingError(f"device {device!r} requested but CUDA is not available here")
-        # Fixed input shapes: let cuDNN pick the fastest kernels once (CUDA is not bitwise
-        # reproducible anyway; CPU runs are).
-        torch.backends.cudnn.benchmark = True
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise TrainingError(f"device {device!r} requested but CUDA is not available here")
     return torch.device(device)
 
 
@@ -392,6 +393,8 @@ def run_single(
     Raises RunCancelled when `should_stop` says so, TrainingError when training cannot go on.
     """
     torch_device = resolve_device(device)
+    t = spec.training
+    configure(t.precision, t.deterministic, torch_device)
     data = dataset if dataset is not None else load_run_data(spec, data_root, device)
     run = _Run(spec, spec.arm(arm), repeat, data, torch_device)
     try:
@@ -399,6 +402,14 @@ def run_single(
     except Cancelled:
         raise RunCancelled(f"run {arm}/{repeat} cancelled") from None
     return RunResult(
-        arm, repeat, spec.seed, run.fingerprint, "done", dict(run.wall), list(run.history),
-        param_count=param_count(run.model),
+        arm,
+        repeat,
+        spec.seed,
+        run.fingerprint,
+        "done",
+        dict(run.wall),
+        list(run.history),
+        t.precision,
+        t.deterministic,
+        param_count(run.model),
     )

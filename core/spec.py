@@ -53,6 +53,11 @@ class DatasetSpec(_Strict):
     )
     test: Literal["imagenetv2"] | None = Field(None, description="extra test set replacing 'test'")
     test_root: str | None = Field(None, description="folder of the extra test set")
+    test_resample: Literal["lanczos", "box"] = Field(
+        "lanczos",
+        description="filter that resizes the extra test set's images to image_size: lanczos as"
+        " the paper's code did, or box (how Downsampled ImageNet itself was made)",
+    )
     map_clsloc: str | None = Field(None, description="path of the ILSVRC map_clsloc.txt")
     normalize: Literal["standard", "none"] = Field(
         "standard", description="'none' feeds raw 0..255 pixels, as the paper's code did"
@@ -90,6 +95,16 @@ class TrainingSpec(_Strict):
         "none", description="crop_flip: random crop with padding 4 and horizontal flip"
     )
     eval_batch_size: int = Field(1024, ge=2, le=65_536)
+    precision: Literal["fp32", "tf32", "bf16"] = Field(
+        "tf32",
+        description="arithmetic: fp32; tf32 (fp32 storage, TF32 matmuls/convs on Ampere+ GPUs,"
+        " identical to fp32 on CPU); bf16 (bfloat16 autocast). The paper presets use fp32",
+    )
+    deterministic: bool = Field(
+        False,
+        description="reproducible CUDA runs: deterministic algorithms, no cuDNN autotuning"
+        " (slower); CPU runs are reproducible either way",
+    )
     train_metrics: Literal["running", "eval"] = Field(
         "running",
         description="'running': train/sample metrics averaged during the epoch (free);"
@@ -116,13 +131,27 @@ class ArmSpec(_Strict):
         None, max_length=MAX_STAGES, description="pre-training stages; method default if absent"
     )
     preprocess_epochs: int = Field(
-        0, ge=0, le=MAX_EPOCHS, description="original: main epochs counted as preprocessing"
+        0,
+        ge=0,
+        le=MAX_EPOCHS,
+        description="original: full-data epochs trained before the main phase (phase"
+        " 'preprocess'), as the paper's code does, so both arms get preprocessing",
     )
     times: int | None = Field(None, ge=1, le=MAX_STAGES, description="repeat: stage count")
     shrink: float = Field(0.4, ge=0, le=1, description="shrink_perturb: weight factor")
     perturb: float = Field(0.1, ge=0, le=1, description="shrink_perturb: fresh-init factor")
     init: InitName = Field(
         "pytorch", description="init scheme applied to the initial network before any stage"
+    )
+
+
+class PrimarySpec(_Strict):
+    """The one comparison declared before the runs; reports lead with it, the rest is secondary."""
+
+    split: Literal["val", "test", "train"] = Field("val", description="split of the figure")
+    metric: Literal["loss", "accuracy"] = Field("loss", description="loss, or accuracy in %")
+    rule: Literal["val_loss", "final", "paper"] = Field(
+        "val_loss", description="selection rule that picks each run's epoch"
     )
 
 
@@ -141,6 +170,18 @@ class ExperimentSpec(_Strict):
     seed: int = Field(0, ge=0, le=2**31 - 1)
     stage_splits: list[Split] = Field(
         ["sample", "val", "test"], description="splits measured in pre-training stages"
+    )
+    primary: PrimarySpec = Field(
+        PrimarySpec(), description="pre-declared comparison (default: val loss under val_loss)"
+    )
+    alpha: float = Field(
+        0.05, gt=0, lt=0.5, description="error rate of the primary's confidence sequence"
+    )
+    stop_when_decided: bool = Field(
+        False, description="cancel the queued runs once the primary's sequence has decided"
+    )
+    min_repeats: int = Field(
+        5, ge=2, le=MAX_REPEATS, description="completed pairs needed before stopping early"
     )
     sweep: dict[str, list[Any]] | None = Field(
         None, description="dotted field path -> values; expands into a group of experiments"

@@ -7,13 +7,14 @@ read once at the end of the epoch.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from core.numerics import autocast
 
 CROP_PADDING = 4  # the paper's CIFAR-10 augmentation (Section IV): crop with padding 4, flip
 
@@ -92,13 +93,6 @@ def epoch_batches(
         yield order[start:end], None if shifts is None else shifts[start:end]
 
 
-def autocast_for(device: torch.device) -> contextlib.AbstractContextManager[None]:
-    """bf16 autocast on CUDA; full precision on CPU, where results must be reproducible."""
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
 @dataclass
 class EpochResult:
     """Mean loss, accuracy (fraction) and examples seen in one pass."""
@@ -118,6 +112,7 @@ def train_one_epoch(
     preprocess: Preprocess,
     generator: torch.Generator,
     should_stop: Callable[[], bool] | None = None,
+    precision: str = "fp32",
 ) -> EpochResult:
     """One shuffled pass over (images, labels); returns the running mean loss and accuracy."""
     model.train()
@@ -132,7 +127,7 @@ def train_one_epoch(
         if should_stop is not None and should_stop():
             raise Cancelled
         x, y = preprocess(images[index], shifts), labels[index]
-        with autocast_for(device):
+        with autocast(precision, device):
             logits = model(x)
             loss = F.cross_entropy(logits, y)
         optimizer.zero_grad(set_to_none=True)
@@ -147,7 +142,13 @@ def train_one_epoch(
 
 @torch.inference_mode()
 def evaluate(
-    model: nn.Module, images: Tensor, labels: Tensor, *, batch_size: int, preprocess: Preprocess
+    model: nn.Module,
+    images: Tensor,
+    labels: Tensor,
+    *,
+    batch_size: int,
+    preprocess: Preprocess,
+    precision: str = "fp32",
 ) -> EpochResult:
     """Loss and accuracy in eval mode (BatchNorm running statistics untouched), large batches."""
     model.eval()
@@ -157,7 +158,7 @@ def evaluate(
     for start in range(0, len(labels), batch_size):
         x = preprocess(images[start : start + batch_size])
         y = labels[start : start + batch_size]
-        with autocast_for(device):
+        with autocast(precision, device):
             logits = model(x)
         loss_sum += F.cross_entropy(logits.float(), y, reduction="sum")
         correct += (logits.argmax(1) == y).sum()

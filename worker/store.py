@@ -15,20 +15,24 @@ from sqlalchemy.orm import Session
 from api.crud import (
     METRIC_FIELDS,
     Dispatch,
+    cancel_experiment,
     fresh_since,
     lock_experiment,
     new_task_id,
+    runs_for_stats,
     sync_status,
 )
 from api.db import Database
 from api.models import Metric, Run, Worker, utcnow
+from core.phase_order import phase_rank
 from core.spec import ExperimentSpec, parse_spec
+from core.stopping import stop_reason
 from worker import faults
 
 # pg_advisory_xact_lock(class, experiment): metric writes of one experiment commit in id order,
 # so a reader's ?after= cursor never skips a row that commits late.
 METRIC_LOCK_CLASS = 0x1A17
-VALUE_FIELDS = ("loss", "accuracy", "lr", "seconds", "examples")
+VALUE_FIELDS = METRIC_FIELDS[3:]  # all but the (phase, epoch, split) key
 
 
 @dataclass(frozen=True)
@@ -96,9 +100,7 @@ def _clean(value: Any) -> Any:
 def _phase_key(phase: str | None, epoch: int | None) -> tuple[int, int, int]:
     if phase is None or epoch is None:
         return (-1, 0, 0)
-    if phase == "main":
-        return (1, 0, epoch)
-    return (0, int(phase.removeprefix("stage-") or 0), epoch)
+    return (*phase_rank(phase), epoch)
 
 
 def upsert_metrics(
@@ -187,8 +189,33 @@ def finish(
         if result is not None:
             run.seed, run.init_fingerprint = result.seed, result.init_fingerprint
             run.wall_seconds = {k: float(v) for k, v in result.wall_seconds.items()}
+            run.precision, run.deterministic = result.precision, result.deterministic
         sync_status(session, experiment)
         return True
+
+
+def stop_if_decided(db: Database, *, experiment_id: int) -> int:
+    """With stop_when_decided, cancel the queued runs once the primary comparison is decided
+    (core.stopping.stop_reason, stored as their error); returns how many were cancelled."""
+    with db.transaction() as session:
+        experiment = lock_experiment(session, experiment_id)
+        if experiment is None:
+            return 0
+        spec = parse_spec(experiment.spec)
+        if not spec.stop_when_decided:
+            return 0
+        runs = runs_for_stats(
+            session,
+            experiment_id=experiment_id,
+            phase="main",
+            split=spec.primary.split,
+            done_only=True,
+        )
+        reason = stop_reason(spec, runs)
+        if reason is None:
+            return 0
+        queued = ("queued",)  # running runs finish: their pairs still count
+        return cancel_experiment(session, experiment=experiment, statuses=queued, reason=reason)
 
 
 def release(db: Database, *, run_id: int, task_id: str) -> None:

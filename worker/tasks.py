@@ -145,6 +145,10 @@ def execute(run_id: int, *, task_id: str, worker: str) -> str:
         store.finish(db, run_id=run_id, task_id=task_id, status="failed", error=failure)
         return "failed"
     store.finish(db, run_id=run_id, task_id=task_id, status="done", result=result)
+    try:  # the run is done whatever happens here; the next finished run asks again
+        store.stop_if_decided(db, experiment_id=job.experiment_id)
+    except TRANSIENT:
+        log.warning("stop_when_decided check after run %s failed", run_id, exc_info=True)
     return "done"
 
 

@@ -191,8 +191,9 @@ def list_experiments(
 
 @router.get("/{experiment_id}", response_model=ExperimentDetail)
 def read_experiment(experiment_id: ExperimentId, session: SessionDep) -> dict[str, Any]:
-    """One experiment with its spec and progress (runs done/total, current epochs)."""
-    return public_experiments(session, [get_experiment(session, experiment_id)])[0]
+    """One experiment with its spec, progress, and what stop_when_decided saved (if it did)."""
+    detail = public_experiments(session, [get_experiment(session, experiment_id)])[0]
+    return {**detail, "stopped_early": crud.stopped_early(session, experiment_id=experiment_id)}
 
 
 @router.post("/{experiment_id}/cancel", response_model=CancelResponse)
