@@ -8,9 +8,10 @@ uint32) followed by the values in C order. Images are 28×28 grey, labels 0..9.
 Grey images are stored replicated to 3 identical channels, so every model (registered,
 torchvision or the researcher's own, all of which take RGB) accepts them unchanged. Measured
 against a 1-channel stem (bench/RESULTS.md, "Grey images"): on small_cnn at 28 px the replicated
-input costs about 10% of training CPU time, the price of the first convolution seeing 3 channels;
-the deeper the model the smaller that share. A 1-channel stem would need every model, including
-torchvision's and the researcher's own, rebuilt or patched, so replication is the general choice.
+input costs 0-10% of training CPU time (within this machine's noise), the price of the first
+convolution seeing 3 channels; the deeper the model the smaller that share. A 1-channel stem
+would need every model, including torchvision's and the researcher's own, rebuilt or patched,
+so replication is the general choice.
 """
 
 from __future__ import annotations
