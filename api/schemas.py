@@ -82,6 +82,7 @@ class RunPublic(RunBrief):
     wall_seconds: dict[str, float] | None
     precision: str | None = None
     deterministic: bool | None = None
+    param_count: int | None = None
 
     @computed_field  # type: ignore[prop-decorator]
     @property

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,6 +12,7 @@ import yaml
 from core.data.base import DataError
 from core.data.paths import resolve_data_path
 from core.methods import plan_for
+from core.models.names import ModelError, check_allowed
 from core.registry import UnknownNameError
 from core.spec import ExperimentSpec, SpecError, parse_spec
 from core.sweep import expand_sweep
@@ -96,9 +98,17 @@ def parse_body(body: bytes, content_type: str | None) -> ExperimentSpec:
     return parse_spec(load_document(body, content_type))
 
 
-def check_runnable(spec: ExperimentSpec, data_root: str | None) -> None:
-    """Refuse what validates but cannot run here: paths outside the data root, bad arm plans."""
+def check_runnable(
+    spec: ExperimentSpec, data_root: str | None, allowed_modules: Sequence[str] = ()
+) -> None:
+    """Refuse what validates but cannot run here: paths outside the data root, bad arm plans,
+    and `import:` models whose module the operator has not allowed (a spec must never be a way
+    to run code on a worker)."""
     errors = []
+    try:
+        check_allowed(spec.model, list(allowed_modules))
+    except ModelError as error:
+        errors.append(f"model: {error}")
     for name in PATH_FIELDS:
         value = getattr(spec.dataset, name)
         if value is not None:
@@ -128,7 +138,11 @@ def _check_run_count(submission: Submission, max_runs: int) -> None:
 
 
 def prepare(
-    body: bytes, content_type: str | None, data_root: str | None, max_runs: int
+    body: bytes,
+    content_type: str | None,
+    data_root: str | None,
+    max_runs: int,
+    allowed_modules: Sequence[str] = (),
 ) -> Submission:
     """Every experiment a submission stands for, each checked; raises SpecError with all lines."""
     spec = parse_body(body, content_type)
@@ -137,7 +151,7 @@ def prepare(
     errors: list[str] = []
     for child in submission.experiments:
         try:
-            check_runnable(child, data_root)
+            check_runnable(child, data_root, allowed_modules)
         except SpecError as error:
             errors += [line for line in error.errors if line not in errors]
     if errors:

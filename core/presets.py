@@ -283,3 +283,65 @@ def demo_digits() -> dict[str, Any]:
         "repeats": 5,
         "seed": 0,
     }
+
+
+def _init_arms(smart_init: dict[str, Any], warm_start: dict[str, Any]) -> list[dict[str, Any]]:
+    """Original, Smart-Init, warm start, three init schemes (each with the original's budget,
+    so they differ from it only by the scheme) and LSUV composed with Smart-Init."""
+    return [
+        _original(),
+        smart_init,
+        warm_start,
+        *({**_original(), "name": scheme.replace("_", "-"), "init": scheme}
+          for scheme in ("kaiming_normal", "orthogonal", "lsuv")),
+        {**smart_init, "name": "lsuv-smart-init", "init": "lsuv"},
+    ]
+
+
+@PRESETS.register("fashion-mnist-small")
+def fashion_mnist_small() -> dict[str, Any]:
+    """CPU protocol: small_cnn on a 2,000-image subset of Fashion-MNIST, 7 arms, 10 repeats.
+
+    Sized by measurement (bench/RESULTS.md, "Fashion-MNIST preset"): about 50 s per run on one
+    uncontended CPU thread, so 70 runs fit an hour; evaluating the whole 6,000-image validation
+    and 10,000-image test splits every epoch is most of that, hence stages measure their sample
+    only. Stage fractions are demo-digits' (5% then 25%), since 1% of 2,000 is under one batch.
+    """
+    return {
+        "name": "fashion-mnist-small",
+        "model": "small_cnn",
+        "dataset": {"name": "fashion_mnist", "train_size": 2000},
+        "training": {"lr": 0.003, "batch_size": 64, "epochs": 5, "lr_decay": 0.9,
+                     "eval_batch_size": 256},
+        "arms": _init_arms(
+            {"name": "smart-init", "method": "smart_init",
+             "stages": [{"fraction": 0.05, "epochs": 5}, {"fraction": 0.25, "epochs": 5}]},
+            {"name": "warm-start", "method": "warm_start",
+             "stages": [{"fraction": 0.5, "epochs": 5}]},
+        ),
+        "baseline": "original",
+        "stage_splits": ["sample"],
+        "repeats": 10,
+        "seed": 0,
+    }
+
+
+@PRESETS.register("fashion-mnist-mnv1")
+def fashion_mnist_mnv1() -> dict[str, Any]:
+    """GPU protocol: MobileNet v1 on all of Fashion-MNIST with the paper's CIFAR-10 settings.
+
+    Section IV's optimiser and schedule (AdamW lr 0.001, batch 32, decay 0.925, 100 epochs),
+    Smart-Init 1% then 10% for 10 epochs each, warm start 50% for 50 epochs, 10% held out as
+    validation; the init-scheme arms as in fashion-mnist-small.
+    """
+    return {
+        "name": "fashion-mnist-mnv1",
+        "model": "mobilenet_v1",
+        "dataset": {"name": "fashion_mnist", "val_fraction": 0.1},
+        "training": {"optimizer": "adamw", "lr": 0.001, "weight_decay": 0.01, "batch_size": 32,
+                     "epochs": 100, "lr_decay": 0.925, "augment": "none"},
+        "arms": _init_arms(_smart_init(0.01, 0.1), _warm_start()),
+        "baseline": "original",
+        "repeats": 10,
+        "seed": 0,
+    }

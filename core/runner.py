@@ -24,7 +24,9 @@ import torch
 from core.checkpoint import load_checkpoint, save_checkpoint
 from core.data import load_for_spec
 from core.data.base import Dataset, Split
+from core.init_schemes import apply_init
 from core.methods import plan_for
+from core.models import param_count
 from core.numerics import configure
 from core.phases import (
     Phase,
@@ -64,6 +66,7 @@ class RunResult:
     metrics: list[MetricRow] = field(default_factory=list)
     precision: str = "fp32"
     deterministic: bool = False
+    param_count: int = 0  # trainable parameters of the run's model
 
     def to_json(self) -> dict[str, Any]:
         return self.__dict__.copy()
@@ -79,6 +82,8 @@ class _Run:
         self.plan = plan_for(arm)
         self.phases = phases_for(spec, self.plan)
         self.model = initial_model(spec, repeat, data.num_classes, "init")
+        init_generator = generator_for(spec.seed, "init-scheme", repeat)  # same for every arm
+        apply_init(self.model, arm.init, data, spec.dataset.normalize, init_generator)
         self.fingerprint = state_fingerprint(self.model)
         self.model.to(device).to(memory_format=torch.channels_last)
         self.history: list[MetricRow] = []
@@ -412,4 +417,5 @@ def run_single(
         list(run.history),
         t.precision,
         t.deterministic,
+        param_count(run.model),
     )

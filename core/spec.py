@@ -7,14 +7,29 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 # Names of the registered parts. tests/core/test_registries.py checks these against the
 # registries themselves, so a name here always builds and a registered part is always valid.
 ModelName = Literal["mobilenet_v1", "mobilenet_v2", "mobilenet_v3_small", "small_cnn"]
-DatasetName = Literal["downsampled_imagenet", "imagenetv2", "cifar10", "digits", "synthetic"]
+DatasetName = Literal[
+    "downsampled_imagenet", "imagenetv2", "cifar10", "cifar100", "digits", "synthetic",
+    "mnist", "fashion_mnist", "kmnist", "image_folder", "npz",
+]
 MethodName = Literal["original", "smart_init", "repeat", "warm_start", "shrink_perturb"]
 Split = Literal["sample", "train", "val", "test"]
+InitName = Literal[
+    "pytorch", "kaiming_normal", "kaiming_uniform", "xavier_normal", "xavier_uniform",
+    "orthogonal", "lsuv",
+]
 
 # Hard limits that keep one request from asking for an unbounded amount of work.
 MAX_REPEATS = 1000
@@ -48,7 +63,12 @@ class DatasetSpec(_Strict):
         "standard", description="'none' feeds raw 0..255 pixels, as the paper's code did"
     )
     val_fraction: float = Field(0.1, gt=0, lt=1, description="held-out share where no val set")
-    limit_train: int | None = Field(None, ge=2, description="use only this many training images")
+    train_size: int | None = Field(
+        None,
+        ge=2,
+        validation_alias=AliasChoices("train_size", "limit_train"),  # limit_train: older name
+        description="seeded uniform subset of this many training images; val and test stay whole",
+    )
     num_classes: int = Field(10, ge=2, le=1000, description="classes (synthetic only)")
     num_train: int = Field(512, ge=4, le=1_000_000, description="training images (synthetic)")
 
@@ -120,6 +140,9 @@ class ArmSpec(_Strict):
     times: int | None = Field(None, ge=1, le=MAX_STAGES, description="repeat: stage count")
     shrink: float = Field(0.4, ge=0, le=1, description="shrink_perturb: weight factor")
     perturb: float = Field(0.1, ge=0, le=1, description="shrink_perturb: fresh-init factor")
+    init: InitName = Field(
+        "pytorch", description="init scheme applied to the initial network before any stage"
+    )
 
 
 class PrimarySpec(_Strict):
@@ -136,7 +159,9 @@ class ExperimentSpec(_Strict):
     """A paired, repeated comparison of initialisation methods."""
 
     name: str = Field(min_length=1, max_length=200)
-    model: ModelName
+    model: str = Field(
+        description="registered model, torchvision:<name> or import:<module>:<factory>"
+    )
     dataset: DatasetSpec
     training: TrainingSpec = TrainingSpec()
     arms: list[ArmSpec] = Field(min_length=1, max_length=MAX_ARMS)
@@ -161,6 +186,14 @@ class ExperimentSpec(_Strict):
     sweep: dict[str, list[Any]] | None = Field(
         None, description="dotted field path -> values; expands into a group of experiments"
     )
+
+    @field_validator("model")
+    @classmethod
+    def _known_model(cls, model: str) -> str:
+        from core.models.names import check_model_name  # lazy: torchvision is a slow import
+
+        check_model_name(model)
+        return model
 
     @field_validator("arms")
     @classmethod

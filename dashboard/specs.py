@@ -14,7 +14,10 @@ from core.spec import ExperimentSpec
 
 DEMO = "demo-digits"
 # Training-set sizes the estimate can name without loading data (after the held-out share).
-KNOWN_TRAIN_SIZES = {"downsampled_imagenet": 1_281_167, "cifar10": 50_000, "digits": 1_078}
+KNOWN_TRAIN_SIZES = {"downsampled_imagenet": 1_281_167, "digits": 1_078}
+# Published training sets from which a seeded val_fraction is held out.
+HELD_OUT_TRAIN_SIZES = {"cifar10": 50_000, "cifar100": 50_000, "mnist": 60_000,
+                        "fashion_mnist": 60_000, "kmnist": 60_000}
 _LOC = re.compile(r"^(?P<path>[A-Za-z0-9_.\-\[\]]+): (?P<message>.*)$")
 
 
@@ -127,12 +130,12 @@ def train_size(spec: ExperimentSpec) -> int | None:
     data = spec.dataset
     if data.name == "synthetic":
         size: int | None = data.num_train
-    elif data.name == "cifar10":
-        size = round(KNOWN_TRAIN_SIZES["cifar10"] * (1 - data.val_fraction))
+    elif data.name in HELD_OUT_TRAIN_SIZES:
+        size = round(HELD_OUT_TRAIN_SIZES[data.name] * (1 - data.val_fraction))
     else:
         size = KNOWN_TRAIN_SIZES.get(data.name)
-    if data.limit_train is not None:
-        size = min(size, data.limit_train) if size is not None else data.limit_train
+    if data.train_size is not None:
+        size = min(size, data.train_size) if size is not None else data.train_size
     return size
 
 

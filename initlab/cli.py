@@ -7,6 +7,8 @@ import sys
 import typer
 
 from core.data.base import DataError
+from core.init_schemes import InitError
+from core.models.names import ModelError
 from core.registry import UnknownNameError
 from core.spec import SpecError
 from initlab import commands
@@ -23,7 +25,8 @@ def main() -> None:
     """Run the CLI; bad input ends with one line on stderr and exit code 2, never a traceback."""
     try:
         app()
-    except (SpecError, DataError, UnknownNameError, FileNotFoundError) as error:
+    except (SpecError, DataError, ModelError, InitError, UnknownNameError,
+            FileNotFoundError) as error:
         print(f"initlab: error: {error}", file=sys.stderr)
         sys.exit(2)
 

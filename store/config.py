@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -45,6 +45,12 @@ class Settings(BaseSettings):
     max_runs_per_submission: int = Field(
         5000, ge=1, description="most runs one submission (all sweep points together) may queue"
     )
+    # NoDecode: a plain comma-separated list in the environment, not JSON.
+    allowed_model_modules: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="modules whose factories `model: import:<module>:<factory>` may name "
+        "(comma-separated); empty: no import: models",
+    )
     api_url: str = Field("http://127.0.0.1:8000", description="where the CLI finds the API")
     # Liveness, in seconds, judged on the database's clock (store/clock.py). A run whose
     # heartbeat is older than heartbeat_timeout is re-queued; one that beats but advances no
@@ -67,6 +73,13 @@ class Settings(BaseSettings):
     fault_file: Path | None = Field(
         None, description="testing only: fault-injection file read by workers (worker/faults.py)"
     )
+
+    @field_validator("allowed_model_modules", mode="before")
+    @classmethod
+    def _split_modules(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:

@@ -217,6 +217,7 @@ def finish(
             run.seed, run.init_fingerprint = result.seed, result.init_fingerprint
             run.wall_seconds = {k: float(v) for k, v in result.wall_seconds.items()}
             run.precision, run.deterministic = result.precision, result.deterministic
+            run.param_count = result.param_count
         sync_status(session, experiment)
         return True
 

@@ -144,6 +144,7 @@ class Run(Base):
     wall_seconds: Mapped[dict[str, float] | None] = mapped_column(JsonType)
     precision: Mapped[str | None] = mapped_column(String(8))  # training.precision as run
     deterministic: Mapped[bool | None] = mapped_column(Boolean)
+    param_count: Mapped[int | None] = mapped_column(BigInteger)  # trainable parameters
 
     experiment: Mapped[Experiment] = relationship(back_populates="runs")
 

@@ -82,6 +82,7 @@ def read_submission(request: Request, body: bytes, settings: Settings) -> Submis
             request.headers.get("content-type"),
             settings.data_root,
             settings.max_runs_per_submission,
+            settings.allowed_model_modules,
         )
     except UnsupportedMediaType as error:
         raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, str(error)) from None

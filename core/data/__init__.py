@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from core.data.base import DataError, Dataset, Split
-from core.data.common import DataOptions, Loader, limit_train, make_options
+from core.data.common import DataOptions, Loader, make_options, subset_train
 from core.data.paths import check_links_inside, resolve_data_path
 from core.registry import Registry
 from core.spec import DatasetSpec
@@ -28,7 +28,7 @@ __all__ = [
 def load_dataset(name: str, root: str | Path | None, **options: Any) -> Dataset:
     """Load data set `name` from folder `root` (unused by digits/synthetic).
 
-    Options (core.data.common.DataOptions): image_size, val_fraction, limit_train, seed,
+    Options (core.data.common.DataOptions): image_size, val_fraction, train_size, seed,
     num_classes, num_train, test ("imagenetv2"), test_root, map_clsloc, test_resample.
     """
     loader = DATASETS.get(name)
@@ -36,7 +36,7 @@ def load_dataset(name: str, root: str | Path | None, **options: Any) -> Dataset:
     dataset = loader(Path(root) if root is not None else None, opts)
     if opts.test == "imagenetv2":
         dataset = dataclasses.replace(dataset, test=_imagenetv2_test(dataset, opts))
-    return limit_train(dataset, opts.limit_train, opts.seed)
+    return subset_train(dataset, opts.train_size, opts.seed)
 
 
 def _imagenetv2_test(dataset: Dataset, opts: DataOptions) -> Split:
@@ -71,7 +71,7 @@ def load_for_spec(spec: DatasetSpec, data_root: str | Path | None, *, seed: int 
         resolve(spec.root),
         image_size=spec.image_size,
         val_fraction=spec.val_fraction,
-        limit_train=spec.limit_train,
+        train_size=spec.train_size,
         seed=seed,
         num_classes=spec.num_classes,
         num_train=spec.num_train,
@@ -83,4 +83,4 @@ def load_for_spec(spec: DatasetSpec, data_root: str | Path | None, *, seed: int 
 
 
 # Importing the modules registers their loaders.
-from core.data import cifar, downsampled, imagenetv2, small  # noqa: E402, F401
+from core.data import arrays, cifar, downsampled, folder, idx, imagenetv2, small  # noqa: E402, F401

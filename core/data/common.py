@@ -24,8 +24,8 @@ class DataOptions:
 
     image_size: int | None = None  # side in pixels; None: the data set's own
     val_fraction: float = 0.1  # held out of train where the data set has no val split
-    limit_train: int | None = None  # keep only this many training images (seeded choice)
-    seed: int = 0  # hold-out, limit_train and synthetic generation
+    train_size: int | None = None  # keep only this many training images (seeded choice)
+    seed: int = 0  # hold-out, train_size and synthetic generation
     num_classes: int = 10  # synthetic only
     num_train: int = 512  # synthetic only
     test: str | None = None  # "imagenetv2": replace the test split with ImageNetV2
@@ -52,8 +52,8 @@ def make_options(**options: Any) -> DataOptions:
     opts = DataOptions(**options)
     if not 0 < opts.val_fraction < 1:
         raise DataError(f"val_fraction must be in (0, 1), got {opts.val_fraction!r}")
-    if opts.limit_train is not None and opts.limit_train < 1:
-        raise DataError(f"limit_train must be at least 1, got {opts.limit_train!r}")
+    if opts.train_size is not None and opts.train_size < 1:
+        raise DataError(f"train_size must be at least 1, got {opts.train_size!r}")
     if opts.image_size is not None and opts.image_size < 1:
         raise DataError(f"image_size must be positive, got {opts.image_size!r}")
     if opts.test not in (None, "imagenetv2"):
@@ -141,7 +141,7 @@ def take(split: Split, index: torch.Tensor) -> Split:
     return Split(split.images[index], split.labels[index])
 
 
-def limit_train(dataset: Dataset, limit: int | None, seed: int) -> Dataset:
+def subset_train(dataset: Dataset, limit: int | None, seed: int) -> Dataset:
     """Keep the first `limit` training images of a seeded permutation (all if fewer)."""
     n = len(dataset.train)
     if limit is None or limit >= n:

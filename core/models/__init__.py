@@ -10,8 +10,17 @@ MODELS: Registry[Callable[[int], nn.Module]] = Registry("model")
 
 
 def build_model(name: str, num_classes: int) -> nn.Module:
-    """A freshly initialised network `name` with `num_classes` outputs."""
+    """A freshly initialised network `name` (registered, torchvision: or import:)."""
+    from core.models.names import IMPORT, TORCHVISION, build_named
+
+    if name.startswith((TORCHVISION, IMPORT)):
+        return build_named(name, num_classes)
     return MODELS.get(name)(num_classes)
+
+
+def param_count(model: nn.Module) -> int:
+    """Number of trainable parameters (what papers report as a model's size)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
 # Importing the modules registers their models.

@@ -12,6 +12,7 @@ import torch
 import typer
 from tqdm import tqdm
 
+from core.data.catalog import catalog
 from core.data.check import check_dataset
 from core.experiment import run_experiment
 from core.presets import PRESETS, get_preset
@@ -75,11 +76,27 @@ def run(
 @data_app.command("check")
 def data_check(
     dataset: Annotated[str, typer.Option("--dataset", help="registered data set name")],
-    root: Annotated[str | None, typer.Option("--root", help="data set folder")] = None,
+    root: Annotated[
+        str | None, typer.Option("--root", help="data set folder (.npz file for npz)")
+    ] = None,
     image_size: Annotated[int | None, typer.Option("--image-size")] = None,
+    train_size: Annotated[
+        int | None, typer.Option("--train-size", min=1, help="seeded training subset")
+    ] = None,
 ) -> None:
     """Load a data set and print its sizes, classes and label range as JSON."""
-    typer.echo(json.dumps(check_dataset(dataset, root, image_size=image_size)))
+    report = check_dataset(dataset, root, image_size=image_size, train_size=train_size)
+    typer.echo(json.dumps(report))
+
+
+@data_app.command("list")
+def data_list() -> None:
+    """Every data set InitLab reads: its name, file format and default root."""
+    rows = catalog()
+    width = max(len(row["name"]) for row in rows)
+    for row in rows:
+        typer.echo(f"{row['name']:<{width}}  {row['format']}\n{'':<{width}}  "
+                   f"default root: {row['default_root']}")
 
 
 def register(app: typer.Typer) -> None:

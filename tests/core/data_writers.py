@@ -109,3 +109,79 @@ def write_topimages(root: Path, per_class: int = 2) -> Path:
         for j in range(per_class):
             Image.new("RGB", (40, 24), colour).save(folder / f"{j}.jpeg", "JPEG", quality=95)
     return root
+
+
+def idx_bytes(array: np.ndarray) -> bytes:
+    """An IDX file of unsigned bytes: magic 0,0,0x08,ndim, big-endian dims, then the values."""
+    header = bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+    return header + np.ascontiguousarray(array, dtype=np.uint8).tobytes()
+
+
+def grey_images(n: int, side: int = 28, offset: int = 0) -> np.ndarray:
+    """uint8 N×S×S whose images all differ."""
+    pixel = np.arange(side * side).reshape(side, side)
+    return np.stack([(pixel * 3 + 11 * (i + offset)) % 256 for i in range(n)]).astype(np.uint8)
+
+
+def write_idx_family(root: Path, n_train: int = 20, n_test: int = 6, gz: bool = True) -> Path:
+    """The four MNIST-style IDX files (gzipped as published, or raw); labels cycle 0..9."""
+    import gzip
+
+    root.mkdir(parents=True, exist_ok=True)
+    for prefix, n, offset in (("train", n_train, 0), ("t10k", n_test, 500)):
+        files = {f"{prefix}-images-idx3-ubyte": grey_images(n, offset=offset),
+                 f"{prefix}-labels-idx1-ubyte": (np.arange(n) % 10).astype(np.uint8)}
+        for name, array in files.items():
+            data = idx_bytes(array)
+            if gz:
+                (root / f"{name}.gz").write_bytes(gzip.compress(data))
+            else:
+                (root / name).write_bytes(data)
+    return root
+
+
+def write_cifar100(root: Path, n_train: int = 20, n_test: int = 5) -> Path:
+    """cifar-100-python/ train, test, meta with the release's keys (fine and coarse labels)."""
+    folder = root / "cifar-100-python"
+    folder.mkdir(parents=True)
+    for name, n, offset in (("train", n_train, 0), ("test", n_test, 100)):
+        images = make_images(n, 32, offset)
+        batch = {b"filenames": [b"x.png"] * n, b"batch_label": name.encode(),
+                 b"fine_labels": [(7 * j + offset) % 100 for j in range(n)],
+                 b"coarse_labels": [j % 20 for j in range(n)], b"data": planar_rows(images)}
+        (folder / name).write_bytes(py2_pickle(batch))
+    (folder / "meta").write_bytes(py2_pickle({b"fine_label_names": [b"apple"] * 100}))
+    return root
+
+
+IMAGE_FOLDER_COLOURS = {"cat": (250, 10, 10), "dog": (10, 250, 10), "eel": (10, 10, 250)}
+
+
+def write_image_folder(root: Path, per_class: int = 3, parts: tuple[str, ...] = ("train", "test"),
+                       classes: dict[str, tuple[int, int, int]] | None = None) -> Path:
+    """train/<class>/ (and other parts) of real PNGs and JPEGs of one colour per class."""
+    for part in parts:
+        for name, colour in (classes or IMAGE_FOLDER_COLOURS).items():
+            folder = root / part / name
+            folder.mkdir(parents=True)
+            for j in range(per_class):
+                kind = ("PNG", "png") if j % 2 == 0 else ("JPEG", "jpg")
+                Image.new("RGB", (20 + j, 16), colour).save(folder / f"{j}.{kind[1]}", kind[0])
+    return root
+
+
+def write_npz(path: Path, with_val: bool = False, channels: int | None = None,
+              **overrides: Any) -> Path:
+    """An .npz of x_train, y_train, x_test, y_test (and x_val, y_val) as np.savez writes it."""
+    def images(n: int, offset: int) -> np.ndarray:
+        grey = grey_images(n, 12, offset)
+        return grey if channels is None else np.repeat(grey[..., None], channels, axis=3)
+
+    arrays: dict[str, Any] = {"x_train": images(12, 0), "y_train": np.arange(12) % 4,
+                              "x_test": images(4, 50), "y_test": np.arange(4) % 4}
+    if with_val:
+        arrays.update(x_val=images(4, 80), y_val=np.arange(4) % 4)
+    arrays.update(overrides)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, **{k: v for k, v in arrays.items() if v is not None})
+    return path

@@ -22,8 +22,12 @@ from tests.core.data_writers import (
     make_images,
     planar_rows,
     write_cifar,
+    write_cifar100,
+    write_idx_family,
+    write_image_folder,
     write_imagenet32,
     write_imagenet_batch,
+    write_npz,
     write_small_map,
     write_topimages,
 )
@@ -36,6 +40,12 @@ def roots(tmp_path: Path) -> dict[str, Path | None]:
     return {
         "downsampled_imagenet": write_imagenet32(tmp_path / "imnet"),
         "cifar10": tmp_path / "cifar",
+        "cifar100": write_cifar100(tmp_path / "cifar100"),
+        "mnist": write_idx_family(tmp_path / "mnist"),
+        "fashion_mnist": write_idx_family(tmp_path / "fashion", gz=False),
+        "kmnist": write_idx_family(tmp_path / "kmnist"),
+        "image_folder": write_image_folder(tmp_path / "folder"),
+        "npz": write_npz(tmp_path / "arrays.npz"),
         "imagenetv2": write_topimages(tmp_path / "v2"),
         "digits": None,
         "synthetic": None,
@@ -67,12 +77,12 @@ def test_every_dataset_loads_uint8_images_and_valid_labels(
 
 
 @pytest.mark.parametrize("name", DATASETS.names())
-def test_limit_train_keeps_a_seeded_subset(name: str, roots: dict[str, Path | None]) -> None:
+def test_train_size_keeps_a_seeded_subset(name: str, roots: dict[str, Path | None]) -> None:
     full = load_dataset(name, roots[name], seed=1)
-    small = load_dataset(name, roots[name], seed=1, limit_train=2)
+    small = load_dataset(name, roots[name], seed=1, train_size=2)
     assert len(small.train) == 2
     assert torch.equal(
-        small.train.images, load_dataset(name, roots[name], seed=1, limit_train=2).train.images
+        small.train.images, load_dataset(name, roots[name], seed=1, train_size=2).train.images
     )
     rows = {bytes(img.flatten().tolist()) for img in full.train.images}
     assert all(bytes(img.flatten().tolist()) in rows for img in small.train.images)
@@ -104,7 +114,7 @@ def test_check_dataset_values_for_downsampled_imagenet(tmp_path: Path) -> None:
 
 def test_unknown_names_and_options_list_the_valid_choices(tmp_path: Path) -> None:
     with pytest.raises(UnknownNameError, match="valid choices: cifar10"):
-        load_dataset("mnist", tmp_path)
+        load_dataset("emnist", tmp_path)
     with pytest.raises(DataError, match="unknown data option.*valid choices"):
         load_dataset("synthetic", None, colour=True)
     with pytest.raises(DataError, match="needs a root folder"):

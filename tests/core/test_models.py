@@ -7,7 +7,7 @@ from core.models import MODELS, build_model
 
 
 @pytest.mark.parametrize("name", MODELS.names())
-@pytest.mark.parametrize("size", [16, 32])
+@pytest.mark.parametrize("size", [16, 28, 32])
 def test_every_model_trains_a_step_at_small_sizes(name: str, size: int) -> None:
     model = build_model(name, 10).to(memory_format=torch.channels_last)
     x = torch.randn(4, 3, size, size).contiguous(memory_format=torch.channels_last)

@@ -165,8 +165,40 @@ def test_every_preset_is_valid_named_and_cites_the_paper(name: str) -> None:
             assert (stage.lr, stage.batch_size, stage.lr_decay) == (None, None, None)
 
 
+FASHION_PRESETS = ["fashion-mnist-small", "fashion-mnist-mnv1"]
+
+
 def test_presets_cover_the_paper() -> None:
-    assert set(PAPER_PRESETS) | {"demo-digits"} == set(PRESETS.names())
+    assert set(PAPER_PRESETS) | {"demo-digits", *FASHION_PRESETS} == set(PRESETS.names())
+
+
+@pytest.mark.parametrize("name", FASHION_PRESETS)
+def test_fashion_presets_compare_methods_and_init_schemes(name: str) -> None:
+    spec = get_preset(name)
+    assert spec.dataset.name == "fashion_mnist" and spec.dataset.root is None
+    assert spec.baseline == "original" and spec.repeats >= 10
+    arms = {arm.name: arm for arm in spec.arms}
+    assert list(arms) == ["original", "smart-init", "warm-start", "kaiming-normal", "orthogonal",
+                          "lsuv", "lsuv-smart-init"]
+    for scheme in ("kaiming-normal", "orthogonal", "lsuv"):
+        # The original's arm exactly, the scheme apart: only the init differs.
+        same = arms[scheme].model_dump(exclude={"name", "init"})
+        assert same == arms["original"].model_dump(exclude={"name", "init"})
+        assert arms[scheme].init == scheme.replace("-", "_")
+    assert arms["original"].preprocess_epochs == 1 and arms["original"].init == "pytorch"
+    assert arms["lsuv-smart-init"].stages == arms["smart-init"].stages
+    assert arms["lsuv-smart-init"].init == "lsuv"
+
+
+def test_fashion_presets_sizes() -> None:
+    small, mnv1 = get_preset("fashion-mnist-small"), get_preset("fashion-mnist-mnv1")
+    assert (small.model, small.dataset.train_size, small.training.epochs) == ("small_cnn", 2000, 5)
+    assert mnv1.model == "mobilenet_v1" and mnv1.dataset.train_size is None
+    t = mnv1.training  # Section IV's optimiser and schedule
+    assert (t.optimizer, t.lr, t.weight_decay, t.batch_size, t.epochs, t.lr_decay) == (
+        "adamw", 0.001, 0.01, 32, 100, 0.925)
+    assert stages(mnv1, "smart-init") == [(0.01, 10), (0.1, 10)]
+    assert stages(mnv1, "warm-start") == [(0.5, 50)]
 
 
 def test_cli_lists_and_shows_presets_as_yaml() -> None:

@@ -44,7 +44,7 @@ def with_change(path: str, value: object) -> dict:
     "path, value, expected",
     [
         ("model", "resnet", ["model", "'resnet'", "mobilenet_v1"]),
-        ("dataset.name", "mnist", ["dataset.name", "'mnist'", "cifar10"]),
+        ("dataset.name", "emnist", ["dataset.name", "'emnist'", "cifar10"]),
         ("arms.1.method", "magic", ["arms.1.method", "'magic'", "smart_init"]),
         ("training.epochs", 0, ["training.epochs", "greater than or equal to 1", "0"]),
         ("repeats", 0, ["repeats", "0"]),

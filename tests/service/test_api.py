@@ -141,3 +141,22 @@ def test_cors_admits_only_the_dashboard_origin(service: Service) -> None:
     allowed = preflight("http://localhost:8501")
     assert allowed.headers.get("access-control-allow-origin") == "http://localhost:8501"
     assert "access-control-allow-origin" not in preflight("http://evil.example").headers
+
+
+def test_model_names_beyond_the_registry_are_checked(service: Service) -> None:
+    http = Api(service.url).http
+    spec = tiny_spec()
+    spec["model"] = "import:os:system"
+    response = http.post("/experiments", json=spec)
+    assert response.status_code == 422
+    assert "INITLAB_ALLOWED_MODEL_MODULES" in response.json()["detail"][0]
+    assert "'os'" in response.json()["detail"][0]
+    spec["model"] = "torchvision:resnet1"
+    response = http.post("/experiments", json=spec)
+    assert response.status_code == 422
+    assert "torchvision:resnet18" in response.json()["detail"][0]  # the close-name hint
+    spec["model"], spec["arms"] = "torchvision:resnet18", [
+        {"name": "lsuv", "method": "original", "init": "lsuv"}]
+    spec["dataset"] = {"name": "fashion_mnist", "train_size": 100}
+    response = http.post("/experiments", params={"dry_run": "true"}, json=spec)
+    assert response.status_code == 200, response.text

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from core.models import build_model, param_count
 from tests.service.servers import Api, Service, tiny_spec, wait_for
 
 TWO_ARMS: list[dict[str, Any]] = [
@@ -44,6 +45,7 @@ def test_submitted_experiment_runs_and_reports(service: Service) -> None:
     assert {row["phase"] for row in rows} == {"main", "stage-1", "preprocess"}
     assert all(row["examples_total"] > 0 for row in rows if row["phase"] == "main")
     assert {r["precision"] for r in runs} == {"tf32"}
+    assert {r["param_count"] for r in runs} == {param_count(build_model("small_cnn", 10))}
     curves = api.http.get(
         f"/experiments/{created['id']}/curves",
         params={"split": "val", "metric": "accuracy", "band": "minmax"},
