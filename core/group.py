@@ -13,88 +13,23 @@ import contextlib
 import json
 import logging
 import os
-import statistics
-import time
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from core.bench import MEAN, STD, synchronize, synthetic_data
-from core.models import build_model
+from core.bench import group_rate
 from core.spec import ExperimentSpec
-from core.stacked import try_stack
-from core.train import Preprocess, make_optimizer, train_members_epoch
 
 log = logging.getLogger(__name__)
 
 PROBE_CANDIDATES = (1, 2, 4, 8, 16, 32, 64)
-PROBE_STEPS = 6  # timed steps per candidate; the first pass (cuDNN autotuning) is not timed
 PROBE_GAIN = 1.05  # a larger R must beat the best so far by 5% to be worth its memory
 
 
 def cache_dir() -> Path:
     """Where measured answers are kept: $INITLAB_CACHE_DIR, else ./var/cache (the state dir)."""
     return Path(os.environ.get("INITLAB_CACHE_DIR") or "var/cache")
-
-
-def group_rate(
-    model: str,
-    members: int,
-    *,
-    image_size: int,
-    batch_size: int,
-    num_classes: int,
-    device: torch.device,
-    steps: int = PROBE_STEPS,
-    repeats: int = 1,
-) -> float | None:
-    """Aggregate images/s of `members` stacked networks in core's real training loop.
-
-    None when the model cannot be stacked (the log says why). Synthetic uint8 data, resident on
-    the device; every member trains on all of it, each in its own order.
-    """
-    torch.manual_seed(0)
-    nets = [build_model(model, num_classes).to(device) for _ in range(members)]
-    stacked = try_stack(nets, image_size)
-    if stacked is None:
-        return None
-    del nets
-    optimizer = make_optimizer(
-        "adamw", stacked.parameters(), lr=1e-3, weight_decay=0.01, device=device
-    )
-    preprocess = Preprocess.build(MEAN, STD, normalize="standard", augment=False, device=device)
-    images, labels = synthetic_data(steps * batch_size, image_size, num_classes, device)
-    seconds = []
-    for epoch in range(repeats + 1):  # the first pass warms up allocator and cuDNN
-        generators = [torch.Generator().manual_seed(epoch * 1000 + m) for m in range(members)]
-        synchronize(device)
-        began = time.perf_counter()
-        train_members_epoch(
-            stacked,
-            optimizer,
-            images,
-            labels,
-            batch_size=batch_size,
-            preprocess=preprocess,
-            generators=generators,
-        )
-        synchronize(device)
-        if epoch:
-            seconds.append(time.perf_counter() - began)
-    return members * len(labels) / statistics.median(seconds)
-
-
-def measure_batch_repeats(values: tuple[int, ...], **shape: Any) -> list[dict[str, Any]]:
-    """[{R, images_per_second, ratio}] for each R (R=1 always measured: the ratio's base)."""
-    rates = {r: group_rate(members=r, **shape) for r in sorted({1, *values})}
-    base = rates[1]
-    rows = []
-    for r in values:
-        rate = rates[r]
-        ratio = None if rate is None or base is None else rate / base
-        rows.append({"R": r, "images_per_second": rate, "ratio": ratio})
-    return rows
 
 
 def probe_best(model: str, limit: int, **shape: Any) -> int:
