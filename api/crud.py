@@ -15,7 +15,18 @@ from sqlalchemy.orm import Session
 from api.models import Experiment, Metric, Run, utcnow
 from core.spec import ExperimentSpec, spec_to_json
 
-METRIC_FIELDS = ("phase", "epoch", "split", "loss", "accuracy", "lr", "seconds", "examples")
+METRIC_FIELDS = (
+    "phase",
+    "epoch",
+    "split",
+    "loss",
+    "accuracy",
+    "lr",
+    "seconds",
+    "examples",
+    "examples_total",
+    "seconds_total",
+)
 
 
 class Conflict(Exception):
@@ -168,7 +179,14 @@ def runs_for_stats(
     """
     runs = [r for r in runs_of(session, experiment_id) if r.status == "done" or not done_only]
     query = select(
-        Metric.run_id, Metric.phase, Metric.epoch, Metric.split, Metric.loss, Metric.accuracy
+        Metric.run_id,
+        Metric.phase,
+        Metric.epoch,
+        Metric.split,
+        Metric.loss,
+        Metric.accuracy,
+        Metric.examples_total,
+        Metric.seconds_total,
     ).where(Metric.experiment_id == experiment_id)
     if phase:
         query = query.where(Metric.phase == phase)
@@ -177,10 +195,9 @@ def runs_for_stats(
     if done_only:
         query = query.where(Metric.run_id.in_([r.id for r in runs]))
     by_run: dict[int, list[dict[str, Any]]] = {run.id: [] for run in runs}
-    for run_id, phase_, epoch, split_, loss, accuracy in session.execute(query):
-        by_run[run_id].append(
-            {"phase": phase_, "epoch": epoch, "split": split_, "loss": loss, "accuracy": accuracy}
-        )
+    keys = ("phase", "epoch", "split", "loss", "accuracy", "examples_total", "seconds_total")
+    for run_id, *values in session.execute(query):
+        by_run[run_id].append(dict(zip(keys, values, strict=True)))
     return [
         {
             "arm": r.arm,

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     Float,
     ForeignKey,
@@ -123,6 +124,8 @@ class Run(Base):
     torchvision_version: Mapped[str | None] = mapped_column(String(64))
     cuda_version: Mapped[str | None] = mapped_column(String(64))
     wall_seconds: Mapped[dict[str, float] | None] = mapped_column(JsonType)
+    precision: Mapped[str | None] = mapped_column(String(8))  # training.precision as run
+    deterministic: Mapped[bool | None] = mapped_column(Boolean)
 
     experiment: Mapped[Experiment] = relationship(back_populates="runs")
 
@@ -151,6 +154,9 @@ class Metric(Base):
     lr: Mapped[float | None] = mapped_column(Float)
     seconds: Mapped[float | None] = mapped_column(Float)
     examples: Mapped[int | None] = mapped_column(BigInteger)
+    # Examples trained on and training seconds of the run so far, all phases included.
+    examples_total: Mapped[int | None] = mapped_column(BigInteger)
+    seconds_total: Mapped[float | None] = mapped_column(Float)
 
 
 class Worker(Base):

@@ -14,17 +14,21 @@ def epochs_done(spec: ExperimentSpec, run: Run) -> int:
     """Epochs of `run` measured so far; a stage counts its epoch 0, as total_epochs does."""
     if run.last_phase is None or run.last_epoch is None:
         return 0
-    stages = plan_for(spec.arm(run.arm)).stages
+    plan = plan_for(spec.arm(run.arm))
+    stage_epochs = sum(s.epochs + 1 for s in plan.stages)
     if run.last_phase == "main":
-        return sum(s.epochs + 1 for s in stages) + run.last_epoch
+        return stage_epochs + plan.preprocess_epochs + run.last_epoch
+    if run.last_phase == "preprocess":
+        return stage_epochs + run.last_epoch
     index = int(run.last_phase.removeprefix("stage-")) - 1
-    return sum(s.epochs + 1 for s in stages[:index]) + run.last_epoch + 1
+    return sum(s.epochs + 1 for s in plan.stages[:index]) + run.last_epoch + 1
 
 
 def total_epochs(spec: ExperimentSpec, arm: str) -> int:
     """Epochs an arm measures, stage epoch 0 included (as core.experiment.total_epochs counts;
     repeated here so that the API does not import the training stack)."""
-    return sum(s.epochs + 1 for s in plan_for(spec.arm(arm)).stages) + spec.training.epochs
+    plan = plan_for(spec.arm(arm))
+    return sum(s.epochs + 1 for s in plan.stages) + plan.preprocess_epochs + spec.training.epochs
 
 
 def progress(spec: ExperimentSpec, runs: list[Run], counts: Counter[str] | None = None) -> Progress:

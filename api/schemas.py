@@ -68,6 +68,8 @@ class RunPublic(RunBrief):
     torchvision_version: str | None
     cuda_version: str | None
     wall_seconds: dict[str, float] | None
+    precision: str | None = None
+    deterministic: bool | None = None
 
 
 class ExperimentBrief(BaseModel):
@@ -170,6 +172,8 @@ class MetricRow(BaseModel):
     lr: float | None
     seconds: float | None
     examples: int | None
+    examples_total: int | None = None
+    seconds_total: float | None = None
 
 
 class MetricPage(BaseModel):

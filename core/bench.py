@@ -24,10 +24,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from core.models import build_model
+from core.numerics import autocast, configure
 from core.stacked import try_stack
 from core.train import (
     Preprocess,
-    autocast_for,
     epoch_batches,
     make_optimizer,
     train_members_epoch,
@@ -65,6 +65,7 @@ class BenchConfig:
     augment: bool = False  # crop+flip in the data path, as `augment: crop_flip`
     repeats: int = 5  # timed epochs of each kind; medians are reported
     seed: int = 0
+    precision: str = "tf32"  # as `training.precision`; the user-spec default
 
 
 def synthetic_data(
@@ -101,8 +102,7 @@ class TrainBench:
     def __post_init__(self) -> None:
         c = self.config
         self.device = torch.device(c.device)
-        if self.device.type == "cuda":
-            torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its kernels
+        configure(c.precision, deterministic=False, device=self.device)
         channels_last = True if c.channels_last is None else c.channels_last
         torch.manual_seed(c.seed)
         model = build_model(c.model, c.num_classes)
@@ -156,6 +156,7 @@ class TrainBench:
             batch_size=self.config.batch_size,
             preprocess=self.preprocess,
             generator=g,
+            precision=self.config.precision,
         )
         synchronize(self.device)
         return time.perf_counter() - began
@@ -166,7 +167,7 @@ class TrainBench:
         synchronize(self.device)
         began = time.perf_counter()
         for x, y in self.batches:
-            with autocast_for(self.device):
+            with autocast(self.config.precision, self.device):
                 loss = F.cross_entropy(self.model(x), y)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -323,6 +324,7 @@ def measure_all(
                 device=torch.device(config.device),
                 steps=max(1, config.examples // config.batch_size),
                 repeats=config.repeats,
+                precision=config.precision,
             )
         finally:
             torch.set_num_threads(previous)
@@ -339,12 +341,14 @@ def group_rate(
     device: torch.device,
     steps: int = PROBE_STEPS,
     repeats: int = 1,
+    precision: str = "tf32",
 ) -> float | None:
     """Aggregate images/s of `members` stacked networks in core's real training loop.
 
     None when the model cannot be stacked (the log says why). Synthetic uint8 data, resident on
     the device; every member trains on all of it, each in its own order.
     """
+    configure(precision, deterministic=False, device=device)
     torch.manual_seed(0)
     nets = [build_model(model, num_classes).to(device) for _ in range(members)]
     stacked = try_stack(nets, image_size)
@@ -369,6 +373,7 @@ def group_rate(
             batch_size=batch_size,
             preprocess=preprocess,
             generators=generators,
+            precision=precision,
         )
         synchronize(device)
         if epoch:

@@ -105,4 +105,5 @@ def run_experiment(
 def total_epochs(spec: ExperimentSpec, arm: str) -> int:
     """Epochs an arm trains and measures, stage epoch 0 included (for progress bars)."""
     plan = plan_for(spec.arm(arm))
-    return sum(stage.epochs + 1 for stage in plan.stages) + spec.training.epochs
+    stages = sum(stage.epochs + 1 for stage in plan.stages)
+    return stages + plan.preprocess_epochs + spec.training.epochs

@@ -18,6 +18,7 @@ matplotlib.use("Agg")  # files only: no display, no network
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from core.phase_order import ordered_phases  # noqa: E402
 from core.stats import band, curve_stats  # noqa: E402
 
 Run = Mapping[str, Any]
@@ -36,15 +37,8 @@ def arms_in(runs: Iterable[Run]) -> list[str]:
 
 
 def phases_in(runs: Iterable[Run]) -> list[str]:
-    """Phase names present in the metrics, stages in order and then main."""
-    names = {str(row["phase"]) for run in runs for row in run.get("metrics") or []}
-    stages = sorted((n for n in names if n.startswith("stage-")), key=_stage_number)
-    return stages + (["main"] if "main" in names else [])
-
-
-def _stage_number(name: str) -> int:
-    tail = name.removeprefix("stage-")
-    return int(tail) if tail.isdigit() else 0
+    """Phase names present in the metrics, in training order."""
+    return ordered_phases(str(row["phase"]) for run in runs for row in run.get("metrics") or [])
 
 
 def splits_in(runs: Iterable[Run], phase: str, wanted: Sequence[str]) -> list[str]:

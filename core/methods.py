@@ -17,7 +17,7 @@ class Plan:
     """What an arm does before the main phase: its stages, then an optional weight transform."""
 
     stages: list[StageSpec]
-    # Main-phase epochs counted as preprocessing (the paper's `original` arm, Section II).
+    # Full-data epochs trained before the main phase (the paper's `original` arm, Section II).
     preprocess_epochs: int = 0
     # Applied after the stages: (model, fresh model) -> None, in place.
     after_stages: Callable[[nn.Module, nn.Module], None] | None = field(default=None)
@@ -33,7 +33,7 @@ WARM_START_STAGES = [StageSpec(fraction=0.5, epochs=50)]  # Section III
 
 @METHODS.register("original")
 def original(arm: ArmSpec) -> Plan:
-    """No pre-training; the first `preprocess_epochs` main epochs count as preprocessing."""
+    """No pre-training; `preprocess_epochs` full-data epochs before main, as the paper's code."""
     if arm.stages:
         raise ValueError(f"arms.{arm.name}.stages: method 'original' takes no stages")
     return Plan(stages=[], preprocess_epochs=arm.preprocess_epochs)

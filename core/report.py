@@ -68,7 +68,7 @@ def _arm_text(spec: ExperimentSpec, name: str) -> str:
     plan = plan_for(spec.arm(name))
     stages = ", ".join(f"{100 * s.fraction:g}% × {s.epochs}" for s in plan.stages) or "no stages"
     if plan.preprocess_epochs:
-        stages += f", first {plan.preprocess_epochs} main epoch(s) counted as preprocessing"
+        stages += f", {plan.preprocess_epochs} full-data preprocessing epoch(s) before main"
     return f"{name} ({spec.arm(name).method}: {stages})"
 
 

@@ -38,6 +38,11 @@ class DatasetSpec(_Strict):
     )
     test: Literal["imagenetv2"] | None = Field(None, description="extra test set replacing 'test'")
     test_root: str | None = Field(None, description="folder of the extra test set")
+    test_resample: Literal["lanczos", "box"] = Field(
+        "lanczos",
+        description="filter that resizes the extra test set's images to image_size: lanczos as"
+        " the paper's code did, or box (how Downsampled ImageNet itself was made)",
+    )
     map_clsloc: str | None = Field(None, description="path of the ILSVRC map_clsloc.txt")
     normalize: Literal["standard", "none"] = Field(
         "standard", description="'none' feeds raw 0..255 pixels, as the paper's code did"
@@ -70,6 +75,16 @@ class TrainingSpec(_Strict):
         "none", description="crop_flip: random crop with padding 4 and horizontal flip"
     )
     eval_batch_size: int = Field(1024, ge=2, le=65_536)
+    precision: Literal["fp32", "tf32", "bf16"] = Field(
+        "tf32",
+        description="arithmetic: fp32; tf32 (fp32 storage, TF32 matmuls/convs on Ampere+ GPUs,"
+        " identical to fp32 on CPU); bf16 (bfloat16 autocast). The paper presets use fp32",
+    )
+    deterministic: bool = Field(
+        False,
+        description="reproducible CUDA runs: deterministic algorithms, no cuDNN autotuning"
+        " (slower); CPU runs are reproducible either way",
+    )
     train_metrics: Literal["running", "eval"] = Field(
         "running",
         description="'running': train/sample metrics averaged during the epoch (free);"
@@ -118,7 +133,11 @@ class ArmSpec(_Strict):
         None, max_length=MAX_STAGES, description="pre-training stages; method default if absent"
     )
     preprocess_epochs: int = Field(
-        0, ge=0, le=MAX_EPOCHS, description="original: main epochs counted as preprocessing"
+        0,
+        ge=0,
+        le=MAX_EPOCHS,
+        description="original: full-data epochs trained before the main phase (phase"
+        " 'preprocess'), as the paper's code does, so both arms get preprocessing",
     )
     times: int | None = Field(None, ge=1, le=MAX_STAGES, description="repeat: stage count")
     shrink: float = Field(0.4, ge=0, le=1, description="shrink_perturb: weight factor")

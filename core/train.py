@@ -7,7 +7,6 @@ read once at the end of the epoch.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -15,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from core.numerics import autocast
 from core.stacked import StackedModel
 
 CROP_PADDING = 4  # the paper's CIFAR-10 augmentation (Section IV): crop with padding 4, flip
@@ -94,13 +94,6 @@ def epoch_batches(
         yield order[start:end], None if shifts is None else shifts[start:end]
 
 
-def autocast_for(device: torch.device) -> contextlib.AbstractContextManager[None]:
-    """bf16 autocast on CUDA; full precision on CPU, where results must be reproducible."""
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
 @dataclass
 class EpochResult:
     """Mean loss, accuracy (fraction) and examples seen in one pass."""
@@ -120,6 +113,7 @@ def train_one_epoch(
     preprocess: Preprocess,
     generator: torch.Generator,
     should_stop: Callable[[], bool] | None = None,
+    precision: str = "fp32",
 ) -> EpochResult:
     """One shuffled pass of one plain model: `train_members_epoch` with a single member."""
     member = StackedModel(model, 1, preprocess.channels_last)
@@ -132,6 +126,7 @@ def train_one_epoch(
         preprocess=preprocess,
         generators=[generator],
         should_stop=should_stop,
+        precision=precision,
     )[0]
 
 
@@ -146,6 +141,7 @@ def train_members_epoch(
     generators: Sequence[torch.Generator],
     subsets: Tensor | None = None,
     should_stop: Callable[[], bool] | None = None,
+    precision: str = "fp32",
 ) -> list[EpochResult]:
     """One shuffled pass for each of R members in lockstep; returns each member's result.
 
@@ -173,7 +169,7 @@ def train_members_epoch(
         b = index.shape[1]
         x = preprocess(images[index.flatten()], shifts)
         y = labels[index]
-        with autocast_for(device):
+        with autocast(precision, device):
             logits = model(x.view(members, b, *x.shape[1:]))
             losses = member_losses(logits, y)
         optimizer.zero_grad(set_to_none=True)
@@ -198,12 +194,18 @@ def member_losses(logits: Tensor, labels: Tensor) -> Tensor:
 
 
 def evaluate(
-    model: nn.Module, images: Tensor, labels: Tensor, *, batch_size: int, preprocess: Preprocess
+    model: nn.Module,
+    images: Tensor,
+    labels: Tensor,
+    *,
+    batch_size: int,
+    preprocess: Preprocess,
+    precision: str = "fp32",
 ) -> EpochResult:
     """Loss and accuracy of one plain model in eval mode: `evaluate_members` with one member."""
     member = StackedModel(model, 1, preprocess.channels_last)
     return evaluate_members(
-        member, images, labels, batch_size=batch_size, preprocess=preprocess
+        member, images, labels, batch_size=batch_size, preprocess=preprocess, precision=precision
     )[0]
 
 
@@ -216,6 +218,7 @@ def evaluate_members(
     batch_size: int,
     preprocess: Preprocess,
     subsets: Tensor | None = None,
+    precision: str = "fp32",
 ) -> list[EpochResult]:
     """Each member's loss and accuracy in eval mode (running statistics untouched).
 
@@ -237,7 +240,7 @@ def evaluate_members(
             index = subsets[:, start : start + step]
             x = preprocess(images[index.flatten()]).view(*index.shape, *images.shape[1:])
             y = labels[index]
-        with autocast_for(device):
+        with autocast(precision, device):
             logits = model(x)
         loss_sum += F.cross_entropy(
             logits.float().flatten(0, 1), y.flatten(), reduction="none"

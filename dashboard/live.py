@@ -6,6 +6,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from core.phase_order import ordered_phases
+
 MAX_PAGES = 5  # pages fetched per refresh; a long backlog is caught up over a few refreshes
 
 
@@ -56,10 +58,9 @@ class MetricStore:
             self.rows = sorted(newest.values(), key=lambda r: r["id"])
 
     def phases(self) -> list[str]:
-        """The phases present, stages in order and then main."""
-        stages = {str(r["phase"]) for r in self.rows if str(r["phase"]).startswith("stage-")}
-        ordered = sorted(stages, key=lambda p: int(p.removeprefix("stage-")))
-        return ["main", *ordered]
+        """The phases present: main first (the default view), then the others in order."""
+        others = ordered_phases(str(r["phase"]) for r in self.rows if r["phase"] != "main")
+        return ["main", *others]
 
     def runs(self) -> list[dict[str, Any]]:
         """The rows grouped into core.stats' run form: {arm, repeat, metrics}."""

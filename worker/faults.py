@@ -95,13 +95,13 @@ def _fire(fault: Fault) -> None:
 
 
 def install() -> None:
-    """Make the 'evaluate' point reachable: wrap the evaluate that core.runner calls."""
-    import core.runner
+    """Make the 'evaluate' point reachable: wrap the evaluation that core's training loop calls."""
+    import core.lockstep
 
-    real = core.runner.evaluate
+    real = core.lockstep.evaluate_members
 
     def evaluate(*args: Any, **kwargs: Any) -> Any:
         reach("evaluate")
         return real(*args, **kwargs)
 
-    core.runner.evaluate = evaluate  # type: ignore[assignment]
+    core.lockstep.evaluate_members = evaluate  # type: ignore[assignment]

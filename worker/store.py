@@ -22,13 +22,14 @@ from api.crud import (
 )
 from api.db import Database
 from api.models import Metric, Run, Worker, utcnow
+from core.phase_order import phase_rank
 from core.spec import ExperimentSpec, parse_spec
 from worker import faults
 
 # pg_advisory_xact_lock(class, experiment): metric writes of one experiment commit in id order,
 # so a reader's ?after= cursor never skips a row that commits late.
 METRIC_LOCK_CLASS = 0x1A17
-VALUE_FIELDS = ("loss", "accuracy", "lr", "seconds", "examples")
+VALUE_FIELDS = METRIC_FIELDS[3:]  # all but the (phase, epoch, split) key
 
 
 @dataclass(frozen=True)
@@ -96,9 +97,7 @@ def _clean(value: Any) -> Any:
 def _phase_key(phase: str | None, epoch: int | None) -> tuple[int, int, int]:
     if phase is None or epoch is None:
         return (-1, 0, 0)
-    if phase == "main":
-        return (1, 0, epoch)
-    return (0, int(phase.removeprefix("stage-") or 0), epoch)
+    return (*phase_rank(phase), epoch)
 
 
 def upsert_metrics(
@@ -187,6 +186,7 @@ def finish(
         if result is not None:
             run.seed, run.init_fingerprint = result.seed, result.init_fingerprint
             run.wall_seconds = {k: float(v) for k, v in result.wall_seconds.items()}
+            run.precision, run.deterministic = result.precision, result.deterministic
         sync_status(session, experiment)
         return True
 

@@ -18,7 +18,7 @@ from core.stats import curve_stats, summarize
 router = APIRouter(prefix="/experiments", tags=["results"], dependencies=[Authorized])
 
 SplitName = Literal["sample", "train", "val", "test"]
-PHASE = r"^(main|stage-[1-9][0-9]*)$"
+PHASE = r"^(main|preprocess|stage-[1-9][0-9]*)$"
 
 
 @router.get("/{experiment_id}/runs", response_model=list[RunPublic])

@@ -29,7 +29,7 @@ def load_dataset(name: str, root: str | Path | None, **options: Any) -> Dataset:
     """Load data set `name` from folder `root` (unused by digits/synthetic).
 
     Options (core.data.common.DataOptions): image_size, val_fraction, limit_train, seed,
-    num_classes, num_train, test ("imagenetv2"), test_root, map_clsloc.
+    num_classes, num_train, test ("imagenetv2"), test_root, map_clsloc, test_resample.
     """
     loader = DATASETS.get(name)
     opts = make_options(**options)
@@ -47,7 +47,9 @@ def _imagenetv2_test(dataset: Dataset, opts: DataOptions) -> Split:
     if not test_root.is_dir():
         raise DataError(f"{test_root}: ImageNetV2 folder does not exist")
     map_path = imagenetv2.find_map(test_root, opts.map_clsloc)
-    split, num_classes = imagenetv2.load_imagenetv2_split(test_root, dataset.image_size, map_path)
+    split, num_classes = imagenetv2.load_imagenetv2_split(
+        test_root, dataset.image_size, map_path, opts.test_resample
+    )
     if num_classes != dataset.num_classes:
         raise DataError(f"test 'imagenetv2' has {num_classes} classes but the training data "
                         f"has {dataset.num_classes}; it only fits ImageNet-1k training data")
@@ -76,6 +78,7 @@ def load_for_spec(spec: DatasetSpec, data_root: str | Path | None, *, seed: int 
         test=spec.test,
         test_root=resolve(spec.test_root),
         map_clsloc=resolve(spec.map_clsloc),
+        test_resample=spec.test_resample,
     )
 
 

@@ -31,6 +31,7 @@ class DataOptions:
     test: str | None = None  # "imagenetv2": replace the test split with ImageNetV2
     test_root: Path | None = None  # folder of the extra test set
     map_clsloc: Path | None = None  # ILSVRC map_clsloc.txt (imagenetv2)
+    test_resample: str = "lanczos"  # imagenetv2 resize filter: lanczos (the paper's) or box
 
 
 Loader = Callable[[Path | None, DataOptions], Dataset]

@@ -85,19 +85,25 @@ def class_folders(root: Path, count: int) -> list[tuple[int, Path]]:
     return sorted(folders)
 
 
-def read_image(path: Path, size: int) -> np.ndarray:
-    """One image as uint8 3×S×S: RGB, box-filtered to S×S as Downsampled ImageNet was made."""
+# The paper's code resized ImageNetV2 with LANCZOS; Downsampled ImageNet itself was box-filtered.
+RESAMPLING = {"lanczos": Image.Resampling.LANCZOS, "box": Image.Resampling.BOX}
+
+
+def read_image(path: Path, size: int, resample: str = "lanczos") -> np.ndarray:
+    """One image as uint8 3×S×S: RGB, resized to S×S with `resample` (lanczos or box)."""
     try:
         with Image.open(path) as image:
             rgb = image.convert("RGB")
     except (UnidentifiedImageError, OSError, Image.DecompressionBombError, ValueError) as error:
         raise DataError(f"{path}: not a readable image ({error})") from None
     if rgb.size != (size, size):
-        rgb = rgb.resize((size, size), Image.Resampling.BOX)
+        rgb = rgb.resize((size, size), RESAMPLING[resample])
     return np.asarray(rgb, dtype=np.uint8).transpose(2, 0, 1)
 
 
-def load_imagenetv2_split(root: Path, size: int, map_path: Path) -> tuple[Split, int]:
+def load_imagenetv2_split(
+    root: Path, size: int, map_path: Path, resample: str = "lanczos"
+) -> tuple[Split, int]:
     """All images under `root` with Downsampled ImageNet labels, and the class count."""
     mapping = read_map(map_path)
     sorted_wnids = sorted(mapping)  # folder k is the k-th wnid in sorted order
@@ -111,7 +117,7 @@ def load_imagenetv2_split(root: Path, size: int, map_path: Path) -> tuple[Split,
     for i, (path, _) in enumerate(files):
         if not path.is_file():
             raise DataError(f"{path}: unexpected folder inside a class folder")
-        images[i] = read_image(path, size)
+        images[i] = read_image(path, size, resample)
     labels = torch.tensor([label for _, label in files], dtype=torch.int64)
     return Split(torch.from_numpy(images), labels), len(mapping)
 
@@ -121,5 +127,6 @@ def load_imagenetv2(root: Path | None, opts: DataOptions) -> Dataset:
     """ImageNetV2 on its own: an evaluation set, so its images are both 'train' and 'test'."""
     root = require_root(root, "imagenetv2")
     map_path = find_map(root, opts.map_clsloc)
-    split, num_classes = load_imagenetv2_split(root, opts.image_size or DEFAULT_SIZE, map_path)
+    size = opts.image_size or DEFAULT_SIZE
+    split, num_classes = load_imagenetv2_split(root, size, map_path, opts.test_resample)
     return Dataset(split, None, split, num_classes, IMAGENET_MEAN, IMAGENET_STD)

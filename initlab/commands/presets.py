@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import textwrap
 from typing import Annotated
 
 import typer
 import yaml
 
-from core.presets import PRESETS, get_preset, preset_summary
+from core.presets import PRESETS, differences, get_preset, preset_summary
 
 presets_app = typer.Typer(help="The paper's protocols as complete experiment specs.")
 
@@ -36,6 +37,11 @@ def show(
     # The fields the preset sets; a full dump would add knobs of other data sets (num_train …).
     data = spec.model_dump(mode="json", exclude_unset=True, exclude_none=True)
     typer.echo(f"# {preset_summary(name)}")
+    notes = differences(name)
+    if notes:
+        typer.echo("# Where this preset still differs from the authors' code, and why:")
+        for note in notes:
+            typer.echo(textwrap.fill(note, 98, initial_indent="# - ", subsequent_indent="#   "))
     typer.echo(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), nl=False)
 
 

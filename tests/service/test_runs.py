@@ -38,9 +38,12 @@ def test_submitted_experiment_runs_and_reports(service: Service) -> None:
     ids = [row["id"] for row in rows]
     assert ids == sorted(ids) and len(set(ids)) == len(ids)
     assert all(n == 1 for n in Counter(map(_key, rows)).values())
-    # main: 2 epochs x (train, val, test) per run; the smart arm adds stage-1 epochs 0..1.
+    # main: 2 epochs x (train, val, test) per run; the smart arm adds stage-1 epochs 0..1,
+    # the original its trained preprocessing epoch.
     assert sum(1 for row in rows if row["phase"] == "main") == 4 * 2 * 3
-    assert {row["phase"] for row in rows} == {"main", "stage-1"}
+    assert {row["phase"] for row in rows} == {"main", "stage-1", "preprocess"}
+    assert all(row["examples_total"] > 0 for row in rows if row["phase"] == "main")
+    assert {r["precision"] for r in runs} == {"tf32"}
     curves = api.http.get(
         f"/experiments/{created['id']}/curves",
         params={"split": "val", "metric": "accuracy", "band": "minmax"},
@@ -124,7 +127,8 @@ def test_cancel_stops_running_and_queued_runs_then_retry(service: Service) -> No
         "the retried run to finish",
     )
     rows = [r for r in api.metrics(created["id"]) if r["run_id"] == first]
-    assert len(rows) == 8 * 3 and Counter(map(_key, rows)).most_common(1)[0][1] == 1
+    # One preprocessing epoch and 8 main epochs, each with train, val and test rows.
+    assert len(rows) == (1 + 8) * 3 and Counter(map(_key, rows)).most_common(1)[0][1] == 1
     again = api.http.post(f"/runs/{first}/retry")
     assert again.status_code == 409 and "done" in again.json()["detail"]
     assert api.http.get(f"/runs/{never_started}").json()["started"] is None
