@@ -5,9 +5,9 @@ member dimension into the channels of every convolution and BatchNorm anyway (a 
 but pay a reshape/copy on each side of every layer; the rewrite keeps the activations in that
 layout from the first layer to the last. The stacked weights are ordinary parameters, so the
 fused AdamW step, channels_last, cuDNN autotuning and torch.compile all work unchanged, and a
-member's slice of any tensor is a view. Measured on CPU (2 cores, batch 64, bench/RESULTS.md):
-small_cnn 28 px R=8: one-by-one 2,900 img/s, vmap 1,400, grouped 2,650; on a GPU the grouped
-form turns R tiny kernels into one (the point of it).
+member's slice of any tensor is a view. Measured on this project's idle 2-core CPU (issue 12,
+bench/RESULTS.md; small_cnn, 28 px, batch 64, R=8): one by one 2,900 img/s aggregate, vmap
+1,400, grouped 2,650. On a GPU the grouped form turns R tiny kernels into one, the point of it.
 
 Layout: member r owns channels [r·C, (r+1)·C) of every activation (B×(R·C)×H×W) and features
 [r·F, (r+1)·F) of every flat one (B×(R·F)). Every stacked tensor is the concatenation of the
