@@ -17,9 +17,11 @@ import torch
 from core.data.base import Dataset
 from core.group import repeat_groups, resolve_batch_repeats
 from core.methods import plan_for
+from core.provenance import with_caveats
 from core.runner import RunHooks, RunResult, TrainingError, load_run_data, run_group
 from core.spec import ExperimentSpec, spec_to_json
 from core.stats import select, summarize
+from core.stopping import stop_reason
 from core.tables import to_csv, to_markdown
 
 RULES = ("val_loss", "final", "paper")
@@ -32,18 +34,34 @@ def write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def run_record(result: RunResult) -> dict[str, Any]:
-    """A run as results.json stores it, with its per-rule selections."""
-    record = result.to_json()
+def with_selections(record: dict[str, Any]) -> dict[str, Any]:
+    """A run record (arm, repeat, status, metrics, ...) with its per-rule selections added."""
     record["selected"] = {rule: select(record, rule) for rule in RULES}
     return record
 
 
-def build_results(spec: ExperimentSpec, runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """The results document: spec, runs and the summary over repeats."""
+def run_record(result: RunResult) -> dict[str, Any]:
+    """A run as results.json stores it, with its per-rule selections."""
+    return with_selections(result.to_json())
+
+
+def build_results(
+    spec: ExperimentSpec,
+    runs: list[dict[str, Any]],
+    provenance: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The results document: spec, runs, the summary over repeats and, if imported, provenance."""
     assert spec.baseline is not None
-    summary = summarize(runs, spec.baseline, RULES) if runs else {}
-    return {"spec": spec_to_json(spec), "runs": runs, "summary": summary}
+    summary = summarize(runs, spec.baseline, RULES, spec=spec) if runs else {}
+    results = {"spec": spec_to_json(spec), "runs": runs, "summary": summary}
+    reason = stop_reason(spec, runs)
+    if reason:  # the runs not in `runs` were never started
+        saved = len(spec.run_keys()) - len(runs)
+        results["stopped_early"] = {"reason": reason, "runs_saved": saved}
+    if provenance:
+        results["provenance"] = provenance
+        with_caveats(summary, provenance)
+    return results
 
 
 def write_results(out: Path, results: dict[str, Any]) -> None:
@@ -106,6 +124,8 @@ def run_experiment(
                 for r in repeats
                 if (arm, r) not in done
             ]
+            if stop_reason(spec, runs):  # stop_when_decided: the primary comparison is decided
+                break
             if hooks:
                 outcomes = run_group(spec, arm, hooks, device=device, dataset=data)
                 runs.extend(finish(hooks, outcomes))

@@ -274,6 +274,7 @@ class Lockstep:
                     preprocess=self.eval_pre,
                     subsets=part[2],
                     precision=t.precision,
+                    should_stop=self.stop_all(),
                 )
             for own, result in zip(rows, measured, strict=True):
                 own.append(

@@ -144,6 +144,16 @@ class ArmSpec(_Strict):
     perturb: float = Field(0.1, ge=0, le=1, description="shrink_perturb: fresh-init factor")
 
 
+class PrimarySpec(_Strict):
+    """The one comparison declared before the runs; reports lead with it, the rest is secondary."""
+
+    split: Literal["val", "test", "train"] = Field("val", description="split of the figure")
+    metric: Literal["loss", "accuracy"] = Field("loss", description="loss, or accuracy in %")
+    rule: Literal["val_loss", "final", "paper"] = Field(
+        "val_loss", description="selection rule that picks each run's epoch"
+    )
+
+
 class ExperimentSpec(_Strict):
     """A paired, repeated comparison of initialisation methods."""
 
@@ -159,6 +169,18 @@ class ExperimentSpec(_Strict):
         ["sample", "val", "test"], description="splits measured in pre-training stages"
     )
     execution: ExecutionSpec = ExecutionSpec()
+    primary: PrimarySpec = Field(
+        PrimarySpec(), description="pre-declared comparison (default: val loss under val_loss)"
+    )
+    alpha: float = Field(
+        0.05, gt=0, lt=0.5, description="error rate of the primary's confidence sequence"
+    )
+    stop_when_decided: bool = Field(
+        False, description="cancel the queued runs once the primary's sequence has decided"
+    )
+    min_repeats: int = Field(
+        5, ge=2, le=MAX_REPEATS, description="completed pairs needed before stopping early"
+    )
     sweep: dict[str, list[Any]] | None = Field(
         None, description="dotted field path -> values; expands into a group of experiments"
     )

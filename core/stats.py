@@ -1,67 +1,40 @@
-"""Statistics over repeated runs: curves with bands, selection rules, tables, paired tests.
+"""Statistics over repeated runs: selection rules, tables, paired tests, the primary endpoint.
 
 Input is results.json's "runs" (see DESIGN.md, "Metrics and statistics"). Accuracy is stored as
 a fraction; `curve_stats` and `select` keep it so, the tables and paired differences report %.
 Missing splits, epochs or values (None, NaN, ±inf) are skipped and every `n` counts what remains.
+`summarize` is the entry point; the parts live in core.curves (bands, x axes), core.paired
+(paired tests, d_z, Holm, pairing check), core.equal_compute and core.sequential.
 """
 
 from __future__ import annotations
 
-import math
-import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from scipy import stats as sps
 
-Run = Mapping[str, Any]
-Row = Mapping[str, Any]
+from core.curves import BANDS, X_AXES, band, curve_stats
+from core.equal_compute import equal_compute
+from core.paired import SECONDARY, add_holm, paired_rows, pairing_check, values_of
+from core.records import Row, Run, group, num, series
+from core.records import check_choice as _check
+from core.sequential import sequential_rows
+from core.spec import ExperimentSpec, PrimarySpec
+
+__all__ = ["BANDS", "X_AXES", "band", "curve_stats", "select", "summarize", "table_rows"]
 
 RULES = ("val_loss", "final", "paper")
 METRICS = ("loss", "accuracy")
-BANDS = ("iqr", "p10p90", "minmax", "std", "ci95")
 # Report order: the honest selection set first, then the held-out set, then the fit.
 SPLITS = ("val", "test", "train", "sample")
 PAIRED_SPLITS = ("val", "test", "train")
-
-
-def _check(value: str, valid: Sequence[str], what: str) -> None:
-    if value not in valid:
-        raise ValueError(f"unknown {what} {value!r}; valid choices: {', '.join(valid)}")
-
-
-def _num(value: Any) -> float | None:
-    """A finite float, or None for anything missing or not finite."""
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
+_num, _group, _series = num, group, series
 
 
 def _f(value: Any) -> float | None:
     """A numpy scalar as a JSON-safe float (None when not finite)."""
     return None if value is None else _num(value)
-
-
-def _group(runs: Iterable[Run]) -> dict[str, dict[int, Run]]:
-    """Runs by arm (first-appearance order) then repeat; a later duplicate replaces an earlier."""
-    groups: dict[str, dict[int, Run]] = {}
-    for run in runs:
-        groups.setdefault(str(run["arm"]), {})[int(run["repeat"])] = run
-    return {arm: dict(sorted(reps.items())) for arm, reps in groups.items()}
-
-
-def _series(run: Run, phase: str) -> dict[str, list[Row]]:
-    """One phase's rows per split, sorted by epoch; a re-recorded epoch keeps its last row."""
-    by_split: dict[str, dict[int, Row]] = {}
-    for row in run.get("metrics") or []:
-        if row.get("phase") == phase and row.get("epoch") is not None:
-            by_split.setdefault(str(row.get("split")), {})[int(row["epoch"])] = row
-    return {split: [rows[e] for e in sorted(rows)] for split, rows in by_split.items()}
 
 
 def _first_best(rows: Sequence[Row], metric: str, lowest: bool) -> Row | None:
@@ -182,131 +155,6 @@ def _ordered_splits(present: Iterable[str]) -> list[str]:
     return [s for s in SPLITS if s in present] + sorted(present - set(SPLITS))
 
 
-def _curve_row(epoch: int, data: np.ndarray) -> dict[str, Any]:
-    n = int(data.size)
-    p10, p25, p50, p75, p90 = np.percentile(data, [10, 25, 50, 75, 90])
-    mean = float(np.mean(data))
-    std = float(np.std(data, ddof=1)) if n > 1 else None
-    half = float(sps.t.ppf(0.975, n - 1)) * std / math.sqrt(n) if std is not None else None
-    return {
-        "epoch": epoch,
-        "n": n,
-        "median": float(p50),
-        "p25": float(p25),
-        "p75": float(p75),
-        "p10": float(p10),
-        "p90": float(p90),
-        "min": float(np.min(data)),
-        "max": float(np.max(data)),
-        "mean": mean,
-        "std": std,
-        "ci95_low": None if half is None else mean - half,
-        "ci95_high": None if half is None else mean + half,
-    }
-
-
-def curve_stats(
-    runs: Iterable[Run], arm: str, phase: str = "main", split: str = "val", metric: str = "loss"
-) -> list[dict[str, Any]]:
-    """Per epoch over an arm's repeats: n, median, percentiles, min, max, mean, std, 95% CI."""
-    by_epoch: dict[int, list[float]] = {}
-    for run in _group(runs).get(arm, {}).values():
-        for row in _series(run, phase).get(split, []):
-            value = _num(row.get(metric))
-            if value is not None:
-                by_epoch.setdefault(int(row["epoch"]), []).append(value)
-    return [_curve_row(e, np.array(v)) for e, v in sorted(by_epoch.items())]
-
-
-def band(stats_row: Mapping[str, Any], kind: str = "iqr") -> tuple[float | None, float | None]:
-    """The (low, high) edges of a curve_stats row's band; undefined spreads collapse to the mean."""
-    _check(kind, BANDS, "band")
-    if kind in ("iqr", "p10p90", "minmax"):
-        low, high = {"iqr": ("p25", "p75"), "p10p90": ("p10", "p90"), "minmax": ("min", "max")}[
-            kind
-        ]
-        return stats_row[low], stats_row[high]
-    mean = stats_row["mean"]
-    if kind == "ci95" and stats_row.get("ci95_low") is not None:
-        return stats_row["ci95_low"], stats_row["ci95_high"]
-    std = stats_row.get("std")
-    if kind == "std" and std is not None:
-        return mean - std, mean + std
-    return mean, mean
-
-
-def _values(by_repeat: Mapping[int, Any], split: str, metric: str) -> dict[int, float]:
-    """repeat -> the selected figure (accuracy in %), for runs that have one."""
-    values = {}
-    for repeat, picked in by_repeat.items():
-        value = picked.get(split, {}).get(metric)
-        if value is not None:
-            values[repeat] = 100 * value if metric == "accuracy" else value
-    return values
-
-
-def _p_value(test: Any, *args: Any) -> float | None:
-    """A scipy test's p-value, or None where the test is undefined for these data."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            return _f(test(*args).pvalue)
-        except ValueError:
-            return None
-
-
-def _paired_stats(arm: np.ndarray, base: np.ndarray, metric: str) -> dict[str, Any]:
-    diff = arm - base
-    n = int(diff.size)
-    out: dict[str, Any] = {"n": n, "mean_diff": None, "ci95_low": None, "ci95_high": None}
-    out.update({"t_p": None, "wilcoxon_p": None, "win_rate": None})
-    if n == 0:
-        return out
-    better = diff < 0 if metric == "loss" else diff > 0
-    out.update({"mean_diff": _f(np.mean(diff)), "win_rate": _f(np.mean(better))})
-    if n < 2:
-        return out
-    half = sps.t.ppf(0.975, n - 1) * np.std(diff, ddof=1) / math.sqrt(n)
-    out.update({"ci95_low": _f(np.mean(diff) - half), "ci95_high": _f(np.mean(diff) + half)})
-    out["t_p"] = _p_value(sps.ttest_rel, arm, base)
-    if np.any(diff != 0):
-        out["wilcoxon_p"] = _p_value(sps.wilcoxon, arm, base)
-    return out
-
-
-def _paired_rows(
-    picks: Mapping[str, Mapping[int, Any]], baseline: str, rule: str, split: str, metric: str
-) -> list[dict[str, Any]]:
-    base = _values(picks.get(baseline, {}), split, metric)
-    rows = []
-    for arm, by_repeat in picks.items():
-        if arm == baseline:
-            continue
-        values = _values(by_repeat, split, metric)
-        repeats = sorted(set(base) & set(values))
-        stats = _paired_stats(
-            np.array([values[r] for r in repeats], dtype=float),
-            np.array([base[r] for r in repeats], dtype=float),
-            metric,
-        )
-        head = {"arm": arm, "baseline": baseline, "rule": rule, "split": split, "metric": metric}
-        rows.append({**head, **stats, "repeats": repeats})
-    return rows
-
-
-def paired_comparison(
-    runs: Iterable[Run],
-    baseline: str,
-    rule: str = "val_loss",
-    split: str = "val",
-    metric: str = "loss",
-) -> list[dict[str, Any]]:
-    """Each other arm minus `baseline`, paired by repeat: mean, 95% CI, t/Wilcoxon p, win rate."""
-    _check(rule, RULES, "rule")
-    _check(metric, METRICS, "metric")
-    return _paired_rows(_picks(_group(runs), rule), baseline, rule, split, metric)
-
-
 def preprocessing_share(runs: Iterable[Run]) -> dict[str, dict[str, Any]]:
     """Per arm, over finished runs: mean preprocessing and main seconds, and their ratio."""
     shares = {}
@@ -361,35 +209,147 @@ def _notes(tables: Mapping[str, list[dict[str, Any]]]) -> list[str]:
     return notes
 
 
+def _family(
+    picks: Mapping[str, Mapping[int, Any]],
+    baseline: str,
+    rule: str,
+    excluded: frozenset[tuple[str, int]],
+) -> list[dict[str, Any]]:
+    """Every paired row one rule reports (split × metric × arm), Holm-adjusted as one family."""
+    present = {split for by_repeat in picks.values() for c in by_repeat.values() for split in c}
+    rows = []
+    for split in (s for s in PAIRED_SPLITS if s in present):
+        for metric in METRICS:
+            values = {arm: values_of(by_repeat, split, metric) for arm, by_repeat in picks.items()}
+            head = {"rule": rule, "split": split}
+            rows += paired_rows(values, baseline, head, metric, excluded)
+    return add_holm(rows)
+
+
+def paired_comparison(
+    runs: Iterable[Run],
+    baseline: str,
+    rule: str = "val_loss",
+    split: str = "val",
+    metric: str = "loss",
+) -> list[dict[str, Any]]:
+    """Each other arm minus `baseline`, paired by repeat: mean, 95% CI, p-values, d_z, win rate.
+
+    p_holm here adjusts over this one comparison's arms; summarize adjusts over the whole rule.
+    """
+    _check(rule, RULES, "rule")
+    _check(metric, METRICS, "metric")
+    picks = _picks(_group(runs), rule)
+    values = {arm: values_of(by_repeat, split, metric) for arm, by_repeat in picks.items()}
+    return add_holm(paired_rows(values, baseline, {"rule": rule, "split": split}, metric))
+
+
+def _is_primary(row: Mapping[str, Any], primary: PrimarySpec) -> bool:
+    return (row["rule"], row["split"], row["metric"]) == (
+        primary.rule,
+        primary.split,
+        primary.metric,
+    )
+
+
+def _primary(families: Mapping[str, list[dict[str, Any]]], primary: PrimarySpec) -> dict[str, Any]:
+    """The pre-declared comparison's rows; every row gets its role (primary or secondary)."""
+    for rows in families.values():
+        for row in rows:
+            row["role"] = "primary" if _is_primary(row, primary) else SECONDARY
+    chosen = [row for row in families.get(primary.rule, []) if row["role"] == "primary"]
+    return {**primary.model_dump(), "rows": chosen}
+
+
+def _family_note(paired: Mapping[str, list[dict[str, Any]]], primary: PrimarySpec) -> str:
+    count = sum(row.get("role") != "primary" for rows in paired.values() for row in rows)
+    return (
+        f"primary: {primary.split} {primary.metric} under rule {primary.rule}, declared before"
+        f" the runs; the other {count} paired comparisons over {len(paired)} rule(s) are"
+        " secondary, their p Holm-adjusted within each rule"
+    )
+
+
 def summarize(
-    runs: Iterable[Run], baseline: str | None = None, rules: Sequence[str] = RULES
+    runs: Iterable[Run],
+    baseline: str | None = None,
+    rules: Sequence[str] = RULES,
+    *,
+    spec: ExperimentSpec | None = None,
 ) -> dict[str, Any]:
-    """results.json's "summary": tables per rule, paired comparisons, preprocessing share."""
+    """results.json's "summary": tables per rule, paired comparisons (primary first in meaning,
+    secondary Holm-adjusted), the primary's confidence sequence, equal compute, preprocessing.
+
+    `spec` supplies the primary comparison, alpha, min_repeats, the planned repeats (where the
+    sequence is tightest) and each arm's init scheme for the pairing check; without it the
+    defaults apply and an arm's scheme is read from its runs' `init` (default pytorch).
+    """
     runs = list(runs)
     for rule in rules:
         _check(rule, RULES, "rule")
+    primary = spec.primary if spec is not None else PrimarySpec()
     groups = _group(runs)
     arms = list(groups)
     baseline = baseline if baseline is not None else (arms[0] if arms else None)
-    picks = {rule: _picks(groups, rule) for rule in rules}
+    picks = {rule: _picks(groups, rule) for rule in {*rules, primary.rule}}
     tables = {rule: _table_rows(picks[rule], rule) for rule in rules}
-    paired: dict[str, list[dict[str, Any]]] = {rule: [] for rule in rules}
     notes = _notes(tables)
+    summary: dict[str, Any] = {"baseline": baseline, "arms": arms, "rules": list(rules)}
+    summary |= {"primary": None, "sequential": [], "tables": tables}
+    summary |= {"paired": {rule: [] for rule in rules}, "equal_compute": None}
     if baseline in arms:
-        for rule in rules:
-            present = {row["split"] for row in tables[rule]}
-            for split in (s for s in PAIRED_SPLITS if s in present):
-                for metric in METRICS:
-                    paired[rule] += _paired_rows(picks[rule], baseline, rule, split, metric)
+        excluded, pairing_notes = pairing_check(groups, baseline, _inits(spec))
+        families = {rule: _family(picks[rule], baseline, rule, excluded) for rule in picks}
+        summary["primary"] = _primary(families, primary)
+        summary["paired"] = {rule: families[rule] for rule in rules}
+        summary["sequential"] = _sequential(picks[primary.rule], baseline, spec, excluded)
+        summary["equal_compute"], compute_notes = equal_compute(groups, baseline, excluded)
+        notes = [_family_note(summary["paired"], primary), *notes, *pairing_notes]
+        notes += compute_notes
     elif arms:
         notes.append(f"baseline {baseline!r} has no runs; arms: {', '.join(arms)}")
-    summary = {
-        "baseline": baseline,
-        "arms": arms,
-        "rules": list(rules),
-        "tables": tables,
-        "paired": paired,
-        "preprocessing": preprocessing_share(runs),
-        "notes": notes,
-    }
+    summary |= {"preprocessing": preprocessing_share(runs), "notes": notes}
     return dict(_json_safe(summary))
+
+
+def _protocol(spec: ExperimentSpec | None) -> dict[str, Any]:
+    """alpha, min_repeats and n_opt (the planned repeats) of the spec, or the spec defaults."""
+    fields = ExperimentSpec.model_fields
+    if spec is None:
+        return {
+            "alpha": fields["alpha"].default,
+            "min_repeats": fields["min_repeats"].default,
+            "n_opt": max(2, fields["repeats"].default),
+        }
+    return {"alpha": spec.alpha, "min_repeats": spec.min_repeats, "n_opt": max(2, spec.repeats)}
+
+
+def _inits(spec: ExperimentSpec | None) -> dict[str, str]:
+    """arm -> init scheme from the spec ('' where unknown: the run record's `init` decides)."""
+    return {a.name: str(getattr(a, "init", "") or "") for a in spec.arms} if spec else {}
+
+
+def _sequential(
+    picks: Mapping[str, Mapping[int, Any]],
+    baseline: str,
+    spec: ExperimentSpec | None,
+    excluded: frozenset[tuple[str, int]],
+) -> list[dict[str, Any]]:
+    primary = spec.primary if spec is not None else PrimarySpec()
+    values = {
+        arm: values_of(by_repeat, primary.split, primary.metric)
+        for arm, by_repeat in picks.items()
+    }
+    return sequential_rows(
+        values, baseline, primary.model_dump(), excluded=excluded, **_protocol(spec)
+    )
+
+
+def primary_sequence(runs: Iterable[Run], spec: ExperimentSpec) -> list[dict[str, Any]]:
+    """summary.sequential alone (the primary's confidence sequence per arm), from finished runs."""
+    groups = _group(run for run in runs if run.get("status", "done") == "done")
+    if spec.baseline not in groups:
+        return []
+    excluded, _ = pairing_check(groups, spec.baseline, _inits(spec))
+    picks = _picks(groups, spec.primary.rule)
+    return list(_json_safe(_sequential(picks, spec.baseline, spec, excluded)))

@@ -34,8 +34,23 @@ _RULE_TITLES = {
     " reported set)",
 }
 MISSING = "—"
+_KEYS = ("rule", "arm", "split", "statistic")
+# statistic name in the CSV -> key of a paired row (summary.paired, summary.equal_compute)
+_PAIRED_STATISTICS = {
+    "diff_n": "n",
+    "diff_mean": "mean_diff",
+    "diff_ci95_low": "ci95_low",
+    "diff_ci95_high": "ci95_high",
+    "d_z": "d_z",
+    "relative_diff": "relative_diff",
+    "t_p": "t_p",
+    "p_holm": "p_holm",
+    "wilcoxon_p": "wilcoxon_p",
+    "win_rate": "win_rate",
+}
 
-Section = tuple[str, list[str], list[list[str]], int]  # title, header, body, leading text columns
+# title, header, body, leading text columns, a sentence that precedes the table ("" for none)
+Section = tuple[str, list[str], list[list[str]], int, str]
 
 
 def summary_csv_rows(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -58,12 +73,30 @@ def summary_csv_rows(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def paired_csv_rows(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Paired and equal-compute statistics in the same long form: one row per rule × arm ×
+    split × statistic (diff_mean, d_z, p_holm, …), the loss and accuracy (%) figures across."""
+    out: dict[tuple[str, ...], dict[str, Any]] = {}
+    for row in _all_paired(summary):
+        for statistic, field in _PAIRED_STATISTICS.items():
+            key = (row["rule"], row["arm"], row["split"], statistic)
+            cell = out.setdefault(key, dict(zip(_KEYS, key, strict=True)))
+            cell[row["metric"]] = row[field]
+    return list(out.values())
+
+
+def _all_paired(summary: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    rows = [row for rule in summary["rules"] for row in summary["paired"].get(rule, [])]
+    return rows + list((summary.get("equal_compute") or {}).get("rows", []))
+
+
 def to_csv(summary: Mapping[str, Any]) -> str:
-    """The summary's tables as CSV text (empty cells where a value is undefined)."""
+    """The summary's tables, then its paired statistics, as CSV (empty cells where undefined)."""
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\n", restval="")
     writer.writeheader()
     writer.writerows(summary_csv_rows(summary))
+    writer.writerows(paired_csv_rows(summary))
     return out.getvalue()
 
 
@@ -89,25 +122,105 @@ def _rule_section(summary: Mapping[str, Any], rule: str) -> Section:
         [label] + [_fmt(cells[c][key], decimals) for c in columns]
         for label, key, decimals in _TABLE_ROWS
     ]
-    return _RULE_TITLES.get(rule, f"Rule {rule}"), header, body, 1
+    return _RULE_TITLES.get(rule, f"Rule {rule}"), header, body, 1, ""
 
 
-def _paired_section(summary: Mapping[str, Any]) -> Section:
-    header = ["Rule", "Split", "Metric", "Arm", "n", "Mean diff", "95% CI", "t-test p"]
+def _metric(row: Mapping[str, Any]) -> str:
+    return "accuracy (%)" if row["metric"] == "accuracy" else str(row["metric"])
+
+
+def _diff_cells(row: Mapping[str, Any]) -> list[str]:
+    """n, mean difference, CI, d_z, relative difference: the cells every paired table shares."""
+    ci = f"[{_fmt(row['ci95_low'])}, {_fmt(row['ci95_high'])}]"
+    rel = MISSING if row["relative_diff"] is None else f"{100 * row['relative_diff']:+.1f}%"
+    return [str(row["n"]), _fmt(row["mean_diff"]), ci, _fmt(row["d_z"], 2), rel]
+
+
+_DIFF_HEADER = ["n", "Mean diff", "95% CI", "d_z", "Relative"]
+
+
+def _primary_section(summary: Mapping[str, Any]) -> Section:
+    primary = summary["primary"]
+    decisions = {row["arm"]: row for row in summary.get("sequential", [])}
+    header = ["Arm", *_DIFF_HEADER, "t-test p", "Sequence", "Decision"]
+    body = []
+    for row in primary["rows"]:
+        seq = decisions.get(row["arm"], {})
+        cs = f"[{_fmt(seq.get('cs_low'))}, {_fmt(seq.get('cs_high'))}]"
+        decided = str(seq.get("decided", MISSING))
+        if seq.get("stop"):
+            decided += f" (after {seq['n']} ≥ {seq['min_repeats']} pairs: may stop)"
+        body.append([row["arm"], *_diff_cells(row), _p(row["t_p"]), cs, decided])
+    what = f"{_SPLIT_NAMES.get(primary['split'], primary['split'])} {_metric(primary)}"
+    title = f"Primary comparison: {what} under rule {primary['rule']}"
+    title += f", arm minus {summary['baseline']}"
+    alphas = [row["alpha"] for row in decisions.values()]
+    alpha = alphas[0] if alphas else None
+    intro = (
+        "Declared before the runs. Sequence: the anytime-valid confidence sequence of the mean"
+        f" difference (level {1 - (alpha or 0.05):g} over all arms and every number of pairs; an"
+        " unbounded end shows as —, as it is with too few pairs to decide anything), so it"
+        " stays valid however often it was looked at."
+    )
+    return title, header, body, 1, intro
+
+
+def _sequence_section(summary: Mapping[str, Any]) -> Section:
+    header = ["Arm", "Pairs", "Mean diff", "Sequence low", "Sequence high"]
+    body = [
+        [row["arm"], str(point["n"]), _fmt(point["mean_diff"]), _fmt(point["cs_low"]),
+         _fmt(point["cs_high"])]
+        for row in summary["sequential"]
+        for point in row["path"]
+    ]
+    return "The primary's confidence sequence after each pair", header, body, 1, ""
+
+
+def _equal_compute_section(summary: Mapping[str, Any]) -> Section:
+    block = summary["equal_compute"]
+    header = ["Split", "Metric", "Arm", *_DIFF_HEADER, "t-test p", "Holm p", "Epochs (arm/base)"]
+    epochs: dict[str, tuple[list[int], list[int]]] = {}
+    for point in block["points"]:
+        pair = epochs.setdefault(point["arm"], ([], []))
+        pair[0].append(point["arm_epoch"])
+        pair[1].append(point["baseline_epoch"])
+    body = []
+    for row in block["rows"]:
+        arm_e, base_e = epochs.get(row["arm"], ([], []))
+        where = f"{_mean(arm_e)}/{_mean(base_e)}"
+        body.append(
+            [_SPLIT_NAMES.get(row["split"], row["split"]), _metric(row), row["arm"]]
+            + [*_diff_cells(row), _p(row["t_p"]), _p(row["p_holm"]), where]
+        )
+    title = f"Equal compute: difference to {summary['baseline']} at equal examples trained on"
+    return title, header, body, 3, block["compares"]
+
+
+def _mean(values: list[int]) -> str:
+    return _fmt(sum(values) / len(values), 1) if values else MISSING
+
+
+def _secondary_section(summary: Mapping[str, Any]) -> Section:
+    header = ["Rule", "Split", "Metric", "Arm", *_DIFF_HEADER, "t-test p", "Holm p"]
     header += ["Wilcoxon p", "Win rate"]
     body = []
     for rule in summary["rules"]:
         for row in summary["paired"].get(rule, []):
-            ci = f"[{_fmt(row['ci95_low'])}, {_fmt(row['ci95_high'])}]"
+            if row.get("role") == "primary":
+                continue
             win = MISSING if row["win_rate"] is None else f"{100 * row['win_rate']:.0f}%"
-            metric = "accuracy (%)" if row["metric"] == "accuracy" else row["metric"]
             body.append(
-                [rule, _SPLIT_NAMES.get(row["split"], row["split"]), metric, row["arm"]]
-                + [str(row["n"]), _fmt(row["mean_diff"]), ci, _p(row["t_p"])]
+                [rule, _SPLIT_NAMES.get(row["split"], row["split"]), _metric(row), row["arm"]]
+                + [*_diff_cells(row), _p(row["t_p"]), _p(row["p_holm"])]
                 + [_p(row["wilcoxon_p"]), win]
             )
-    title = f"Paired difference to {summary['baseline']} by repeat (arm minus baseline)"
-    return title, header, body, 4
+    title = f"Paired difference to {summary['baseline']} by repeat (arm minus baseline):"
+    title += " secondary comparisons (Holm-adjusted)"
+    intro = (
+        "Every other rule × split × metric computed; Holm p adjusts the t-test p over all rows of"
+        " its rule. Read these as exploratory: the primary comparison above is the one declared."
+    )
+    return title, header, body, 4, intro
 
 
 def _preprocessing_section(summary: Mapping[str, Any]) -> Section:
@@ -119,13 +232,22 @@ def _preprocessing_section(summary: Mapping[str, Any]) -> Section:
             [arm, str(row["n"])]
             + [_fmt(row["preprocess_seconds_mean"], 1), _fmt(row["main_seconds_mean"], 1), share]
         )
-    return "Preprocessing time as a share of main training time", header, body, 1
+    return "Preprocessing time as a share of main training time", header, body, 1, ""
 
 
 def _sections(summary: Mapping[str, Any]) -> list[Section]:
-    sections = [_rule_section(summary, rule) for rule in summary["rules"]]
-    if any(summary["paired"].get(rule) for rule in summary["rules"]):
-        sections.append(_paired_section(summary))
+    """In report order: primary and its sequence, Tables I–V, equal compute, secondary, cost."""
+    sections = []
+    if (summary.get("primary") or {}).get("rows"):
+        sections.append(_primary_section(summary))
+    if any(row["path"] for row in summary.get("sequential") or []):
+        sections.append(_sequence_section(summary))
+    sections += [_rule_section(summary, rule) for rule in summary["rules"]]
+    if (summary.get("equal_compute") or {}).get("rows"):
+        sections.append(_equal_compute_section(summary))
+    rows = [r for rule in summary["rules"] for r in summary["paired"].get(rule, [])]
+    if any(row.get("role") != "primary" for row in rows):
+        sections.append(_secondary_section(summary))
     if summary["preprocessing"]:
         sections.append(_preprocessing_section(summary))
     return sections
@@ -134,8 +256,9 @@ def _sections(summary: Mapping[str, Any]) -> list[Section]:
 def to_markdown(summary: Mapping[str, Any]) -> str:
     """Tables I–V per rule, then paired comparisons and preprocessing share, as Markdown."""
     parts = []
-    for title, header, body, text in _sections(summary):
-        lines = [f"### {title}", "", "| " + " | ".join(header) + " |"]
+    for title, header, body, text, intro in _sections(summary):
+        lines = [f"### {title}", ""] + ([intro, ""] if intro else [])
+        lines.append("| " + " | ".join(header) + " |")
         lines.append("|" + "|".join(["---"] * text + ["---:"] * (len(header) - text)) + "|")
         lines += ["| " + " | ".join(cells) + " |" for cells in body]
         parts.append("\n".join(lines))
@@ -168,8 +291,8 @@ def _latex(text: str) -> str:
 def to_latex(summary: Mapping[str, Any]) -> str:
     """The same tables as LaTeX `table` floats using booktabs rules."""
     parts = []
-    for title, header, body, text in _sections(summary):
-        lines = [
+    for title, header, body, text, intro in _sections(summary):
+        lines = ([_latex(intro), ""] if intro else []) + [
             r"\begin{table}[ht]",
             r"\centering",
             rf"\caption{{{_latex(title)}}}",

@@ -201,11 +201,18 @@ def evaluate(
     batch_size: int,
     preprocess: Preprocess,
     precision: str = "fp32",
+    should_stop: Callable[[], bool] | None = None,
 ) -> EpochResult:
     """Loss and accuracy of one plain model in eval mode: `evaluate_members` with one member."""
     member = StackedModel(model, 1, preprocess.channels_last)
     return evaluate_members(
-        member, images, labels, batch_size=batch_size, preprocess=preprocess, precision=precision
+        member,
+        images,
+        labels,
+        batch_size=batch_size,
+        preprocess=preprocess,
+        precision=precision,
+        should_stop=should_stop,
     )[0]
 
 
@@ -219,6 +226,7 @@ def evaluate_members(
     preprocess: Preprocess,
     subsets: Tensor | None = None,
     precision: str = "fp32",
+    should_stop: Callable[[], bool] | None = None,
 ) -> list[EpochResult]:
     """Each member's loss and accuracy in eval mode (running statistics untouched).
 
@@ -232,6 +240,8 @@ def evaluate_members(
     loss_sum = torch.zeros(members, device=device)
     correct = torch.zeros(members, device=device, dtype=torch.int64)
     for start in range(0, n, step):
+        if should_stop is not None and should_stop():
+            raise Cancelled
         if subsets is None:
             x = preprocess(images[start : start + step])
             x = x.unsqueeze(0).expand(members, *x.shape)

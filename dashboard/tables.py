@@ -110,19 +110,82 @@ def _p(value: float | None) -> str:
     return MISSING if value is None else f"{value:.3g}"
 
 
+def _rel(value: float | None) -> str:
+    return MISSING if value is None else f"{100 * value:+.1f}%"
+
+
+def _diff_columns(row: Mapping[str, Any]) -> dict[str, Any]:
+    """The effect columns every paired table shows: mean, CI, d_z, relative, t p, Holm p."""
+    return {
+        "n": row["n"], "Mean difference": _f(row["mean_diff"], 4),
+        "95% CI": f"[{_f(row['ci95_low'], 4)}, {_f(row['ci95_high'], 4)}]",
+        "d_z": _f(row.get("d_z"), 2), "Relative": _rel(row.get("relative_diff")),
+        "Paired t p": _p(row["t_p"]), "Holm p": _p(row.get("p_holm")),
+    }
+
+
+def _metric(row: Mapping[str, Any]) -> str:
+    return "accuracy (%)" if row["metric"] == "accuracy" else str(row["metric"])
+
+
 def paired_frame(summary: Mapping[str, Any], rule: str) -> pd.DataFrame:
-    """Each arm minus the baseline, paired by repeat: mean, 95% CI, p-values, win rate."""
+    """Each arm minus the baseline, paired by repeat: the primary row first, then secondary."""
     rows = []
     for row in summary.get("paired", {}).get(rule, []):
-        metric = "accuracy (%)" if row["metric"] == "accuracy" else row["metric"]
         win = MISSING if row["win_rate"] is None else f"{100 * row['win_rate']:.0f}%"
         rows.append({
-            "Split": row["split"], "Metric": metric, "Arm": row["arm"], "n": row["n"],
-            "Mean difference": _f(row["mean_diff"], 4),
-            "95% CI": f"[{_f(row['ci95_low'], 4)}, {_f(row['ci95_high'], 4)}]",
-            "Paired t p": _p(row["t_p"]), "Wilcoxon p": _p(row["wilcoxon_p"]), "Win rate": win,
+            "Role": row.get("role", ""), "Split": row["split"], "Metric": _metric(row),
+            "Arm": row["arm"], **_diff_columns(row), "Wilcoxon p": _p(row["wilcoxon_p"]),
+            "Win rate": win,
+        })
+    rows.sort(key=lambda r: r["Role"] != "primary")  # stable: the rest keeps its order
+    return pd.DataFrame(rows)
+
+
+def primary_frame(summary: Mapping[str, Any]) -> pd.DataFrame:
+    """The pre-declared comparison per arm, with its anytime-valid sequence and decision."""
+    sequences = {row["arm"]: row for row in summary.get("sequential") or []}
+    rows = []
+    for row in (summary.get("primary") or {}).get("rows", []):
+        seq = sequences.get(row["arm"], {})
+        decided = str(seq.get("decided", MISSING))
+        if seq.get("stop"):
+            decided += " (may stop)"
+        rows.append({
+            "Arm": row["arm"], **_diff_columns(row),
+            "Sequence": f"[{_f(seq.get('cs_low'), 4)}, {_f(seq.get('cs_high'), 4)}]",
+            "Decision": decided,
         })
     return pd.DataFrame(rows)
+
+
+def primary_title(summary: Mapping[str, Any]) -> str:
+    """'val loss under val_loss (declared before the runs)' for the primary's heading."""
+    p = summary.get("primary") or {}
+    return f"{p.get('split')} {p.get('metric')} under rule {p.get('rule')}"
+
+
+def equal_compute_frame(summary: Mapping[str, Any]) -> pd.DataFrame:
+    """Each arm minus the baseline at equal examples trained on (summary.equal_compute)."""
+    block = summary.get("equal_compute") or {}
+    rows = [
+        {"Split": row["split"], "Metric": _metric(row), "Arm": row["arm"], **_diff_columns(row)}
+        for row in block.get("rows", [])
+    ]
+    return pd.DataFrame(rows)
+
+
+def stopped_early_line(experiment: Mapping[str, Any]) -> str | None:
+    """What stop_when_decided did and saved, for the experiment page's header; None if nothing."""
+    saved = experiment.get("stopped_early")
+    if not saved:
+        return None
+    hours = saved.get("hours_saved_estimate")
+    cost = "" if hours is None else f", about {hours:.2f} worker hours (estimated)"
+    return (
+        f"Stopped early, decided: {saved['runs_saved']} queued run(s) cancelled{cost}."
+        f" {saved['reason']}"
+    )
 
 
 def preprocessing_frame(summary: Mapping[str, Any]) -> pd.DataFrame:
@@ -138,7 +201,7 @@ def preprocessing_frame(summary: Mapping[str, Any]) -> pd.DataFrame:
 
 
 def runs_frame(runs: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
-    """Each run's status, attempt, worker, position and error."""
+    """Each run's status, attempt, worker, position, re-queue note and error."""
     rows = []
     for run in runs:
         where = f"{run['last_phase']} {run['last_epoch']}" if run.get("last_phase") else ""
@@ -146,7 +209,7 @@ def runs_frame(runs: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
             "Run": run["id"], "Arm": run["arm"], "Repeat": run["repeat"],
             "Status": run["status"], "Attempt": run["attempt"], "Worker": run.get("worker") or "",
             "At": where, "Started": run.get("started"), "Finished": run.get("finished"),
-            "Error": run.get("error") or "",
+            "Note": run.get("note") or "", "Error": run.get("error") or "",
         })
     return pd.DataFrame(rows)
 

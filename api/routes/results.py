@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import Response
 
 from api import crud
@@ -14,11 +14,13 @@ from api.routes.experiments import get_experiment, spec_of
 from api.schemas import Band, Curves, MetricName, MetricPage, RunPublic
 from core.stats import band as band_edges
 from core.stats import curve_stats, summarize
+from store import results
 
 router = APIRouter(prefix="/experiments", tags=["results"], dependencies=[Authorized])
 
 SplitName = Literal["sample", "train", "val", "test"]
-PHASE = r"^(main|preprocess|stage-[1-9][0-9]*)$"
+PHASE = r"^(all|main|preprocess|stage-[1-9][0-9]*)$"
+XAxis = Literal["epoch", "examples_total", "seconds_total"]
 
 
 @router.get("/{experiment_id}/runs", response_model=list[RunPublic])
@@ -55,24 +57,42 @@ def read_curves(
     session: SessionDep,
     split: SplitName = "val",
     metric: MetricName = "loss",
-    phase: Annotated[str, Query(pattern=PHASE, description="main or stage-N")] = "main",
+    phase: Annotated[
+        str, Query(pattern=PHASE, description="main, preprocess, stage-N, or all (not by epoch)")
+    ] = "main",
     band: Band = "iqr",
+    x: Annotated[
+        XAxis, Query(description="epoch, or examples/seconds trained on, all phases included")
+    ] = "epoch",
 ) -> Response:
-    """Per arm and epoch over repeats: median, percentiles, mean, std, CI and the chosen band."""
+    """Per arm and x over repeats: median, percentiles, mean, std, CI and the chosen band.
+
+    x examples_total or seconds_total: each run is interpolated linearly onto a common grid,
+    never extrapolated (core.curves.curve_stats says how); phase=all strings the phases together.
+    """
+    if phase == "all" and x == "epoch":
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_ENTITY,
+            "phase 'all' needs x examples_total or seconds_total: epochs restart in every phase",
+        )
     spec = spec_of(get_experiment(session, experiment_id))
     version = crud.results_version(session, experiment_id=experiment_id)
 
     def compute() -> dict[str, Any]:
-        runs = crud.runs_for_stats(session, experiment_id=experiment_id, phase=phase, split=split)
+        stored = None if phase == "all" else phase
+        runs = results.runs_for_stats(
+            session, experiment_id=experiment_id, phase=stored, split=split
+        )
         arms: dict[str, list[dict[str, Any]]] = {}
         for arm in spec.arms:
-            rows = curve_stats(runs, arm.name, phase, split, metric)
+            rows = curve_stats(runs, arm.name, phase, split, metric, x)
             for row in rows:
                 row["low"], row["high"] = band_edges(row, band)
             arms[arm.name] = rows
-        return {"phase": phase, "split": split, "metric": metric, "band": band, "arms": arms}
+        head = {"phase": phase, "split": split, "metric": metric, "band": band, "x": x}
+        return {**head, "arms": arms}
 
-    key = ("curves", experiment_id, phase, split, metric, band)
+    key = ("curves", experiment_id, phase, split, metric, band, x)
     return _cache(request).respond(key, version, compute)
 
 
@@ -92,10 +112,10 @@ def read_summary(
 
     def compute() -> dict[str, Any]:
         # Every selection rule reads the main phase only.
-        runs = crud.runs_for_stats(
+        runs = results.runs_for_stats(
             session, experiment_id=experiment_id, phase="main", done_only=done_only
         )
-        return summarize(runs, baseline=spec.baseline)
+        return summarize(runs, baseline=spec.baseline, spec=spec)
 
     key = ("summary", experiment_id, include_unfinished)
     return _cache(request).respond(key, version, compute)

@@ -7,6 +7,7 @@ from typing import Any
 
 import streamlit as st
 
+from core.provenance import is_imported, provenance_lines
 from core.stats import BANDS, METRICS, RULES
 from dashboard.charts import BAND_LABELS, CENTRES, SPLIT_LABELS, CurveView, curve_series
 from dashboard.charts import plotly_figure as build_figure
@@ -17,11 +18,15 @@ from dashboard.tables import (
     PAPER_WARNING,
     RULE_LABELS,
     at_epoch_rows,
+    equal_compute_frame,
     only_rule,
     paired_frame,
     preprocessing_frame,
+    primary_frame,
+    primary_title,
     runs_frame,
     split_frames,
+    stopped_early_line,
     with_table,
 )
 from dashboard.ui import FINISHED, call, pick_experiment, progress_line
@@ -45,6 +50,9 @@ def _header(experiment: dict[str, Any]) -> None:
     st.title(f"#{eid} {experiment['name']}")
     p = experiment["progress"]
     st.progress(p["fraction"], text=f"{experiment['status']} — {progress_line(experiment)}")
+    stopped = stopped_early_line(experiment)
+    if stopped:
+        st.success(stopped, icon=":material/done_all:")
     cols = st.columns([1, 1, 1, 3], vertical_alignment="center")
     if cols[0].button("Refresh", key="refresh", help="reload everything, metric rows included"):
         st.session_state.pop(f"metrics-{eid}", None)  # e.g. after a run was retried afresh
@@ -56,6 +64,10 @@ def _header(experiment: dict[str, Any]) -> None:
             st.rerun()
     baseline = experiment["spec"]["baseline"]
     cols[3].caption(f"Bookmark: `?experiment={eid}` · baseline `{baseline}`")
+    provenance = experiment.get("provenance")
+    if is_imported(provenance):  # every tab of an imported experiment says where it came from
+        for line in provenance_lines(provenance):
+            st.warning(line, icon=":material/input:")
     if experiment.get("sweep_id"):
         st.page_link("views/sweep.py", label="One point of a sweep: compare every point",
                      icon=":material/tune:", query_params={"sweep": experiment["sweep_id"]})
@@ -123,6 +135,7 @@ def _tables_tab(experiment: dict[str, Any], arms: list[str], rows: list[dict[str
     summary = call("load the summary", _summary, cfg.url, cfg.token, eid, unfinished)
     if summary is None:
         return None
+    _primary_panel(summary)
     rule, epoch = _table_choice(rows)
     shown = rule
     if rule == AT_EPOCH and epoch is not None:
@@ -151,7 +164,8 @@ def _tables_tab(experiment: dict[str, Any], arms: list[str], rows: list[dict[str
     if paired.empty:
         st.caption("No paired figures yet (they need finished runs of the baseline and an arm).")
     else:
-        st.table(paired.set_index(["Split", "Metric", "Arm"]))
+        st.table(paired.set_index(["Role", "Split", "Metric", "Arm"]))
+    _equal_compute_panel(summary)
     st.subheader("Preprocessing cost")
     st.caption("Mean preprocessing time as a share of main training time (paper: 2% and 25%).")
     costs = preprocessing_frame(summary)
@@ -160,6 +174,27 @@ def _tables_tab(experiment: dict[str, Any], arms: list[str], rows: list[dict[str
     else:
         st.table(costs.set_index("Arm"))
     return summary
+
+
+def _primary_panel(summary: dict[str, Any]) -> None:
+    """The pre-declared comparison first: effect, its confidence sequence and the decision."""
+    primary = primary_frame(summary)
+    if primary.empty:
+        return
+    st.subheader(f"Primary comparison: {primary_title(summary)}")
+    st.caption("Declared before the runs. The sequence is anytime-valid: watching it here and "
+               "stopping when it is decided keeps its error rate. Every other comparison below "
+               "is secondary (Holm-adjusted p).")
+    st.table(primary.set_index("Arm"))
+
+
+def _equal_compute_panel(summary: dict[str, Any]) -> None:
+    frame = equal_compute_frame(summary)
+    if frame.empty:
+        return
+    st.subheader("Equal compute")
+    st.caption((summary.get("equal_compute") or {}).get("compares", ""))
+    st.table(frame.set_index(["Split", "Metric", "Arm"]))
 
 
 def _runs_tab(eid: int) -> None:

@@ -89,10 +89,17 @@ def test_markdown_has_every_rule_paired_statistics_and_the_protocol(results_dir:
     assert "8 of 9 runs finished are summarised" in text  # the running run is left out
     assert "smart-init (smart_init: 10% × 2)" in text
     # Smart-init is 0.05 below the baseline in every repeat: mean diff -0.05, win rate 100%.
+    # The primary comparison (val loss under val_loss) leads; the rest is secondary.
+    primary = text.index("### Primary comparison: validation loss under rule val_loss")
+    assert primary < text.index("### Rule val_loss") < text.index("secondary comparisons")
+    row = next(line for line in text.splitlines()[text[:primary].count("\n") :]
+               if line.startswith("| smart-init |"))
+    assert "-0.050" in row and ("better" in row or "undecided" in row)
     paired = [
-        line for line in text.splitlines() if line.startswith("| val_loss | validation | loss")
+        line for line in text.splitlines() if line.startswith("| final | validation | loss")
     ]
     assert paired and "-0.050" in paired[0] and "100%" in paired[0]
+    assert "| val_loss | validation | loss" not in text  # the primary is not repeated there
 
 
 def test_select_restricts_to_one_rule_and_csv_has_the_selected_epoch(results_dir: Path) -> None:

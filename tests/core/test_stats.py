@@ -323,7 +323,8 @@ def test_summarize_structure_and_json_safety() -> None:
     runs += [make_run("smart", r, {"val": line([1.5, 0.9 + r, float("inf")])}) for r in range(3)]
     summary = stats.summarize(runs, None, rules=("val_loss", "paper"))
     json.dumps(summary, allow_nan=False)
-    keys = ("baseline", "arms", "rules", "tables", "paired", "preprocessing", "notes")
+    keys = ("baseline", "arms", "rules", "primary", "sequential", "tables", "paired")
+    keys += ("equal_compute", "preprocessing", "notes")
     assert list(summary) == list(keys)
     assert (summary["baseline"], summary["arms"]) == ("orig", ["orig", "smart"])
     assert set(summary["tables"]) == set(summary["paired"]) == {"val_loss", "paper"}

@@ -42,7 +42,16 @@ def test_csv_rows_and_columns(summary: dict[str, Any]) -> None:
     assert len(rows) == 3 * 2 * 3 * 4  # rules × arms × splits × statistics
     parsed = list(csv.DictReader(io.StringIO(tables.to_csv(summary))))
     assert list(parsed[0]) == ["rule", "arm", "split", "statistic", "loss", "accuracy", "epoch"]
-    assert len(parsed) == len(rows)
+    paired = tables.paired_csv_rows(summary)
+    assert len(paired) == 3 * 1 * 3 * 10  # rules × compared arms × splits × paired statistics
+    assert len(parsed) == len(rows) + len(paired) and parsed[len(rows):] == [
+        {k: "" if r.get(k) is None else str(r[k]) for k in tables.CSV_COLUMNS} for r in paired
+    ]
+    primary = summary["primary"]["rows"][0]
+    by_stat = {r["statistic"]: r for r in paired if (r["rule"], r["split"]) == ("val_loss", "val")}
+    for statistic, key in (("d_z", "d_z"), ("p_holm", "p_holm"), ("diff_mean", "mean_diff")):
+        assert by_stat[statistic]["loss"] == primary[key]
+    assert by_stat["relative_diff"]["loss"] == primary["relative_diff"]
     by_key = {(r["rule"], r["arm"], r["split"], r["statistic"]): r for r in parsed}
     # val_loss, smart_init, val: epochs 2 (1.2, 46%) and 3 (1.3, 47%)
     mean = by_key["val_loss", "smart_init", "val", "mean"]
@@ -92,8 +101,10 @@ def test_markdown_shows_missing_values_as_a_dash() -> None:
 def test_latex_uses_booktabs_and_escapes(summary: dict[str, Any]) -> None:
     text = tables.to_latex(summary)
     for rule in (r"\toprule", r"\midrule", r"\bottomrule"):
-        assert text.count(rule) == 5  # three rule tables, paired, preprocessing
+        # primary, its sequence, three rule tables, secondary paired, preprocessing
+        assert text.count(rule) == 7
     assert r"smart\_init (validation)" in text and "smart_init" not in text
     assert r"Loss (mean) & 1.600 & 1.250 &" in text
     assert r"2.0\%" in text and "optimistic" in text and "---" in text
-    assert text.count(r"\begin{tabular}") == text.count(r"\end{tabular}") == 5
+    assert text.count(r"\begin{tabular}") == text.count(r"\end{tabular}") == 7
+    assert r"d\_z" in text and "Holm p" in text

@@ -1,0 +1,128 @@
+"""Curves over repeats with bands: per epoch, or per examples / seconds trained on (all phases).
+
+Accuracy stays a fraction here, as it is stored; the tables and paired differences report %.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+from scipy import stats as sps
+
+from core.records import Run, all_phases, check_choice, group, num, series
+
+BANDS = ("iqr", "p10p90", "minmax", "std", "ci95")
+X_AXES = ("epoch", "examples_total", "seconds_total")
+# Above this many distinct x values (seconds differ run to run) the grid is evenly spaced.
+MAX_GRID = 200
+
+
+def _curve_row(data: np.ndarray) -> dict[str, Any]:
+    n = int(data.size)
+    p10, p25, p50, p75, p90 = np.percentile(data, [10, 25, 50, 75, 90])
+    mean = float(np.mean(data))
+    std = float(np.std(data, ddof=1)) if n > 1 else None
+    half = float(sps.t.ppf(0.975, n - 1)) * std / math.sqrt(n) if std is not None else None
+    return {
+        "n": n,
+        "median": float(p50),
+        "p25": float(p25),
+        "p75": float(p75),
+        "p10": float(p10),
+        "p90": float(p90),
+        "min": float(np.min(data)),
+        "max": float(np.max(data)),
+        "mean": mean,
+        "std": std,
+        "ci95_low": None if half is None else mean - half,
+        "ci95_high": None if half is None else mean + half,
+    }
+
+
+def _points(run: Run, phase: str, split: str, metric: str, x: str) -> tuple[np.ndarray, np.ndarray]:
+    """(x, y) of one run, x increasing; at a repeated x the later measurement stands."""
+    rows = all_phases(run, split) if phase == "all" else series(run, phase).get(split, [])
+    by_x: dict[float, float] = {}
+    for row in rows:
+        xv, yv = num(row.get(x)), num(row.get(metric))
+        if xv is not None and yv is not None:
+            by_x.pop(xv, None)  # re-insert so a later row at the same x replaces it
+            by_x[xv] = yv
+    xs = np.array(list(by_x), dtype=float)
+    ys = np.array(list(by_x.values()), dtype=float)
+    order = np.argsort(xs, kind="stable")
+    return xs[order], ys[order]
+
+
+def _grid(curves: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """The union of the runs' x values, or MAX_GRID evenly spaced points when there are more."""
+    xs = np.unique(np.concatenate([c[0] for c in curves]))
+    if xs.size <= MAX_GRID:
+        return xs
+    return np.linspace(xs[0], xs[-1], MAX_GRID)
+
+
+def _interpolated(curves: list[tuple[np.ndarray, np.ndarray]], x: str) -> list[dict[str, Any]]:
+    rows = []
+    for at in _grid(curves):
+        values = [float(np.interp(at, xs, ys)) for xs, ys in curves if xs[0] <= at <= xs[-1]]
+        if values:
+            rows.append({"x": float(at), x: float(at), **_curve_row(np.array(values))})
+    return rows
+
+
+def curve_stats(
+    runs: Iterable[Run],
+    arm: str,
+    phase: str = "main",
+    split: str = "val",
+    metric: str = "loss",
+    x: str = "epoch",
+) -> list[dict[str, Any]]:
+    """Per x over an arm's repeats: n, median, percentiles, min, max, mean, std, 95% CI.
+
+    x="epoch": one row per recorded epoch of `phase` (keys "epoch" and "x"). x="examples_total"
+    or "seconds_total" (what the run had trained on, all phases included, at the end of that
+    epoch): each run's points are joined by straight lines and read off on a common grid, the
+    union of all runs' x values (or MAX_GRID evenly spaced points from the smallest to the
+    largest x when there are more), never extrapolated: a run counts at an x only between its
+    own first and last point, and `n` says how many runs cover it. phase="all" (not with
+    x="epoch") strings stages, preprocess and main together in training order, so a warm
+    start's pre-training shows on the examples axis.
+    """
+    check_choice(x, X_AXES, "x axis")
+    if x == "epoch" and phase == "all":
+        raise ValueError("phase 'all' needs x examples_total or seconds_total; epochs restart")
+    reps = group(runs).get(arm, {}).values()
+    if x != "epoch":
+        curves = [c for c in (_points(r, phase, split, metric, x) for r in reps) if c[0].size]
+        return _interpolated(curves, x) if curves else []
+    by_epoch: dict[int, list[float]] = {}
+    for run in reps:
+        for row in series(run, phase).get(split, []):
+            value = num(row.get(metric))
+            if value is not None:
+                by_epoch.setdefault(int(row["epoch"]), []).append(value)
+    return [
+        {"epoch": e, "x": float(e), **_curve_row(np.array(v))} for e, v in sorted(by_epoch.items())
+    ]
+
+
+def band(stats_row: Mapping[str, Any], kind: str = "iqr") -> tuple[float | None, float | None]:
+    """The (low, high) edges of a curve_stats row's band; undefined spreads collapse to the mean."""
+    check_choice(kind, BANDS, "band")
+    if kind in ("iqr", "p10p90", "minmax"):
+        low, high = {"iqr": ("p25", "p75"), "p10p90": ("p10", "p90"), "minmax": ("min", "max")}[
+            kind
+        ]
+        return stats_row[low], stats_row[high]
+    mean = stats_row["mean"]
+    if kind == "ci95" and stats_row.get("ci95_low") is not None:
+        return stats_row["ci95_low"], stats_row["ci95_high"]
+    std = stats_row.get("std")
+    if kind == "std" and std is not None:
+        return mean - std, mean + std
+    return mean, mean

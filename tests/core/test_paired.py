@@ -1,0 +1,108 @@
+"""Effect sizes, Holm's adjustment, the primary endpoint and the pairing check of summarize."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from scipy import stats as sps
+
+from core import stats
+from core.paired import SECONDARY, holm
+from core.spec import parse_spec
+from tests.core.run_records import record
+
+# statsmodels 0.14.4 multipletests(p, method="holm")[1], computed once outside this venv.
+HOLM_REFERENCE = [
+    ([0.01, 0.04, 0.03, 0.005, 0.2], [0.04, 0.09, 0.09, 0.025, 0.2]),
+    ([0.02, 0.02, 0.5, 0.001], [0.06, 0.06, 0.5, 0.004]),
+    ([0.9, 0.8, 0.04], [1.0, 1.0, 0.12]),
+]
+BASE = [1.00, 1.20, 0.90, 1.10, 1.05]
+SMART = [0.90, 1.00, 0.85, 1.00, 0.92]  # lower val loss every repeat
+
+
+@pytest.mark.parametrize(("pvalues", "expected"), HOLM_REFERENCE)
+def test_holm_matches_statsmodels(pvalues: list[float], expected: list[float]) -> None:
+    assert holm(pvalues) == pytest.approx(expected)
+
+
+def test_holm_skips_missing_p_values() -> None:
+    assert holm([None, 0.01, None, 0.04]) == [None, pytest.approx(0.02), None, 0.04]
+    assert holm([]) == []
+
+
+def _runs(smart: list[float] = SMART, **extra: Any) -> list[dict[str, Any]]:
+    runs = [record("original", r, [2.0, v]) for r, v in enumerate(BASE)]
+    return runs + [record("smart", r, [2.0, v], **extra) for r, v in enumerate(smart)]
+
+
+def test_d_z_and_relative_difference_by_hand() -> None:
+    row = stats.paired_comparison(_runs(), "original", "final", "val", "loss")[0]
+    diff = np.array(SMART) - np.array(BASE)
+    assert row["d_z"] == pytest.approx(diff.mean() / diff.std(ddof=1))
+    assert row["relative_diff"] == pytest.approx(diff.mean() / np.mean(BASE))
+    assert row["t_p"] == pytest.approx(sps.ttest_rel(SMART, BASE).pvalue)
+    assert row["p_holm"] == row["t_p"]  # a family of one
+
+
+def test_p_holm_adjusts_over_every_row_of_the_rule() -> None:
+    summary = stats.summarize(_runs(), "original", rules=("val_loss", "final"))
+    for rule in ("val_loss", "final"):
+        rows = summary["paired"][rule]
+        assert len(rows) == 6  # val, test, train x loss, accuracy
+        assert [r["p_holm"] for r in rows] == pytest.approx(holm([r["t_p"] for r in rows]))
+        assert all(r["p_holm"] >= r["t_p"] for r in rows)
+
+
+def test_primary_is_declared_in_the_spec_and_the_rest_is_secondary() -> None:
+    spec = parse_spec({
+        "name": "p", "model": "small_cnn", "dataset": {"name": "digits"},
+        "arms": [{"name": "original", "method": "original"}, {"name": "smart",
+                 "method": "smart_init"}],
+        "primary": {"split": "test", "metric": "accuracy", "rule": "final"},
+    })
+    summary = stats.summarize(_runs(), "original", rules=("val_loss",), spec=spec)
+    primary = summary["primary"]
+    assert (primary["split"], primary["metric"], primary["rule"]) == ("test", "accuracy", "final")
+    assert [(r["arm"], r["role"]) for r in primary["rows"]] == [("smart", "primary")]
+    # The primary's rule was not asked for: it is computed anyway, the table stays unasked.
+    assert list(summary["paired"]) == ["val_loss"]
+    assert {r["role"] for r in summary["paired"]["val_loss"]} == {SECONDARY}
+    assert summary["sequential"][0]["metric"] == "accuracy"
+    assert "the other 6 paired comparisons over 1 rule(s) are secondary" in summary["notes"][0]
+
+
+def test_default_primary_is_val_loss_under_val_loss() -> None:
+    summary = stats.summarize(_runs(), "original")
+    rows = [r for rule in summary["rules"] for r in summary["paired"][rule]]
+    primary = [r for r in rows if r["role"] == "primary"]
+    assert len(primary) == 1 and primary == summary["primary"]["rows"]
+    assert f"the other {len(rows) - 1} paired comparisons over 3 rule(s)" in summary["notes"][0]
+    assert (primary[0]["rule"], primary[0]["split"], primary[0]["metric"]) == (
+        "val_loss", "val", "loss"
+    )
+
+
+def test_mismatched_initial_weights_are_noted_and_left_out() -> None:
+    runs = _runs()
+    runs[5 + 2]["init_fingerprint"] = "other"  # smart, repeat 2: different initial weights
+    summary = stats.summarize(runs, "original", rules=("final",))
+    row = summary["paired"]["final"][0]
+    assert row["repeats"] == [0, 1, 3, 4] and row["n"] == 4
+    note = next(n for n in summary["notes"] if n.startswith("pairing:"))
+    assert "repeat 2" in note and "smart left out" in note
+    assert summary["sequential"][0]["repeats"] == [0, 1, 3, 4]
+    assert [p["repeat"] for p in summary["equal_compute"]["points"]] == [0, 1, 3, 4]
+    # The tables are unpaired: every run still counts there.
+    assert {r["n"] for r in summary["tables"]["final"]} == {5}
+
+
+def test_arms_with_another_init_scheme_may_differ() -> None:
+    runs = _runs()
+    for run in runs[5:]:
+        run["init"], run["init_fingerprint"] = "lsuv", f"lsuv{run['repeat']}"
+    summary = stats.summarize(runs, "original", rules=("final",))
+    assert summary["paired"]["final"][0]["n"] == 5
+    assert not [n for n in summary["notes"] if n.startswith("pairing:")]

@@ -1,0 +1,114 @@
+"""The anytime-valid confidence sequence: published boundary values, its closed form, and its
+error rate under continuous monitoring against a t-test repeated after every repeat."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats as sps
+
+from core import stats
+from core.sequential import (
+    best_rho,
+    effect_prior,
+    normal_mixture_bound,
+    normal_mixture_log_mg,
+    sequence,
+    t_mixture_cs,
+)
+from core.spec import parse_spec
+from tests.core.run_records import record
+
+ALPHA = 0.05
+
+
+def test_normal_mixture_matches_published_values() -> None:
+    """confseq's unit test (Howard et al.'s reference R implementation): v_opt 100, alpha .05."""
+    rho = best_rho(100, 0.05)
+    assert rho == pytest.approx(12.60056, abs=1e-5)
+    assert normal_mixture_log_mg(10, 100, rho) == pytest.approx(-0.6510052, abs=1e-6)
+    assert normal_mixture_bound(100, 0.05, rho) == pytest.approx(30.35209, abs=1e-5)
+
+
+def _e_value(d: np.ndarray, mu: float, g: float) -> float:
+    """E_n(mu) straight from its definition (mixture over mu / sigma, right-Haar over sigma)."""
+    n, y = d.size, d - mu
+    ratio = np.sum(y**2) / (np.sum(y**2) - g * np.sum(y) ** 2 / (1 + n * g))
+    return float((1 + n * g) ** -0.5 * ratio ** (n / 2))
+
+
+def test_sequence_edges_are_where_the_e_process_reaches_one_over_alpha() -> None:
+    d = np.array([-0.8, -1.1, -0.2, -0.9, -1.4, -0.6])
+    g = effect_prior(6, ALPHA)
+    mean, low, high = t_mixture_cs(d, ALPHA, g)
+    assert mean[-1] == pytest.approx(d.mean())
+    for edge in (low[-1], high[-1]):
+        assert _e_value(d, edge, g) == pytest.approx(1 / ALPHA, rel=1e-9)
+    assert _e_value(d, mean[-1], g) < 1 / ALPHA
+    assert np.all(np.isinf(high[:2]))  # 1-2 pairs cannot exclude anything at this g
+
+
+def test_large_n_approaches_the_normal_mixture_boundary_with_known_sigma() -> None:
+    n, sigma = 4000, 0.7
+    z = np.random.default_rng(1).standard_normal(n)
+    d = 0.3 + sigma * (z - z.mean()) / z.std()  # sample s.d. exactly sigma
+    g = effect_prior(50, ALPHA)
+    mean, low, high = t_mixture_cs(d, ALPHA, g)
+    known = normal_mixture_bound(n * sigma**2, ALPHA, sigma**2 / g) / n
+    assert (high[-1] - mean[-1]) == pytest.approx(known, rel=2e-3)
+
+
+def test_sequence_decides_by_metric_direction() -> None:
+    assert sequence([-1.0, -1.1, -0.9, -1.05, -0.95], "loss", ALPHA, 5)["decided"] == "better"
+    assert sequence([-1.0, -1.1, -0.9, -1.05, -0.95], "accuracy", ALPHA, 5)["decided"] == "worse"
+    assert sequence([1.0, -1.0, 0.5, -0.4, 0.1], "loss", ALPHA, 5)["decided"] == "undecided"
+    empty = sequence([], "loss", ALPHA, 5)
+    assert (empty["n"], empty["decided"], empty["path"]) == (0, "undecided", [])
+
+
+def test_continuous_monitoring_keeps_alpha_where_a_repeated_t_test_does_not() -> None:
+    """2,000 experiments of 20 repeats, looked at after every repeat from the second on."""
+    rng = np.random.default_rng(2026)
+    experiments, repeats = 2000, 20
+    null = rng.standard_normal((experiments, repeats))
+    _, low, high = t_mixture_cs(null, ALPHA, effect_prior(repeats, ALPHA))
+    sequence_rate = np.mean(np.any((low > 0) | (high < 0), axis=1))
+    n = np.arange(1, repeats + 1)
+    mean = np.cumsum(null, axis=1) / n
+    sd = np.sqrt((np.cumsum(null**2, axis=1) - n * mean**2)[:, 1:] / (n[1:] - 1))
+    t = mean[:, 1:] / (sd / np.sqrt(n[1:]))
+    p = 2 * sps.t.sf(np.abs(t), n[1:] - 1)
+    peeking_rate = np.mean(np.any(p < ALPHA, axis=1))
+    slack = 3 * math.sqrt(ALPHA * (1 - ALPHA) / experiments)  # three standard errors
+    assert sequence_rate <= ALPHA + slack
+    assert peeking_rate > ALPHA + slack
+    effect = rng.standard_normal((experiments, repeats)) - 1.5  # d_z = -1.5: a clear gain
+    _, low, high = t_mixture_cs(effect, ALPHA, effect_prior(repeats, ALPHA))
+    assert np.mean(high[:, -1] < 0) > 0.95
+    assert np.mean(low[:, -1] > 0) == 0
+
+
+def test_summary_sequential_per_arm_with_min_repeats_and_bonferroni() -> None:
+    base = [1.0, 1.2, 0.9, 1.1, 1.05, 0.95]
+    runs = [record("original", r, [2.0, v]) for r, v in enumerate(base)]
+    runs += [record("smart", r, [2.0, v - 0.3 - 0.01 * r]) for r, v in enumerate(base)]
+    runs += [record("noise", r, [2.0, v + (-0.1) ** r]) for r, v in enumerate(base)]
+    rows = {row["arm"]: row for row in stats.summarize(runs, "original")["sequential"]}
+    smart, noise = rows["smart"], rows["noise"]
+    assert smart["decided"] == "better" and smart["stop"] and smart["n"] == 6
+    assert smart["alpha"] == ALPHA and smart["alpha_arm"] == ALPHA / 2
+    assert smart["cs_high"] < 0 < smart["cs_low"] + 1
+    assert noise["decided"] == "undecided" and not noise["stop"]
+    assert [p["n"] for p in smart["path"]] == list(range(1, 7))
+    assert smart["path"][0]["cs_low"] is None  # one pair: unbounded, None in JSON
+    diffs = [b - 0.3 - 0.01 * r - b for r, b in enumerate(base)]
+    assert smart["mean_diff"] == pytest.approx(np.mean(diffs))
+    spec = parse_spec({
+        "name": "s", "model": "small_cnn", "dataset": {"name": "digits"}, "repeats": 6,
+        "arms": [{"name": n, "method": "original"} for n in ("original", "smart", "noise")],
+        "min_repeats": 7,
+    })
+    later = stats.summarize(runs, "original", spec=spec)["sequential"][0]
+    assert later["decided"] == "better" and not later["stop"]  # fewer pairs than min_repeats
