@@ -2,7 +2,9 @@
 # GPU speed check, under 5 minutes on one H100/H200: for MobileNet v1, v2 and v3-small at 32 px,
 # batch 64, 1000 classes, prints the paper-style reference loop against InitLab's real
 # train_one_epoch (images/s, speed-up, data-path overhead ratio), InitLab's aggregate images/s
-# with 1, 2 and 4 concurrent training processes on the GPU, and channels_last against NCHW.
+# with 1, 2 and 4 concurrent training processes on the GPU, and channels_last against NCHW;
+# then (issue 12) MobileNet v1 at 32 px, batch 64, R=1 against the best R stacked repeats, and
+# the estimated wall time of the Table I (32 px) and Table IV protocols from measured rates.
 #
 #   bash bench/gpu_check.sh            # PYTHON=... to choose the interpreter
 #
@@ -26,11 +28,17 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader ||
 print("torch", torch.__version__, "on", torch.cuda.get_device_name())' || exit 1
 echo "nproc $(nproc); $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
 
-# Each model gets at most 85 s: 3 x 85 s + the layout check stays under 5 minutes.
-for model in mobilenet_v1 mobilenet_v2 mobilenet_v3_small; do
-  timeout 85 "$PY" bench/compare.py --device cuda --models "$model" --image-size 32 \
-    --batch-size 64 --examples 8192 --repeats 3 --concurrent 1,2,4 \
-    || echo "$model: compare failed or ran out of its 85 s (exit $?)"
+# Budget (s): stacked 100 + mobilenet_v1 70 + v2/v3 45 each + layout 30 = 290, under 5 min.
+# Stacked repeats first: the number issue 12 is about. Targets: ratio >= 10, Table IV <= 2 h.
+timeout 100 "$PY" bench/gpu_stacked.py --device cuda \
+  || echo "stacked check failed or ran out of its 100 s (exit $?)"
+
+budget=(mobilenet_v1:70 mobilenet_v2:45 mobilenet_v3_small:45)
+for entry in "${budget[@]}"; do
+  model=${entry%%:*} seconds=${entry##*:}
+  timeout "$seconds" "$PY" bench/compare.py --device cuda --models "$model" --image-size 32 \
+    --batch-size 64 --examples 8192 --repeats 3 --concurrent 1,4 \
+    || echo "$model: compare failed or ran out of its $seconds s (exit $?)"
 done
 
 # channels_last vs NCHW for InitLab's step on this GPU (Preprocess.channels_last picks one).

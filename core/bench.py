@@ -25,10 +25,12 @@ from torch import Tensor, nn
 
 from core.models import build_model
 from core.numerics import autocast, configure
+from core.stacked import try_stack
 from core.train import (
     Preprocess,
     epoch_batches,
     make_optimizer,
+    train_members_epoch,
     train_one_epoch,
 )
 
@@ -36,6 +38,7 @@ from core.train import (
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
 WORKER_TIMEOUT_S = 900  # a concurrent worker that has said nothing by then is stuck
+PROBE_STEPS = 6  # timed steps per stacked-model measurement; a first, untimed pass warms up
 
 
 def cpu_cores() -> int:
@@ -300,9 +303,92 @@ def _replace(config: BenchConfig, **changes: Any) -> BenchConfig:
     return BenchConfig(**{**asdict(config), **changes})
 
 
-def measure_all(config: BenchConfig, concurrent: tuple[int, ...] = ()) -> dict[str, Any]:
-    """`measure`, plus one `measure_concurrent` entry per process count asked for."""
+def measure_all(
+    config: BenchConfig, concurrent: tuple[int, ...] = (), batch_repeats: tuple[int, ...] = ()
+) -> dict[str, Any]:
+    """`measure`, plus one `measure_concurrent` entry per process count asked for, and the
+    stacked-model rates for each R in `batch_repeats`."""
     result = measure(config)
     if concurrent:
         result["concurrent"] = [measure_concurrent(config, n) for n in concurrent]
+    if batch_repeats:
+        previous = torch.get_num_threads()
+        try:
+            apply_threads(config)
+            result["batch_repeats"] = measure_batch_repeats(
+                batch_repeats,
+                model=config.model,
+                image_size=config.image_size,
+                batch_size=config.batch_size,
+                num_classes=config.num_classes,
+                device=torch.device(config.device),
+                steps=max(1, config.examples // config.batch_size),
+                repeats=config.repeats,
+                precision=config.precision,
+            )
+        finally:
+            torch.set_num_threads(previous)
     return result
+
+
+def group_rate(
+    model: str,
+    members: int,
+    *,
+    image_size: int,
+    batch_size: int,
+    num_classes: int,
+    device: torch.device,
+    steps: int = PROBE_STEPS,
+    repeats: int = 1,
+    precision: str = "tf32",
+) -> float | None:
+    """Aggregate images/s of `members` stacked networks in core's real training loop.
+
+    None when the model cannot be stacked (the log says why). Synthetic uint8 data, resident on
+    the device; every member trains on all of it, each in its own order.
+    """
+    configure(precision, deterministic=False, device=device)
+    torch.manual_seed(0)
+    nets = [build_model(model, num_classes).to(device) for _ in range(members)]
+    stacked = try_stack(nets, image_size)
+    if stacked is None:
+        return None
+    del nets
+    optimizer = make_optimizer(
+        "adamw", stacked.parameters(), lr=1e-3, weight_decay=0.01, device=device
+    )
+    preprocess = Preprocess.build(MEAN, STD, normalize="standard", augment=False, device=device)
+    images, labels = synthetic_data(steps * batch_size, image_size, num_classes, device)
+    seconds = []
+    for epoch in range(repeats + 1):  # the first pass warms up allocator and cuDNN
+        generators = [torch.Generator().manual_seed(epoch * 1000 + m) for m in range(members)]
+        synchronize(device)
+        began = time.perf_counter()
+        train_members_epoch(
+            stacked,
+            optimizer,
+            images,
+            labels,
+            batch_size=batch_size,
+            preprocess=preprocess,
+            generators=generators,
+            precision=precision,
+        )
+        synchronize(device)
+        if epoch:
+            seconds.append(time.perf_counter() - began)
+    return members * len(labels) / statistics.median(seconds)
+
+
+def measure_batch_repeats(values: tuple[int, ...], **shape: Any) -> list[dict[str, Any]]:
+    """[{R, images_per_second, ratio}] for each R (R=1 always measured: the ratio's base)."""
+    rates = {r: group_rate(members=r, **shape) for r in sorted({1, *values})}
+    base = rates[1]
+    rows = []
+    for r in values:
+        rate = rates[r]
+        ratio = None if rate is None or base is None else rate / base
+        rows.append({"R": r, "images_per_second": rate, "ratio": ratio})
+    return rows
+

@@ -12,9 +12,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import torch
+
+from core.data.base import Dataset
+from core.group import repeat_groups, resolve_batch_repeats
 from core.methods import plan_for
 from core.provenance import with_caveats
-from core.runner import RunResult, load_run_data, run_single
+from core.runner import RunHooks, RunResult, TrainingError, load_run_data, run_group
 from core.spec import ExperimentSpec, spec_to_json
 from core.stats import select, summarize
 from core.stopping import stop_reason
@@ -75,11 +79,16 @@ def finished_runs(out: Path, spec: ExperimentSpec) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     previous = json.loads(path.read_text())
-    if previous.get("spec") != spec_to_json(spec):
+    if _what(previous.get("spec") or {}) != _what(spec_to_json(spec)):
         raise FileExistsError(
             f"{path} holds results of a different spec; choose another --out folder"
         )
     return [run for run in previous["runs"] if run.get("status") == "done"]
+
+
+def _what(spec: dict[str, Any]) -> dict[str, Any]:
+    """A spec's JSON without `execution`, which changes speed, never results."""
+    return {k: v for k, v in spec.items() if k != "execution"}
 
 
 def run_experiment(
@@ -90,36 +99,60 @@ def run_experiment(
     data_root: str | None = None,
     on_run_start: Callable[[str, int, int], Callable[[str, int, int], None] | None] | None = None,
 ) -> dict[str, Any]:
-    """Run every (arm, repeat) of `spec`, writing results to `out` after each run.
+    """Run every (arm, repeat) of `spec`, writing results to `out` after each group of runs.
+
+    Repeats of an arm train in groups of `execution.batch_repeats` (core/group.py).
 
     `on_run_start(arm, repeat, total_epochs)` may return a per-epoch progress callback.
     """
     runs = finished_runs(out, spec)
     done = {(run["arm"], run["repeat"]) for run in runs}
     data = load_run_data(spec, data_root, device)
+    size = batch_repeats(spec, data, device)
     checkpoints = out / "checkpoints"
-    for arm, repeat in spec.run_keys():
-        if (arm, repeat) in done:
-            continue
-        if stop_reason(spec, runs):  # stop_when_decided: the primary comparison is decided
-            break
-        progress = on_run_start(arm, repeat, total_epochs(spec, arm)) if on_run_start else None
-        checkpoint = checkpoints / f"{arm}-{repeat}.pt"
-        result = run_single(
-            spec,
-            arm,
-            repeat,
-            device=device,
-            dataset=data,
-            checkpoint_path=checkpoint,
-            on_progress=progress,
-        )
-        runs.append(run_record(result))
-        write_results(out, build_results(spec, runs))
-        checkpoint.unlink(missing_ok=True)
+    # Repeat groups outermost, as run_keys is repeat-major: the pairs of a repeat finish together.
+    for repeats in repeat_groups(spec.repeats, size):
+        for arm in (a.name for a in spec.arms):
+            hooks = [
+                RunHooks(
+                    r,
+                    checkpoints / f"{arm}-{r}.pt",
+                    on_progress=on_run_start(arm, r, total_epochs(spec, arm))
+                    if on_run_start
+                    else None,
+                )
+                for r in repeats
+                if (arm, r) not in done
+            ]
+            if stop_reason(spec, runs):  # stop_when_decided: the primary comparison is decided
+                break
+            if hooks:
+                outcomes = run_group(spec, arm, hooks, device=device, dataset=data)
+                runs.extend(finish(hooks, outcomes))
+                write_results(out, build_results(spec, runs))
+                failed = [r for r in outcomes if r.status != "done"]
+                if failed:  # after the others are saved: nothing finished is lost
+                    raise TrainingError(f"run {arm}/{failed[0].repeat}: {failed[0].error}")
     results = build_results(spec, runs)
     write_results(out, results)
     return results
+
+
+def batch_repeats(spec: ExperimentSpec, data: Dataset, device: str) -> int:
+    """The group size `execution.batch_repeats` asks for on this device (`auto` measures)."""
+    size = int(data.train.images.shape[-1])
+    return resolve_batch_repeats(spec, torch.device(device), size, data.num_classes)
+
+
+def finish(hooks: list[RunHooks], results: list[RunResult]) -> list[dict[str, Any]]:
+    """Records of a group's finished runs, whose checkpoints are then removed."""
+    records = []
+    for hook, result in zip(hooks, results, strict=True):
+        if result.status == "done":
+            records.append(run_record(result))
+            if hook.checkpoint_path is not None:
+                hook.checkpoint_path.unlink(missing_ok=True)
+    return records
 
 
 def total_epochs(spec: ExperimentSpec, arm: str) -> int:

@@ -112,6 +112,28 @@ class TrainingSpec(_Strict):
     )
 
 
+class ExecutionSpec(_Strict):
+    """How runs are executed; never what they compute, so it is not part of a run's identity."""
+
+    batch_repeats: Literal["auto"] | int = Field(
+        "auto",
+        description="repeats of one arm trained in lockstep as one stacked model; 'auto': 1 on"
+        " a CPU, the fastest R a short probe measures on a GPU (cached per device and model)",
+    )
+
+    @field_validator("batch_repeats", mode="before")
+    @classmethod
+    def _check_batch_repeats(cls, value: object) -> object:
+        # One clear line instead of one error per member of the union.
+        if value == "auto" or (
+            isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_REPEATS
+        ):
+            return value
+        raise ValueError(
+            f"{value!r} is not valid; valid choices: 'auto' or an integer 1..{MAX_REPEATS}"
+        )
+
+
 class StageSpec(_Strict):
     """Train on a fresh uniform sample of `fraction` of the data for `epochs` epochs."""
 
@@ -171,6 +193,7 @@ class ExperimentSpec(_Strict):
     stage_splits: list[Split] = Field(
         ["sample", "val", "test"], description="splits measured in pre-training stages"
     )
+    execution: ExecutionSpec = ExecutionSpec()
     primary: PrimarySpec = Field(
         PrimarySpec(), description="pre-declared comparison (default: val loss under val_loss)"
     )
@@ -221,6 +244,10 @@ class ExperimentSpec(_Strict):
             if arm.name == name:
                 return arm
         raise KeyError(f"no arm {name!r}; arms: {', '.join(a.name for a in self.arms)}")
+
+    def identity_json(self) -> str:
+        """The spec as runs see it: everything but `execution`, which changes speed only."""
+        return self.model_dump_json(exclude={"execution"})
 
     def run_keys(self) -> list[tuple[str, int]]:
         """Every (arm, repeat) this experiment runs, repeat-major so pairs finish together."""

@@ -7,7 +7,7 @@ read once at the end of the epoch.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from core.numerics import autocast
+from core.stacked import StackedModel
 
 CROP_PADDING = 4  # the paper's CIFAR-10 augmentation (Section IV): crop with padding 4, flip
 
@@ -114,33 +115,84 @@ def train_one_epoch(
     should_stop: Callable[[], bool] | None = None,
     precision: str = "fp32",
 ) -> EpochResult:
-    """One shuffled pass over (images, labels); returns the running mean loss and accuracy."""
+    """One shuffled pass of one plain model: `train_members_epoch` with a single member."""
+    member = StackedModel(model, 1, preprocess.channels_last)
+    return train_members_epoch(
+        member,
+        optimizer,
+        images,
+        labels,
+        batch_size=batch_size,
+        preprocess=preprocess,
+        generators=[generator],
+        should_stop=should_stop,
+        precision=precision,
+    )[0]
+
+
+def train_members_epoch(
+    model: StackedModel,
+    optimizer: torch.optim.Optimizer,
+    images: Tensor,
+    labels: Tensor,
+    *,
+    batch_size: int,
+    preprocess: Preprocess,
+    generators: Sequence[torch.Generator],
+    subsets: Tensor | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    precision: str = "fp32",
+) -> list[EpochResult]:
+    """One shuffled pass for each of R members in lockstep; returns each member's result.
+
+    Member r draws its own order and augmentation from `generators[r]` over its own examples
+    (`subsets[r]`, indices into `images`, or all of them), exactly as it would alone. The loss
+    is the sum of the members' mean losses, so each member's gradient is its own.
+    """
     model.train()
-    device = images.device
-    loss_sum = torch.zeros((), device=device)
-    correct = torch.zeros((), device=device, dtype=torch.int64)
+    device, members = images.device, model.members
+    n = len(labels) if subsets is None else subsets.shape[1]
+    loss_sum = torch.zeros(members, device=device)
+    correct = torch.zeros(members, device=device, dtype=torch.int64)
     seen = 0
-    batches = epoch_batches(
-        len(labels), batch_size, generator, augment=preprocess.augment, device=device
-    )
-    for index, shifts in batches:
+    streams = [
+        epoch_batches(n, batch_size, g, augment=preprocess.augment, device=device)
+        for g in generators
+    ]
+    for batches in zip(*streams, strict=True):
         if should_stop is not None and should_stop():
             raise Cancelled
-        x, y = preprocess(images[index], shifts), labels[index]
+        index = torch.stack([i for i, _ in batches])  # R×B
+        if subsets is not None:
+            index = subsets.gather(1, index)
+        shifts = None if batches[0][1] is None else torch.cat([s for _, s in batches])
+        b = index.shape[1]
+        x = preprocess(images[index.flatten()], shifts)
+        y = labels[index]
         with autocast(precision, device):
-            logits = model(x)
-            loss = F.cross_entropy(logits, y)
+            logits = model(x.view(members, b, *x.shape[1:]))
+            losses = member_losses(logits, y)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        losses.sum().backward()
         optimizer.step()
-        loss_sum += loss.detach().float() * len(y)
-        correct += (logits.detach().argmax(1) == y).sum()
-        seen += len(y)
+        loss_sum += losses.detach().float() * b
+        correct += (logits.detach().argmax(2) == y).sum(1)
+        seen += b
     # The only host sync of the epoch.
-    return EpochResult(loss_sum.item() / max(seen, 1), correct.item() / max(seen, 1), seen)
+    return [
+        EpochResult(loss / max(seen, 1), hits / max(seen, 1), seen)
+        for loss, hits in zip(loss_sum.tolist(), correct.tolist(), strict=True)
+    ]
 
 
-@torch.inference_mode()
+def member_losses(logits: Tensor, labels: Tensor) -> Tensor:
+    """Mean cross-entropy of each member (R×B×classes logits, R×B labels) -> R."""
+    if logits.shape[0] == 1:
+        return F.cross_entropy(logits[0], labels[0]).unsqueeze(0)
+    per_example = F.cross_entropy(logits.flatten(0, 1), labels.flatten(), reduction="none")
+    return per_example.view(labels.shape).mean(1)
+
+
 def evaluate(
     model: nn.Module,
     images: Tensor,
@@ -151,22 +203,63 @@ def evaluate(
     precision: str = "fp32",
     should_stop: Callable[[], bool] | None = None,
 ) -> EpochResult:
-    """Loss and accuracy in eval mode (BatchNorm running statistics untouched), large batches."""
+    """Loss and accuracy of one plain model in eval mode: `evaluate_members` with one member."""
+    member = StackedModel(model, 1, preprocess.channels_last)
+    return evaluate_members(
+        member,
+        images,
+        labels,
+        batch_size=batch_size,
+        preprocess=preprocess,
+        precision=precision,
+        should_stop=should_stop,
+    )[0]
+
+
+@torch.inference_mode()
+def evaluate_members(
+    model: StackedModel,
+    images: Tensor,
+    labels: Tensor,
+    *,
+    batch_size: int,
+    preprocess: Preprocess,
+    subsets: Tensor | None = None,
+    precision: str = "fp32",
+    should_stop: Callable[[], bool] | None = None,
+) -> list[EpochResult]:
+    """Each member's loss and accuracy in eval mode (running statistics untouched).
+
+    Every member sees all of (images, labels), or its own `subsets[r]` of them. The batch is
+    divided by R so that the stacked activations stay the size one member's would be.
+    """
     model.eval()
-    device = images.device
-    loss_sum = torch.zeros((), device=device)
-    correct = torch.zeros((), device=device, dtype=torch.int64)
-    for start in range(0, len(labels), batch_size):
+    device, members = images.device, model.members
+    n = len(labels) if subsets is None else subsets.shape[1]
+    step = max(1, batch_size // members)
+    loss_sum = torch.zeros(members, device=device)
+    correct = torch.zeros(members, device=device, dtype=torch.int64)
+    for start in range(0, n, step):
         if should_stop is not None and should_stop():
             raise Cancelled
-        x = preprocess(images[start : start + batch_size])
-        y = labels[start : start + batch_size]
+        if subsets is None:
+            x = preprocess(images[start : start + step])
+            x = x.unsqueeze(0).expand(members, *x.shape)
+            y = labels[start : start + step].expand(members, -1)
+        else:
+            index = subsets[:, start : start + step]
+            x = preprocess(images[index.flatten()]).view(*index.shape, *images.shape[1:])
+            y = labels[index]
         with autocast(precision, device):
             logits = model(x)
-        loss_sum += F.cross_entropy(logits.float(), y, reduction="sum")
-        correct += (logits.argmax(1) == y).sum()
-    n = len(labels)
-    return EpochResult(loss_sum.item() / max(n, 1), correct.item() / max(n, 1), 0)
+        loss_sum += F.cross_entropy(
+            logits.float().flatten(0, 1), y.flatten(), reduction="none"
+        ).view(y.shape).sum(1)
+        correct += (logits.argmax(2) == y).sum(1)
+    return [
+        EpochResult(loss / max(n, 1), hits / max(n, 1), 0)
+        for loss, hits in zip(loss_sum.tolist(), correct.tolist(), strict=True)
+    ]
 
 
 def make_optimizer(

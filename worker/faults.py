@@ -96,25 +96,31 @@ def _fire(fault: Fault) -> None:
 
 
 def install() -> None:
-    """Make the points in core reachable: wrap what core.runner calls. 'batch' counts training
-    batches only (evaluation batches check should_stop too, but are no 'batch' visit)."""
+    """Make the points in core reachable: wrap what core's runner and training loop call.
+    'batch' counts training batches only (evaluation batches check should_stop too, but are no
+    'batch' visit)."""
+    import core.lockstep
     import core.runner
 
-    for point, name in (("load", "load_run_data"), ("evaluate", "evaluate")):
-        real = getattr(core.runner, name)
+    targets = (
+        ("load", core.runner, "load_run_data"),
+        ("evaluate", core.lockstep, "evaluate_members"),
+    )
+    for point, module, name in targets:
+        real = getattr(module, name)
 
         def wrapper(*args: Any, _real: Any = real, _point: str = point, **kwargs: Any) -> Any:
             reach(_point)
             return _real(*args, **kwargs)
 
-        setattr(core.runner, name, wrapper)
-    train = core.runner.train_one_epoch
+        setattr(module, name, wrapper)
+    train = core.lockstep.train_members_epoch
 
-    def train_one_epoch(*args: Any, should_stop: Any = None, **kwargs: Any) -> Any:
+    def train_members_epoch(*args: Any, should_stop: Any = None, **kwargs: Any) -> Any:
         def batch() -> bool:
             reach("batch")
             return bool(should_stop and should_stop())
 
         return train(*args, should_stop=batch, **kwargs)
 
-    core.runner.train_one_epoch = train_one_epoch  # type: ignore[assignment]
+    core.lockstep.train_members_epoch = train_members_epoch  # type: ignore[assignment]

@@ -43,6 +43,12 @@ def bench(
     concurrent: Annotated[
         str, typer.Option(help="also aggregate img/s of N concurrent processes, e.g. 1,2,4")
     ] = "",
+    batch_repeats: Annotated[
+        str,
+        typer.Option(
+            help="also aggregate img/s of R repeats trained as one stacked model, e.g. 1,4,16,64"
+        ),
+    ] = "",
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
 ) -> None:
     """Time core's train_one_epoch on resident synthetic uint8 data against pure compute."""
@@ -74,7 +80,7 @@ def bench(
         augment=augment,
         repeats=repeats,
     )
-    result = measure_all(config, parse_counts(concurrent))
+    result = measure_all(config, parse_counts(concurrent), parse_counts(batch_repeats))
     typer.echo(json.dumps(result) if as_json else summary(result))
 
 
@@ -95,6 +101,12 @@ def summary(r: dict[str, Any]) -> str:
         lines.append(
             f"  {c['processes']} concurrent: {c['aggregate_images_per_second']:.0f} img/s "
             f"aggregate (threads per process: {c['threads_per_process'] or 'default'})"
+        )
+    for b in r.get("batch_repeats", []):
+        rate = b["images_per_second"]
+        lines.append(
+            f"  R={b['R']} stacked: "
+            + (f"{rate:.0f} img/s aggregate, {b['ratio']:.2f}x R=1" if rate else "cannot stack")
         )
     return "\n".join(lines)
 

@@ -39,6 +39,12 @@ def run(
     threads: Annotated[
         int | None, typer.Option(min=1, help="CPU threads (default: all); 1 suits small models")
     ] = None,
+    batch_repeats: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="override execution.batch_repeats: repeats trained as one stacked model"
+        ),
+    ] = None,
 ) -> None:
     """Run an experiment here, with a progress bar per run; rerun to continue after a stop."""
     spec = spec_or_preset(spec_path)
@@ -46,6 +52,9 @@ def run(
         torch.set_num_threads(threads)
     if repeats is not None:
         spec = parse_spec({**spec.model_dump(exclude_none=True), "repeats": repeats})
+    if batch_repeats is not None:
+        execution = {"batch_repeats": batch_repeats}
+        spec = parse_spec({**spec.model_dump(exclude_none=True), "execution": execution})
     began = time.perf_counter()
     bars: list[tqdm] = []
 

@@ -121,3 +121,15 @@ def test_preprocess_share_keeps_the_paper_data_share(stage_epochs: int) -> None:
     )
     spec = share.build_spec(args)
     assert share.data_share(spec, 12_800) == pytest.approx(share.PAPER_DATA_SHARE, rel=0.01)
+
+
+def test_cli_measures_stacked_repeats() -> None:
+    args = ["bench", "--model", "small_cnn", "--image-size", "8", "--batch-size", "8"]
+    args += ["--examples", "32", "--num-classes", "10", "--threads", "1", "--repeats", "1"]
+    result = CliRunner().invoke(app, [*args, "--batch-repeats", "1,3", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)["batch_repeats"]
+    assert [row["R"] for row in rows] == [1, 3]
+    assert rows[0]["ratio"] == 1.0 and rows[1]["images_per_second"] > 0
+    bad = CliRunner().invoke(app, [*args, "--batch-repeats", "0"])
+    assert bad.exit_code == 2 and "expected positive integers" in bad.output
