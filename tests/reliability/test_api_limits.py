@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -129,15 +128,14 @@ BODIES: dict[str, tuple[str | bytes, str, str]] = {
 
 
 @pytest.mark.parametrize("body", BODIES)
-def test_hostile_bodies_are_422_and_cheap(client: TestClient, body: str) -> None:
+def test_hostile_bodies_are_422(client: TestClient, body: str) -> None:
+    # How long each takes is measured by bench/hostile_bodies.py, not asserted here.
     content, kind, fragment = BODIES[body]
-    began = time.monotonic()
     response = client.post(
         "/api/v1/experiments",
         content=content if isinstance(content, bytes) else content.encode(),
         headers={"Content-Type": kind},
     )
-    assert time.monotonic() - began < 5
     assert response.status_code == 422, response.text[:300]
     assert any(fragment in line for line in response.json()["detail"]), response.text[:300]
 
