@@ -23,7 +23,7 @@ def main() -> None:
     """Run the CLI; bad input ends with one line on stderr and exit code 2, never a traceback."""
     try:
         app()
-    except (SpecError, DataError, UnknownNameError, FileNotFoundError) as error:
+    except (SpecError, DataError, UnknownNameError, FileNotFoundError, FileExistsError) as error:
         print(f"initlab: error: {error}", file=sys.stderr)
         sys.exit(2)
 
