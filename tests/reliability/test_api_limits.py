@@ -14,9 +14,8 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.reliability.inprocess import AUTH, make_app
-from tests.service.backends import postgres_backend
-from tests.service.servers import Service, tiny_spec
+from tests.reliability.inprocess import AUTH, live_postgres_api, make_app
+from tests.service.servers import tiny_spec
 
 
 @pytest.fixture(scope="module", params=["in-process sqlite", "uvicorn postgres"])
@@ -33,16 +32,10 @@ def client(
         with TestClient(app, headers=AUTH) as test_client:
             yield test_client
         return
-    with postgres_backend(root, "limits") as backend:
-        backend.env["INITLAB_MAX_RUNS_PER_SUBMISSION"] = "1000"
-        os.symlink(outside, Path(backend.env["INITLAB_DATA_ROOT"]) / "link-out")
-        service = Service(backend, Path(tmp_path_factory.mktemp("limits-logs")))
-        try:
-            service.start_api()
-            with httpx.Client(base_url=service.url, headers=AUTH, timeout=60) as live:
-                yield live
-        finally:
-            service.stop()
+    logs = Path(tmp_path_factory.mktemp("limits-logs"))
+    with live_postgres_api(root, logs, INITLAB_MAX_RUNS_PER_SUBMISSION="1000") as (live, data):
+        os.symlink(outside, data / "link-out")
+        yield live
 
 
 def _spec(**changes: Any) -> dict[str, Any]:
