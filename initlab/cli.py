@@ -26,7 +26,7 @@ def main() -> None:
     try:
         app()
     except (SpecError, DataError, ModelError, InitError, UnknownNameError,
-            FileNotFoundError) as error:
+            FileNotFoundError, FileExistsError) as error:
         print(f"initlab: error: {error}", file=sys.stderr)
         sys.exit(2)
 

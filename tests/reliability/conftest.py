@@ -2,6 +2,8 @@
 
 - `pg_service`: API + two workers on PostgreSQL and Redis (the production shape), so that a
   worker killed at a fault point leaves another one to resume its run.
+- `own_redis_service`: the same on a redis-server of its own, which the Redis-restart test
+  stops and starts (the machine's shared Redis is never touched).
 - `sqlite_service`: API + one worker on the embedded defaults (SQLite file, file broker), its
   checkpoints on a small tmpfs of their own where this machine lets the tests mount one (so a
   test can fill that disk).
@@ -18,6 +20,7 @@ import pytest
 
 from tests.reliability.helpers import SEED, FaultFile, wait_workers_live
 from tests.service.backends import postgres_backend, sqlite_backend
+from tests.service.own_redis import OwnRedis
 from tests.service.servers import Backend, Service
 
 EPOCH_DELAY = 0.1  # seconds after each epoch: windows for the restart tests
@@ -64,6 +67,25 @@ def pg_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
             yield service
         finally:
             service.stop()
+
+
+@pytest.fixture(scope="module")
+def own_redis_service(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[Service, OwnRedis]]:
+    """API + two workers on PostgreSQL and a Redis of their own, which a test may restart."""
+    root = tmp_path_factory.mktemp("reliability-own-redis")
+    own = OwnRedis(root / "redis")
+    own.start()
+    try:
+        with postgres_backend(root, "rel-own-redis", redis_url=own.url) as backend:
+            service = _start(backend, root, _logs(tmp_path_factory), workers=2)
+            try:
+                yield service, own
+            finally:
+                service.stop()
+    finally:
+        own.stop()
 
 
 @pytest.fixture(scope="session")

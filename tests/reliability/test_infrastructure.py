@@ -3,8 +3,6 @@ restarts empty, the API process dies. Runs finish anyway, with nothing lost or d
 
 from __future__ import annotations
 
-import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -12,41 +10,23 @@ from typing import Any
 
 import httpx
 import pytest
-import redis as redis_client
 
 from tests.reliability.helpers import FaultFile, assert_nothing_lost, fault_spec, worker_logs
-from tests.service.backends import REDIS, admin_connect
+from tests.service.backends import admin_connect
+from tests.service.own_redis import OwnRedis
 from tests.service.servers import Api, Service, wait_for
-
-REDIS_SERVER = [
-    "redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "-::1", "--port", "6379",
-    "--save", "", "--appendonly", "no", "--dir", "/var/lib/redis",
-    "--logfile", "/var/log/redis/ci.log",
-]  # fmt: skip
 
 pytestmark = pytest.mark.slow  # live servers and workers
 
 
-def _redis_up() -> bool:
-    try:
-        return bool(redis_client.Redis.from_url(REDIS, socket_connect_timeout=1).ping())
-    except redis_client.RedisError:
-        return False
-
-
 @contextmanager
-def redis_down() -> Iterator[None]:
-    """Stop the local Redis (nothing saved: its queues are lost); start it again on exit."""
-    if not REDIS.startswith("redis://127.0.0.1:6379"):
-        pytest.skip(f"restarts only the local Redis at 127.0.0.1:6379, not {REDIS}")
-    subprocess.run(["redis-cli", "shutdown", "nosave"], capture_output=True, timeout=10)
+def redis_down(own: OwnRedis) -> Iterator[None]:
+    """Stop the test's own Redis (nothing saved: its queues are lost); start it again on exit."""
+    own.stop()
     try:
-        wait_for(lambda: not _redis_up(), 10, 0.05, "Redis to stop")
         yield
     finally:
-        if not _redis_up():
-            subprocess.run(REDIS_SERVER, check=True, capture_output=True, timeout=10)
-        wait_for(_redis_up, 15, 0.05, "Redis to start again")
+        own.start()
 
 
 def _database(service: Service) -> str:
@@ -84,11 +64,14 @@ def test_postgres_connection_dropped_mid_transaction(
     assert_nothing_lost(api, created["id"], spec)
 
 
-def test_redis_restart_requeues_runs_from_the_store(pg_service: Service) -> None:
+def test_redis_restart_requeues_runs_from_the_store(
+    own_redis_service: tuple[Service, OwnRedis],
+) -> None:
     """Redis restarts empty while runs train and wait: the waiting runs' messages (and a
     submission made while Redis is down) are gone, and recovery publishes them
     again from the store. Every run finishes, nothing doubled."""
-    api = Api(pg_service.url)
+    service, own = own_redis_service
+    api = Api(service.url)
     spec = fault_spec("redis-restart", epochs=5, repeats=4)
     created = api.submit(spec)
 
@@ -97,10 +80,9 @@ def test_redis_restart_requeues_runs_from_the_store(pg_service: Service) -> None
         return "running" in statuses and "queued" in statuses
 
     wait_for(training_and_waiting, 60, 0.05, "runs both training and waiting")
-    with redis_down():
+    with redis_down(own):
         restarted = datetime.now().astimezone()
         during = api.submit(fault_spec("submitted-while-redis-is-down"))
-        time.sleep(0.5)
     for experiment in (created, during):
         api.wait_status(experiment["id"], timeout=120)
     republished = [

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
@@ -18,7 +19,7 @@ from pydantic import ValidationError
 
 import api.deps
 from store.config import Settings
-from tests.reliability.inprocess import AUTH, ORIGIN, make_app, route_app
+from tests.reliability.inprocess import AUTH, ORIGIN, live_postgres_api, make_app, route_app
 from tests.service.servers import TOKEN, Service, tiny_spec
 
 PUBLIC = {"/api/v1/health"}
@@ -46,6 +47,21 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
         yield test_client
 
 
+@pytest.fixture(scope="module", params=["in-process sqlite", "uvicorn postgres"])
+def any_client(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[httpx.Client]:
+    """The token checks run in this process on SQLite and on uvicorn with PostgreSQL."""
+    root = Path(tmp_path_factory.mktemp("security-any"))
+    if request.param == "in-process sqlite":
+        with TestClient(make_app(root)) as test_client:
+            yield test_client
+        return
+    with live_postgres_api(root, Path(tmp_path_factory.mktemp("security-logs"))) as (live, _):
+        live.headers.pop("Authorization")  # each test sends its own
+        yield live
+
+
 def _url(path: str) -> str:
     return re.sub(r"\{(\w+)\}", lambda m: PARAMS[m.group(1)], path)
 
@@ -55,7 +71,8 @@ def test_the_route_list_is_complete() -> None:
 
 
 @pytest.mark.parametrize("method, path", ROUTES)
-def test_every_route_needs_the_token(client: TestClient, method: str, path: str) -> None:
+def test_every_route_needs_the_token(any_client: httpx.Client, method: str, path: str) -> None:
+    client = any_client
     for headers in WRONG:
         response = client.request(method, _url(path), headers=headers, json=tiny_spec())
         assert response.status_code == 401, (method, path, headers, response.text)
@@ -64,7 +81,8 @@ def test_every_route_needs_the_token(client: TestClient, method: str, path: str)
     assert allowed.status_code != 401
 
 
-def test_health_and_documentation_are_open(client: TestClient) -> None:
+def test_health_and_documentation_are_open(any_client: httpx.Client) -> None:
+    client = any_client
     assert client.get("/api/v1/health").status_code == 200
     for path in DOCS:
         assert client.get(path).status_code == 200, path

@@ -55,7 +55,9 @@ def sqlite_backend(root: Path) -> Backend:
 
 
 @contextmanager
-def postgres_backend(root: Path, label: str = "postgres") -> Iterator[Backend]:
+def postgres_backend(
+    root: Path, label: str = "postgres", redis_url: str = REDIS
+) -> Iterator[Backend]:
     """A scratch PostgreSQL database and Redis key prefix of its own; both dropped after."""
     try:
         admin = admin_connect()
@@ -64,10 +66,10 @@ def postgres_backend(root: Path, label: str = "postgres") -> Iterator[Backend]:
     try:
         import redis
 
-        client = redis.Redis.from_url(REDIS, socket_connect_timeout=3)
+        client = redis.Redis.from_url(redis_url, socket_connect_timeout=3)
         client.ping()
     except Exception as error:
-        unavailable(f"Redis at {REDIS} is not reachable ({error})")
+        unavailable(f"Redis at {redis_url} is not reachable ({error})")
     name = f"initlab_test_{uuid.uuid4().hex[:10]}"
     admin.execute(f'CREATE DATABASE "{name}"')
     url = POSTGRES.rsplit("/", 1)[0] + f"/{name}"
@@ -79,7 +81,7 @@ def postgres_backend(root: Path, label: str = "postgres") -> Iterator[Backend]:
             label,
             {
                 "INITLAB_DATABASE_URL": url,
-                "INITLAB_BROKER_URL": REDIS,
+                "INITLAB_BROKER_URL": redis_url,
                 "INITLAB_REDIS_KEY_PREFIX": prefix,
                 "INITLAB_QUEUE_NAME": name,
                 "INITLAB_ARTIFACT_DIR": str(root / "art"),

@@ -33,9 +33,18 @@ FAST = {
 
 
 def free_port() -> int:
+    """A port the OS says is free now; for servers that cannot take a socket (see listening)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def listening() -> socket.socket:
+    """A socket bound to a port the OS chose and listening: held, so no one else can take it."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)
+    return sock
 
 
 def wait_for(
@@ -66,11 +75,17 @@ class Service:
 
     backend: Backend
     logs: Path
-    port: int = field(default_factory=free_port)
+    # The API's socket: bound here and passed to each uvicorn (--fd), so the port stays ours
+    # from the start, across API restarts, until stop().
+    listener: socket.socket = field(default_factory=listening)
     api: subprocess.Popen[bytes] | None = None
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
     names: dict[int, str] = field(default_factory=dict)  # worker pid -> Celery node name prefix
     worker_env: dict[str, str] = field(default_factory=dict)  # added to every worker's env
+
+    @property
+    def port(self) -> int:
+        return int(self.listener.getsockname()[1])
 
     @property
     def url(self) -> str:
@@ -86,10 +101,18 @@ class Service:
             **extra,
         }
 
-    def _spawn(self, name: str, argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    def _spawn(
+        self, name: str, argv: list[str], env: dict[str, str], pass_fds: tuple[int, ...] = ()
+    ) -> subprocess.Popen[bytes]:
         log = open(self.logs / f"{self.backend.name}-{name}.log", "ab")  # noqa: SIM115
         return subprocess.Popen(
-            argv, env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            argv,
+            env=env,
+            cwd=REPO,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            pass_fds=pass_fds,
         )
 
     def start_api(self, wait: bool = True) -> None:
@@ -100,12 +123,13 @@ class Service:
                 "-m",
                 "uvicorn",
                 "api.main:app",
-                "--port",
-                str(self.port),
+                "--fd",
+                str(self.listener.fileno()),
                 "--log-level",
                 "warning",
             ],
             self.env(),
+            pass_fds=(self.listener.fileno(),),
         )
         if wait:
             self.wait_api()
@@ -167,6 +191,7 @@ class Service:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+        self.listener.close()
 
 
 class Api:

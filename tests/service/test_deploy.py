@@ -58,11 +58,10 @@ def _cli(service: Service, monkeypatch: pytest.MonkeyPatch, *args: str) -> Resul
         get_settings.cache_clear()
 
 
+@pytest.mark.parametrize("service", ["sqlite"], indirect=True)  # HTTP only: one backend will do
 def test_cli_submit_and_status(
     service: Service, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if service.backend.name != "sqlite":
-        pytest.skip("the CLI talks HTTP only; one backend is enough")
     spec = tmp_path / "spec.yaml"
     spec.write_text(yaml.safe_dump(tiny_spec("from-cli", epochs=1)))
     submitted = _cli(service, monkeypatch, "submit", str(spec))
