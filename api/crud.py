@@ -13,6 +13,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from api.models import Experiment, Metric, Run, utcnow
+from core.phase_order import ordered_phases
 from core.spec import ExperimentSpec, spec_to_json
 from core.stopping import DECIDED, savings
 
@@ -32,7 +33,8 @@ METRIC_FIELDS = (
 
 # What runs_for_stats reads of a metric row: what core.stats, curves and equal compute use.
 STATS_FIELDS = (
-    "phase", "epoch", "split", "loss", "accuracy", "examples", "examples_total", "seconds_total"
+    "phase", "epoch", "split", "loss", "accuracy", "lr", "examples", "examples_total",
+    "seconds_total",
 )
 
 
@@ -208,6 +210,12 @@ def runs_for_stats(
         }
         for r in runs
     ]
+
+
+def phases_of(session: Session, *, experiment_id: int) -> list[str]:
+    """The distinct phases of an experiment's metric rows, in training order."""
+    query = select(Metric.phase).where(Metric.experiment_id == experiment_id).distinct()
+    return ordered_phases(session.scalars(query))
 
 
 def results_version(session: Session, *, experiment_id: int, done_only: bool = False) -> Any:
