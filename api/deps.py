@@ -10,8 +10,8 @@ from celery import Celery
 from fastapi import Depends, Header, HTTPException, Path, Request, status
 from sqlalchemy.orm import Session
 
-from api.config import Settings
-from api.db import Database
+from store.config import Settings
+from store.db import Database
 
 
 def get_settings(request: Request) -> Settings:

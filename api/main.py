@@ -12,12 +12,12 @@ from fastapi.responses import JSONResponse
 
 import core
 from api.cache import ResultCache
-from api.config import Settings, get_settings
-from api.db import get_database
 from api.middleware import BodySizeLimit, validation_lines
-from api.routes import experiments, health, presets, results, runs, sweeps
+from api.routes import experiments, health, imports, presets, results, runs, sweeps
 from api.schemas import ERROR_RESPONSES
-from worker.celery_app import make_celery
+from runqueue.app import make_celery
+from store.config import Settings, get_settings
+from store.db import get_database
 
 PREFIX = "/api/v1"
 
@@ -42,7 +42,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.celery = make_celery(settings)
     app.state.results_cache = ResultCache()
     app.include_router(health.router, prefix=PREFIX)
-    for module in (experiments, results, runs, sweeps, presets):
+    # imports before experiments: "/experiments/import" must not be read as an experiment id.
+    for module in (imports, experiments, results, runs, sweeps, presets):
         app.include_router(module.router, prefix=PREFIX, responses=ERROR_RESPONSES)
 
     @app.exception_handler(RequestValidationError)
@@ -56,7 +57,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_methods=["GET", "POST"],
             allow_headers=["Authorization", "Content-Type"],
         )
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    import_limit = (settings.max_import_bytes, "INITLAB_MAX_IMPORT_BYTES")
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.max_body_bytes,
+        paths={f"{PREFIX}/experiments/import": import_limit},
+    )
     return app
 
 

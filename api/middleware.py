@@ -1,8 +1,9 @@
-"""ASGI middleware: refuse request bodies over INITLAB_MAX_BODY_BYTES with 413."""
+"""ASGI middleware: refuse request bodies over INITLAB_MAX_BODY_BYTES (or a path's own) with 413."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -13,16 +14,18 @@ class _TooLarge(Exception):
 
 
 class BodySizeLimit:
-    """413 for a body over `max_bytes`, by Content-Length up front or while it streams in."""
+    """413 for a body over the limit, by Content-Length up front or while it streams in.
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app, self.max_bytes = app, max_bytes
+    `paths` gives some paths a limit of their own: path -> (bytes, the setting that sets it).
+    """
 
-    async def _refuse(self, send: Send, size: str) -> None:
-        detail = (
-            f"request body {size} exceeds the limit of {self.max_bytes} bytes "
-            "(INITLAB_MAX_BODY_BYTES)"
-        )
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, paths: Mapping[str, tuple[int, str]] | None = None
+    ) -> None:
+        self.app, self.max_bytes, self.paths = app, max_bytes, dict(paths or {})
+
+    async def _refuse(self, send: Send, size: str, limit: int, setting: str) -> None:
+        detail = f"request body {size} exceeds the limit of {limit} bytes ({setting})"
         body = json.dumps({"detail": detail}).encode()
         await send(
             {
@@ -40,10 +43,13 @@ class BodySizeLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit, setting = self.paths.get(
+            scope.get("path", ""), (self.max_bytes, "INITLAB_MAX_BODY_BYTES")
+        )
         headers = dict(scope.get("headers") or [])
         length = headers.get(b"content-length", b"").decode() or None
-        if length is not None and length.isdigit() and int(length) > self.max_bytes:
-            await self._refuse(send, f"of {length} bytes")
+        if length is not None and length.isdigit() and int(length) > limit:
+            await self._refuse(send, f"of {length} bytes", limit, setting)
             return
         received, started = 0, False
 
@@ -52,7 +58,7 @@ class BodySizeLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > limit:
                     raise _TooLarge
             return message
 
@@ -65,7 +71,7 @@ class BodySizeLimit:
             await self.app(scope, limited_receive, tracking_send)
         except _TooLarge:
             if not started:
-                await self._refuse(send, f"of more than {self.max_bytes} bytes")
+                await self._refuse(send, f"of more than {limit} bytes", limit, setting)
 
 
 def validation_lines(errors: list[dict[str, Any]]) -> list[str]:

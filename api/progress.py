@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections import Counter
 
-from api.models import Run
 from api.schemas import Progress, RunningRun
 from core.methods import plan_for
 from core.spec import ExperimentSpec
+from store.models import Run
 
 
 def epochs_done(spec: ExperimentSpec, run: Run) -> int:

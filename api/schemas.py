@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 Band = Literal["iqr", "p10p90", "minmax", "std", "ci95"]
 MetricName = Literal["loss", "accuracy", "lr"]  # lr: the learning rate, per epoch
@@ -43,12 +43,24 @@ class RunBrief(BaseModel):
     status: str
 
 
+REQUEUE_NOTES = {
+    "stalled": "stalled",
+    "lost": "worker lost",
+    "shutdown": "worker stopped",
+    "transient": "infrastructure error",
+}
+
+
 class RunPublic(RunBrief):
     """Everything stored about a run."""
 
     experiment_id: int
-    attempt: int
-    requeues: int
+    attempt: int = Field(description="retries asked for, plus one")
+    requeues: int = Field(description="times InitLab put the run back (lost or stalled owner)")
+    stalls: int = Field(description="of those, runs that beat but made no progress")
+    requeue_reason: str | None = Field(description="lost | stalled | shutdown | transient")
+    fence: int = Field(description="executions that claimed the run (the owner's fence)")
+    progress_at: datetime | None = Field(description="last batch or epoch advanced (DB clock)")
     enqueued: datetime | None
     started: datetime | None
     finished: datetime | None
@@ -70,6 +82,15 @@ class RunPublic(RunBrief):
     wall_seconds: dict[str, float] | None
     precision: str | None = None
     deterministic: bool | None = None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def note(self) -> str | None:
+        """'stalled, re-queued (attempt 2)' while a run InitLab put back waits or runs again."""
+        reason = REQUEUE_NOTES.get(self.requeue_reason or "")
+        if reason is None or self.status not in ("queued", "running"):
+            return None
+        return f"{reason}, re-queued (attempt {self.fence + (self.status == 'queued')})"
 
 
 class ExperimentBrief(BaseModel):
@@ -124,6 +145,9 @@ class ExperimentPublic(BaseModel):
     created: datetime
     sweep_id: str | None
     progress: Progress
+    provenance: dict[str, Any] | None = Field(
+        None, description="set for imported experiments: source, licence, sha256, caveats"
+    )
 
 
 class StoppedEarly(BaseModel):

@@ -22,7 +22,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from api.db import upgrade  # noqa: E402
+from store.db import upgrade  # noqa: E402
 from tests.service.conftest import POSTGRES, REDIS, _admin_connect  # noqa: E402
 from tests.service.servers import Api, Backend, Service, tiny_spec  # noqa: E402
 

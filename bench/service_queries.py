@@ -35,13 +35,13 @@ sys.path.insert(0, str(REPO))
 from fastapi.testclient import TestClient  # noqa: E402
 from sqlalchemy import insert  # noqa: E402
 
-from api import crud  # noqa: E402
 from api.cache import ResultCache  # noqa: E402
-from api.config import Settings  # noqa: E402
-from api.db import get_database, upgrade  # noqa: E402
 from api.main import create_app  # noqa: E402
-from api.models import Metric, Run, utcnow  # noqa: E402
 from core.spec import parse_spec  # noqa: E402
+from store.config import Settings  # noqa: E402
+from store.db import get_database, upgrade  # noqa: E402
+from store.models import Metric, Run, utcnow  # noqa: E402
+from store.runs import create_experiment  # noqa: E402
 from tests.service.backends import POSTGRES, admin_connect  # noqa: E402
 
 ARMS, REPEATS, EPOCHS = ("original", "smart"), 60, 100
@@ -91,7 +91,7 @@ def store_experiment(url: str) -> int:
     db = get_database(url)
     rng = random.Random(0)
     with db.transaction() as session:
-        experiment, _ = crud.create_experiment(session, spec=parse_spec(bench_spec()), priority=5)
+        experiment, _ = create_experiment(session, spec=parse_spec(bench_spec()), priority=5)
         for run in experiment.runs:
             run.status, run.finished, run.started = "done", utcnow(), utcnow()
             run.last_phase, run.last_epoch = "main", EPOCHS

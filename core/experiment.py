@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from core.methods import plan_for
+from core.provenance import with_caveats
 from core.runner import RunResult, load_run_data, run_single
 from core.spec import ExperimentSpec, spec_to_json
 from core.stats import select, summarize
+from core.stopping import stop_reason
 from core.tables import to_csv, to_markdown
 
 RULES = ("val_loss", "final", "paper")
@@ -28,18 +30,34 @@ def write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def run_record(result: RunResult) -> dict[str, Any]:
-    """A run as results.json stores it, with its per-rule selections."""
-    record = result.to_json()
+def with_selections(record: dict[str, Any]) -> dict[str, Any]:
+    """A run record (arm, repeat, status, metrics, ...) with its per-rule selections added."""
     record["selected"] = {rule: select(record, rule) for rule in RULES}
     return record
 
 
-def build_results(spec: ExperimentSpec, runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """The results document: spec, runs and the summary over repeats."""
+def run_record(result: RunResult) -> dict[str, Any]:
+    """A run as results.json stores it, with its per-rule selections."""
+    return with_selections(result.to_json())
+
+
+def build_results(
+    spec: ExperimentSpec,
+    runs: list[dict[str, Any]],
+    provenance: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The results document: spec, runs, the summary over repeats and, if imported, provenance."""
     assert spec.baseline is not None
     summary = summarize(runs, spec.baseline, RULES, spec=spec) if runs else {}
-    return {"spec": spec_to_json(spec), "runs": runs, "summary": summary}
+    results = {"spec": spec_to_json(spec), "runs": runs, "summary": summary}
+    reason = stop_reason(spec, runs)
+    if reason:  # the runs not in `runs` were never started
+        saved = len(spec.run_keys()) - len(runs)
+        results["stopped_early"] = {"reason": reason, "runs_saved": saved}
+    if provenance:
+        results["provenance"] = provenance
+        with_caveats(summary, provenance)
+    return results
 
 
 def write_results(out: Path, results: dict[str, Any]) -> None:
@@ -83,6 +101,8 @@ def run_experiment(
     for arm, repeat in spec.run_keys():
         if (arm, repeat) in done:
             continue
+        if stop_reason(spec, runs):  # stop_when_decided: the primary comparison is decided
+            break
         progress = on_run_start(arm, repeat, total_epochs(spec, arm)) if on_run_start else None
         checkpoint = checkpoints / f"{arm}-{repeat}.pt"
         result = run_single(

@@ -1,6 +1,7 @@
 """One small generic registry: models, datasets and methods are each an instance."""
 
 from collections.abc import Callable, Iterator
+from difflib import get_close_matches
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -30,8 +31,10 @@ class Registry(Generic[T]):
         try:
             return self._items[name]
         except KeyError:
+            close = get_close_matches(str(name), self.names(), n=3, cutoff=0.6)
+            hint = f"; did you mean {' or '.join(close)}?" if close else ""
             raise UnknownNameError(
-                f"unknown {self.kind} {name!r}; valid choices: {', '.join(self.names())}"
+                f"unknown {self.kind} {name!r}{hint}; valid choices: {', '.join(self.names())}"
             ) from None
 
     def names(self) -> list[str]:

@@ -13,6 +13,7 @@ from typing import Any
 
 from core.figures import experiment_figures
 from core.methods import plan_for
+from core.provenance import provenance_lines, with_caveats
 from core.spec import ExperimentSpec, SpecError, parse_spec
 from core.stats import RULES, summarize
 from core.tables import to_csv, to_latex, to_markdown
@@ -21,8 +22,8 @@ FORMATS = ("md", "csv", "latex")
 Run = Mapping[str, Any]
 
 
-def load_results(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """(spec data, runs) from an `initlab run` folder or its results.json."""
+def read_results(path: Path) -> dict[str, Any]:
+    """The results document (spec, runs, optional summary and provenance) of a run folder."""
     file = path / "results.json" if path.is_dir() else path
     if not file.is_file():
         raise FileNotFoundError(f"{file}: no results.json here (an `initlab run --out` folder?)")
@@ -32,6 +33,12 @@ def load_results(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         raise SpecError([f"{file}: not valid JSON: {error}"]) from None
     if not isinstance(results, dict) or "spec" not in results or "runs" not in results:
         raise SpecError([f"{file}: expected an object with 'spec' and 'runs'"])
+    return results
+
+
+def load_results(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """(spec data, runs) from an `initlab run` folder or its results.json."""
+    results = read_results(path)
     return results["spec"], list(results["runs"])
 
 
@@ -92,15 +99,20 @@ def render_report(
     runs: Sequence[Run],
     fmt: str = "md",
     select: str | None = None,
+    provenance: Mapping[str, Any] | None = None,
 ) -> str:
-    """The tables of Tables I–V per rule with paired statistics, in `fmt` (md, csv or latex)."""
+    """The tables of Tables I–V per rule with paired statistics, in `fmt` (md, csv or latex).
+
+    An imported experiment's `provenance` (source, licence, caveats) heads the report and
+    closes its tables.
+    """
     rules = _check(fmt, select)
     spec = parse_spec(dict(spec_data))
     done = finished(runs)
-    summary = summarize(done, spec.baseline, rules, spec=spec)
+    summary = with_caveats(summarize(done, spec.baseline, rules, spec=spec), provenance)
     if fmt == "csv":
         return to_csv(summary)
-    lines = _describe(spec, len(done), len(runs))
+    lines = _describe(spec, len(done), len(runs)) + provenance_lines(provenance)
     if fmt == "latex":
         head = [f"% Report: {spec.name}"] + [f"% {line}" for line in lines]
         return "\n".join(head) + "\n\n" + to_latex(summary)

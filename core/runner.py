@@ -88,6 +88,7 @@ class _Run:
         self.optimizer: torch.optim.Optimizer | None = None
         self.scheduler: Any = None
         self.sample_index: dict[str, torch.Tensor] = {}
+        self.should_stop: Callable[[], bool] | None = None  # evaluation checks it too
         self.identity = {"spec": spec.model_dump_json(), "arm": arm.name, "repeat": repeat}
         self.eval_pre = Preprocess.build(
             data.mean, data.std, normalize=spec.dataset.normalize, augment=False, device=device
@@ -138,6 +139,7 @@ class _Run:
                     batch_size=t.eval_batch_size,
                     preprocess=self.eval_pre,
                     precision=t.precision,
+                    should_stop=self.should_stop,
                 )
             rows.append(
                 {
@@ -168,6 +170,7 @@ class _Run:
     ) -> None:
         """Every phase in order, resuming after the checkpoint's epoch when there is one."""
         start, first_epoch, resumed = 0, self.first_epoch(self.phases[0]), False
+        self.should_stop = should_stop
         if checkpoint_path is not None and checkpoint_path.exists():
             start, first_epoch, resumed = self.restore(load_checkpoint(checkpoint_path))
             if on_epoch is not None:
@@ -259,6 +262,9 @@ class _Run:
                     seconds_total=self.seconds_total,
                 )
             self.history.extend(rows)
+            # A run told to stop during evaluation must not write the epoch's checkpoint.
+            if should_stop is not None and should_stop():
+                raise Cancelled
             if checkpoint_path is not None:
                 save_checkpoint(self.checkpoint(phase, epoch), checkpoint_path)
             if on_epoch is not None:

@@ -149,6 +149,7 @@ def evaluate(
     batch_size: int,
     preprocess: Preprocess,
     precision: str = "fp32",
+    should_stop: Callable[[], bool] | None = None,
 ) -> EpochResult:
     """Loss and accuracy in eval mode (BatchNorm running statistics untouched), large batches."""
     model.eval()
@@ -156,6 +157,8 @@ def evaluate(
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), device=device, dtype=torch.int64)
     for start in range(0, len(labels), batch_size):
+        if should_stop is not None and should_stop():
+            raise Cancelled
         x = preprocess(images[start : start + batch_size])
         y = labels[start : start + batch_size]
         with autocast(precision, device):

@@ -259,7 +259,8 @@ def runs_frame(
             "Attempt": run["attempt"], "Host": run.get("host") or "",
             "Device": run.get("device_name") or "", "Duration (s)": _duration(run),
             **_selected_figures(picks.get((run["arm"], int(run["repeat"])), {})),
-            "At": where, "Worker": run.get("worker") or "", "Error": run.get("error") or "",
+            "At": where, "Worker": run.get("worker") or "", "Note": run.get("note") or "",
+            "Error": run.get("error") or "",
         })
     return pd.DataFrame(rows)
 

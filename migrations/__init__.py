@@ -1,1 +1,1 @@
-"""Alembic migrations of the InitLab store; run them with `initlab db upgrade` or api.db.upgrade."""
+"""Alembic migrations of the InitLab store; run them with `initlab db upgrade`."""

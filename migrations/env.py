@@ -1,9 +1,9 @@
-"""Alembic environment: the URL comes from api.db.alembic_config, the schema from api.models."""
+"""Alembic environment: the URL comes from store.db.alembic_config, the schema from store.models."""
 
 from alembic import context
 
-from api.db import make_engine
-from api.models import Base
+from store.db import make_engine
+from store.models import Base
 
 config = context.config
 target_metadata = Base.metadata

@@ -3,12 +3,13 @@
 Inactive unless INITLAB_FAULT_FILE is set (tests/reliability sets it). An execution that finds
 the file when it has claimed its run reads one JSON object from it,
 
-    {"point": "batch" | "evaluate" | "before_record" | "in_record",
+    {"point": "load" | "batch" | "evaluate" | "before_record" | "in_record",
      "at": n, "action": "kill" | "oom" | "pause"}
 
 and acts the n-th time it reaches the point. The file is deleted before the action, so a fault
 fires once, in one execution. Points:
 
+- load: the start of the run's data loading (core.runner's load_run_data)
 - batch: a training batch boundary, mid-epoch (the should_stop check)
 - evaluate: the start of an evaluation pass (core.runner's evaluate)
 - before_record: an epoch's checkpoint is on disk, its metric rows are not yet committed
@@ -29,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-POINTS = ("batch", "evaluate", "before_record", "in_record")
+POINTS = ("load", "batch", "evaluate", "before_record", "in_record")
 ACTIONS = ("kill", "oom", "pause")
 PAUSE_LIMIT = 60.0
 
@@ -95,13 +96,25 @@ def _fire(fault: Fault) -> None:
 
 
 def install() -> None:
-    """Make the 'evaluate' point reachable: wrap the evaluate that core.runner calls."""
+    """Make the points in core reachable: wrap what core.runner calls. 'batch' counts training
+    batches only (evaluation batches check should_stop too, but are no 'batch' visit)."""
     import core.runner
 
-    real = core.runner.evaluate
+    for point, name in (("load", "load_run_data"), ("evaluate", "evaluate")):
+        real = getattr(core.runner, name)
 
-    def evaluate(*args: Any, **kwargs: Any) -> Any:
-        reach("evaluate")
-        return real(*args, **kwargs)
+        def wrapper(*args: Any, _real: Any = real, _point: str = point, **kwargs: Any) -> Any:
+            reach(_point)
+            return _real(*args, **kwargs)
 
-    core.runner.evaluate = evaluate  # type: ignore[assignment]
+        setattr(core.runner, name, wrapper)
+    train = core.runner.train_one_epoch
+
+    def train_one_epoch(*args: Any, should_stop: Any = None, **kwargs: Any) -> Any:
+        def batch() -> bool:
+            reach("batch")
+            return bool(should_stop and should_stop())
+
+        return train(*args, should_stop=batch, **kwargs)
+
+    core.runner.train_one_epoch = train_one_epoch  # type: ignore[assignment]

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import FrameType
 
-from api.config import Settings
+from store.config import Settings
 
 
 @dataclass(frozen=True)
@@ -78,12 +78,19 @@ def celery_argv(slot: Slot, settings: Settings, loglevel: str = "INFO") -> list[
     ]
 
 
+def child_grace(stop_grace: float) -> float:
+    """How long children get after SIGTERM: INITLAB_STOP_GRACE less a margin (5 s, at most a
+    tenth), so the supervisor kills stragglers itself before compose's SIGKILL, which comes
+    after the same INITLAB_STOP_GRACE (docker-compose.yml)."""
+    return stop_grace - min(5.0, stop_grace / 10)
+
+
 class Supervisor:
     """Children in their own sessions; SIGINT/SIGTERM or one child's exit stops them all."""
 
-    def __init__(self, grace: float = 20.0) -> None:
+    def __init__(self, stop_grace: float) -> None:
         self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
-        self.grace = grace
+        self.grace = child_grace(stop_grace)
         self._stopping = False
 
     def start(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> None:

@@ -16,18 +16,21 @@ from celery.signals import worker_ready, worker_shutdown, worker_shutting_down
 from kombu.exceptions import OperationalError as BrokerError
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from api.config import get_settings
-from api.db import get_database
 from core.runner import RunCancelled, run_single
-from worker import faults, store
-from worker.celery_app import TASK_NAME, make_celery, publish_runs
+from runqueue.app import TASK_NAME, make_celery, publish_runs
+from store import executions, results, workers
+from store.config import get_settings
+from store.db import get_database
+from store.executions import Job
+from worker import faults
 from worker.failures import describe, position, release_memory
+from worker.ownership import Ownership, prepare_checkpoint
+from worker.recovery import Recovery
 from worker.runtime import environment
-from worker.sweep import sweep_once
 
 log = logging.getLogger(__name__)
 settings = get_settings()
-app = make_celery(settings)
+app = make_celery(settings, include=["worker.tasks"])
 # Infrastructure failures worth a retry; anything else a run raises is its own failure.
 TRANSIENT = (OperationalError, InterfaceError, BrokerError, ConnectionError)
 # Set on the worker's warm shutdown (SIGTERM): the running run stops at its next batch and
@@ -37,73 +40,37 @@ if settings.fault_file is not None:  # testing only (worker/faults.py)
     faults.install()
 
 
-class Ownership:
-    """Heartbeats the run from a thread and answers should_stop from a cached DB read."""
-
-    def __init__(self, job: store.Job, task_id: str) -> None:
-        self.job, self.task_id = job, task_id
-        self.db = get_database(settings.database_url)
-        self.lost = False
-        self.last = job.last  # (phase, epoch) of the last epoch recorded
-        self._checked, self._stop = 0.0, threading.Event()
-        self._thread = threading.Thread(target=self._beat_loop, daemon=True, name="heartbeat")
-
-    def __enter__(self) -> Ownership:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-
-    def _beat_loop(self) -> None:
-        while not self._stop.wait(settings.heartbeat_interval):
-            try:
-                if not store.beat(self.db, run_id=self.job.run_id, task_id=self.task_id):
-                    self.lost = True
-            except Exception:  # the DB may be back at the next beat
-                log.warning("heartbeat of run %s failed", self.job.run_id, exc_info=True)
-
-    def should_stop(self) -> bool:
-        """True once the run was cancelled, handed to another execution, or the worker stops."""
-        faults.reach("batch")
-        if shutting_down.is_set():
-            return True
-        now = time.monotonic()
-        if not self.lost and now - self._checked >= settings.stop_poll_interval:
-            self._checked = now
-            self.lost = not store.still_running(
-                self.db, run_id=self.job.run_id, task_id=self.task_id
-            )
-        return self.lost
-
-    def on_epoch(self, rows: list[dict[str, Any]]) -> None:
-        """Rows and progress in one transaction (after core saved the checkpoint), then a beat."""
-        faults.reach("before_record")
-        if not store.record_epoch(self.db, job=self.job, task_id=self.task_id, rows=rows):
-            self.lost = True
-            return
-        if rows:
-            self.last = (rows[-1]["phase"], int(rows[-1]["epoch"]))
-        store.beat(self.db, run_id=self.job.run_id, task_id=self.task_id)
-        if settings.epoch_delay:
-            time.sleep(settings.epoch_delay)
-
-
-def _stopped(run_id: int, task_id: str) -> str:
+def _stopped(owner: Ownership) -> str:
     """After should_stop: on a worker shutdown, queue the run again for another worker."""
-    if not shutting_down.is_set():
+    if not shutting_down.is_set() or owner.lost:
+        log.warning("%s stopped: it no longer owns the run", owner.job.name)
         return "stopped"  # cancelled, or handed to another execution
-    dispatch = store.hand_back(get_database(settings.database_url), run_id=run_id, task_id=task_id)
+    db = get_database(settings.database_url)
+    dispatch = executions.hand_back(db, job=owner.job, reason="shutdown")
     if dispatch is not None:
         publish_runs(app, settings, [dispatch])
     return "handed back"
 
 
+def _train(job: Job, owner: Ownership) -> Any:
+    prepare_checkpoint(job)
+    with owner:
+        return run_single(
+            job.spec,
+            job.arm,
+            job.repeat,
+            device=settings.device,
+            data_root=settings.data_root,
+            checkpoint_path=job.checkpoint,
+            on_epoch=owner.on_epoch,
+            should_stop=owner.should_stop,
+        )
+
+
 def execute(run_id: int, *, task_id: str, worker: str) -> str:
     """Claim the run, train it through core.run_single, record how it ended; returns that."""
     db = get_database(settings.database_url)
-    job = store.claim(
+    job = executions.claim(
         db,
         run_id=run_id,
         task_id=task_id,
@@ -114,39 +81,42 @@ def execute(run_id: int, *, task_id: str, worker: str) -> str:
     )
     if job is None:
         return "skipped"  # finished, cancelled, superseded by a newer message, or held elsewhere
+    log.info(
+        "%s started on %s, %s",
+        job.name,
+        worker,
+        f"resuming from {job.resume_from}" if job.resume_from else "from the start",
+    )
     _current_run.update(id=run_id)
     faults.arm(settings.fault_file)
-    owner = Ownership(job, task_id)
+    owner = Ownership(db, settings, job, shutting_down)
     failure: str | None = None
     try:
-        with owner:
-            result = run_single(
-                job.spec,
-                job.arm,
-                job.repeat,
-                device=settings.device,
-                data_root=settings.data_root,
-                checkpoint_path=job.checkpoint,
-                on_epoch=owner.on_epoch,
-                should_stop=owner.should_stop,
-            )
+        result = _train(job, owner)
     except RunCancelled:
-        return _stopped(run_id, task_id)
+        return _stopped(owner)
     except TRANSIENT:
+        with contextlib.suppress(*TRANSIENT):  # else recovery re-queues it once it is stale
+            executions.hand_back(db, job=job, reason="transient", new_message=False)
         raise
     except Exception as error:  # TrainingError, DataError, CheckpointError, CUDA OOM, a bug
-        log.exception("run %s failed", run_id)
+        log.exception("%s failed", job.name)
         failure = describe(error, position(job.spec, job.arm, owner.last))
     finally:
         faults.disarm()
         _current_run.update(id=None)
     if failure is not None:
         release_memory()  # here, past the except: its traceback no longer holds the tensors
-        store.finish(db, run_id=run_id, task_id=task_id, status="failed", error=failure)
+        finished = executions.finish(db, job=job, status="failed", error=failure)
+    else:
+        finished = executions.finish(db, job=job, status="done", result=result)
+    if not finished:
+        log.warning("%s ended after it lost the run; its result is discarded", job.name)
+        return "stopped"
+    if failure is not None:
         return "failed"
-    store.finish(db, run_id=run_id, task_id=task_id, status="done", result=result)
     try:  # the run is done whatever happens here; the next finished run asks again
-        store.stop_if_decided(db, experiment_id=job.experiment_id)
+        results.stop_if_decided(db, experiment_id=job.experiment_id)
     except TRANSIENT:
         log.warning("stop_when_decided check after run %s failed", run_id, exc_info=True)
     return "done"
@@ -162,10 +132,6 @@ def run_task(self: Task, run_id: int) -> str:
         return execute(run_id, task_id=str(self.request.id), worker=worker)
     except TRANSIENT as error:
         log.warning("run %s: transient infrastructure error, retrying: %s", run_id, error)
-        with contextlib.suppress(*TRANSIENT):  # else the sweep re-queues it once it is stale
-            store.release(
-                get_database(settings.database_url), run_id=run_id, task_id=str(self.request.id)
-            )
         raise self.retry(exc=error, countdown=min(60, 2**self.request.retries)) from None
 
 
@@ -173,22 +139,23 @@ _current_run: dict[str, int | None] = {"id": None}
 
 
 class Housekeeper(threading.Thread):
-    """Per worker process: beat the worker's row and run the heartbeat sweep periodically."""
+    """Per worker process: beat the worker's row and take part in recovery periodically."""
 
     def __init__(self, name: str) -> None:
         super().__init__(daemon=True, name="housekeeper")
         self.worker_name, self.stopping = name, threading.Event()
         self.db = get_database(settings.database_url)
+        self.recovery = Recovery(self.db, app, settings, holder=name)
 
     def run(self) -> None:
         period = min(settings.sweep_interval, settings.heartbeat_interval)
-        last_sweep = 0.0
+        last_pass = 0.0
         while not self.stopping.wait(period):
             try:
-                store.beat_worker(self.db, name=self.worker_name, run_id=_current_run["id"])
-                if time.monotonic() - last_sweep >= settings.sweep_interval:
-                    last_sweep = time.monotonic()
-                    sweep_once(self.db, app, settings)
+                workers.beat_worker(self.db, name=self.worker_name, run_id=_current_run["id"])
+                if time.monotonic() - last_pass >= settings.sweep_interval:
+                    last_pass = time.monotonic()
+                    self.recovery.recover_once()
             except Exception:
                 log.warning("housekeeping failed; trying again", exc_info=True)
 
@@ -200,7 +167,7 @@ _housekeeper: list[Housekeeper] = []
 def _on_ready(sender: Any = None, **_: Any) -> None:
     name = getattr(sender, "hostname", None) or socket.gethostname()
     db = get_database(settings.database_url)
-    store.register_worker(
+    workers.register_worker(
         db,
         name=name,
         host=socket.gethostname(),
@@ -222,6 +189,7 @@ def _on_shutdown(**_: Any) -> None:
     for keeper in _housekeeper:
         keeper.stopping.set()
         try:
-            store.unregister_worker(keeper.db, name=keeper.worker_name)
+            keeper.recovery.release()
+            workers.unregister_worker(keeper.db, name=keeper.worker_name)
         except Exception:
             log.warning("could not unregister worker %s", keeper.worker_name, exc_info=True)

@@ -11,8 +11,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api import crud
-from api.config import Settings
-from api.db import Database
 from api.deps import (
     MAX_ID,
     Authorized,
@@ -22,7 +20,6 @@ from api.deps import (
     SessionDep,
     SettingsDep,
 )
-from api.models import Experiment, ExperimentStatus, Run
 from api.progress import progress
 from api.schemas import (
     CancelResponse,
@@ -35,7 +32,11 @@ from api.schemas import (
 from api.submission import Submission, UnsupportedMediaType, prepare
 from core.spec import ExperimentSpec, SpecError, parse_spec
 from core.sweep import swept_values
-from worker.celery_app import publish_runs
+from runqueue.app import publish_runs
+from store import results, runs
+from store.config import Settings
+from store.db import Database
+from store.models import Experiment, ExperimentStatus, Run
 
 router = APIRouter(prefix="/experiments", tags=["experiments"], dependencies=[Authorized])
 
@@ -114,12 +115,12 @@ def store_submission(
     stored, dispatches = [], []
     with db.transaction() as session:
         for spec in submission.experiments:
-            experiment, sent = crud.create_experiment(
+            experiment, sent = runs.create_experiment(
                 session, spec=spec, priority=priority, sweep_id=sweep_id
             )
             stored.append((experiment, spec))
             dispatches += sent
-    # A message that fails to go out leaves its run queued; the heartbeat sweep publishes it.
+    # A message that fails to go out leaves its run queued; the lost-message check publishes it.
     publish_runs(celery, settings, dispatches)
     return SubmitResponse(
         id=stored[0][0].id,
@@ -172,7 +173,7 @@ def public_experiments(session: Session, experiments: list[Experiment]) -> list[
 
 
 def _columns(experiment: Experiment) -> dict[str, Any]:
-    keys = ("id", "name", "status", "priority", "created", "sweep_id")
+    keys = ("id", "name", "status", "priority", "created", "sweep_id", "provenance")
     return {key: getattr(experiment, key) for key in keys}
 
 
@@ -193,15 +194,15 @@ def list_experiments(
 def read_experiment(experiment_id: ExperimentId, session: SessionDep) -> dict[str, Any]:
     """One experiment with its spec, progress, and what stop_when_decided saved (if it did)."""
     detail = public_experiments(session, [get_experiment(session, experiment_id)])[0]
-    return {**detail, "stopped_early": crud.stopped_early(session, experiment_id=experiment_id)}
+    return {**detail, "stopped_early": results.stopped_early(session, experiment_id=experiment_id)}
 
 
 @router.post("/{experiment_id}/cancel", response_model=CancelResponse)
 def cancel_experiment(experiment_id: ExperimentId, db: DatabaseDep) -> CancelResponse:
     """Cancel every queued and running run: queued ones never start, running ones stop soon."""
     with db.transaction() as session:
-        experiment = crud.lock_experiment(session, experiment_id)
+        experiment = runs.lock_experiment(session, experiment_id)
         if experiment is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"experiment {experiment_id} not found")
-        cancelled = crud.cancel_experiment(session, experiment=experiment)
+        cancelled = runs.cancel_experiment(session, experiment=experiment)
         return CancelResponse(id=experiment.id, cancelled_runs=cancelled, status=experiment.status)

@@ -5,14 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Response, status
-from sqlalchemy import select, text
+from sqlalchemy import text
 
 import core
-from api import crud
 from api.deps import CeleryDep, DatabaseDep, SettingsDep
-from api.models import Worker
 from api.schemas import Health, WorkerPublic
-from worker.celery_app import check_broker
+from runqueue.app import check_broker
+from store.workers import live_workers
 
 router = APIRouter(tags=["health"])
 
@@ -29,10 +28,7 @@ def health(db: DatabaseDep, celery: CeleryDep, settings: SettingsDep, response: 
     try:
         with db.session() as session:
             session.execute(text("SELECT 1"))
-            fresh = crud.fresh_since(settings.heartbeat_timeout)
-            rows = session.scalars(
-                select(Worker).where(Worker.heartbeat >= fresh).order_by(Worker.name)
-            )
+            rows = live_workers(session, timeout=settings.heartbeat_timeout)
             workers = [WorkerPublic.model_validate(w) for w in rows]
     except Exception as error:
         database = {"ok": False, "dialect": db.dialect, "error": type(error).__name__}

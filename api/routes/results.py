@@ -15,6 +15,7 @@ from api.schemas import Band, Curves, MetricName, MetricPage, RunLines, RunPubli
 from core.run_lines import MAX_POINTS, run_lines
 from core.stats import band as band_edges
 from core.stats import curve_stats, select, summarize
+from store import results
 
 router = APIRouter(prefix="/experiments", tags=["results"], dependencies=[Authorized])
 
@@ -81,7 +82,9 @@ def read_curves(
 
     def compute() -> dict[str, Any]:
         stored = None if phase == "all" else phase
-        runs = crud.runs_for_stats(session, experiment_id=experiment_id, phase=stored, split=split)
+        runs = results.runs_for_stats(
+            session, experiment_id=experiment_id, phase=stored, split=split
+        )
         arms: dict[str, list[dict[str, Any]]] = {}
         for arm in spec.arms:
             rows = curve_stats(runs, arm.name, phase, split, metric, x)
@@ -119,7 +122,9 @@ def read_lines(
 
     def compute() -> dict[str, Any]:
         stored = None if phase == "all" else phase
-        runs = crud.runs_for_stats(session, experiment_id=experiment_id, phase=stored, split=split)
+        runs = results.runs_for_stats(
+            session, experiment_id=experiment_id, phase=stored, split=split
+        )
         arms = {a.name: run_lines(runs, a.name, phase, split, metric, x, points) for a in spec.arms}
         return {"phase": phase, "split": split, "metric": metric, "x": x, "arms": arms}
 
@@ -143,7 +148,7 @@ def read_selected(
     version = crud.results_version(session, experiment_id=experiment_id)
 
     def compute() -> list[dict[str, Any]]:
-        runs = crud.runs_for_stats(session, experiment_id=experiment_id, phase="main")
+        runs = results.runs_for_stats(session, experiment_id=experiment_id, phase="main")
         return [{"arm": run["arm"], "repeat": run["repeat"], "splits": select(run, rule)}
                 for run in runs]
 
@@ -166,7 +171,7 @@ def read_summary(
 
     def compute() -> dict[str, Any]:
         # Every selection rule reads the main phase only.
-        runs = crud.runs_for_stats(
+        runs = results.runs_for_stats(
             session, experiment_id=experiment_id, phase="main", done_only=done_only
         )
         return summarize(runs, baseline=spec.baseline, spec=spec)

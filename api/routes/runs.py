@@ -6,11 +6,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, status
 
-from api import crud
 from api.deps import Authorized, CeleryDep, DatabaseDep, RunId, SessionDep, SettingsDep
-from api.models import Run
 from api.schemas import RunPublic
-from worker.celery_app import publish_runs
+from runqueue.app import publish_runs
+from store import runs
+from store.models import Run
 
 router = APIRouter(prefix="/runs", tags=["runs"], dependencies=[Authorized])
 
@@ -38,12 +38,11 @@ def retry_run(
 ) -> Run:
     """Queue a failed or cancelled run again (attempt + 1); it resumes from its checkpoint."""
     with db.transaction() as session:
-        run = session.get(Run, run_id)
-        if run is None:
-            raise _not_found(run_id)
         try:
-            dispatch = crud.retry_run(session, run=run, fresh=fresh)
-        except crud.Conflict as error:
+            run, dispatch = runs.retry_run(session, run_id=run_id, fresh=fresh)
+        except LookupError:
+            raise _not_found(run_id) from None
+        except runs.Conflict as error:
             raise HTTPException(status.HTTP_409_CONFLICT, str(error)) from None
     publish_runs(celery, settings, [dispatch])
     return run

@@ -10,7 +10,6 @@ from sqlalchemy import select
 
 from api import crud
 from api.deps import Authorized, CeleryDep, DatabaseDep, SessionDep, SettingsDep
-from api.models import Experiment
 from api.routes.experiments import (
     SPEC_BODY,
     DryRun,
@@ -24,6 +23,8 @@ from api.routes.experiments import (
 )
 from api.schemas import SubmitResponse, SweepDetail
 from core.sweep import swept_values
+from store.models import Experiment
+from store.runs import derive_status
 
 router = APIRouter(prefix="/sweeps", tags=["sweeps"], dependencies=[Authorized])
 
@@ -80,7 +81,7 @@ def read_sweep(
         item["swept"] = swept_values(spec_of(experiment))
     return {
         "id": sweep_id,
-        "status": crud.derive_status(counts),
+        "status": derive_status(counts),
         "fraction": round(done / total, 4) if total else 0.0,
         "experiments": items,
     }

@@ -12,6 +12,7 @@ from typing import Any
 
 import streamlit as st
 
+from core.provenance import is_imported, provenance_lines
 from dashboard.charts import CurveView
 from dashboard.client import get_client
 from dashboard.curves_tab import curves_tab
@@ -45,6 +46,10 @@ def _header(experiment: dict[str, Any]) -> None:
             st.rerun()
     baseline = experiment["spec"]["baseline"]
     cols[3].caption(f"Bookmark: `?experiment={eid}` · baseline `{baseline}`")
+    provenance = experiment.get("provenance")
+    if is_imported(provenance):  # every tab of an imported experiment says where it came from
+        for line in provenance_lines(provenance):
+            st.warning(line, icon=":material/input:")
     if experiment.get("sweep_id"):
         st.page_link("views/sweep.py", label="One point of a sweep: compare every point",
                      icon=":material/tune:", query_params={"sweep": experiment["sweep_id"]})

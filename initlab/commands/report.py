@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from core.figures import FIGURE_BANDS
-from core.report import FORMATS, load_results, render_report, report_figures
+from core.report import FORMATS, read_results, render_report, report_figures
 from core.stats import RULES
 
 DEFAULT_API = "http://127.0.0.1:8000"
@@ -19,7 +19,7 @@ PAGE = 5000  # metric rows per request
 # --- a small client for a stored experiment (kept here: the REST API is built concurrently) ---
 
 
-def _client(api: str) -> Any:
+def api_client(api: str) -> Any:
     import httpx
 
     token = os.environ.get("INITLAB_API_TOKEN")
@@ -27,7 +27,7 @@ def _client(api: str) -> Any:
     return httpx.Client(base_url=api.rstrip("/"), headers=headers, timeout=60)
 
 
-def _fail(message: str) -> typer.Exit:
+def fail(message: str) -> typer.Exit:
     """Print one error line; the caller raises the returned exit (code 2, as cli.main does)."""
     typer.echo(f"initlab: error: {message}", err=True)
     return typer.Exit(2)
@@ -39,10 +39,10 @@ def _get(client: Any, path: str, **params: Any) -> Any:
     try:
         response = client.get(path, params=params or None)
     except httpx.HTTPError as error:
-        raise _fail(f"cannot reach the API at {client.base_url}: {error}") from None
+        raise fail(f"cannot reach the API at {client.base_url}: {error}") from None
     if response.status_code >= 400:
         text = response.text[:300]
-        raise _fail(f"GET {response.url} answered {response.status_code}: {text}")
+        raise fail(f"GET {response.url} answered {response.status_code}: {text}")
     return response.json()
 
 
@@ -60,10 +60,10 @@ def _metric_rows(client: Any, base: str) -> list[dict[str, Any]]:
         cursor = following
 
 
-def fetch_experiment(api: str, experiment_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """(spec, runs with their metric rows) of a stored experiment, read through the REST API."""
+def fetch_experiment(api: str, experiment_id: str) -> dict[str, Any]:
+    """A stored experiment as a results document (spec, runs with metric rows, provenance)."""
     base = f"/api/v1/experiments/{experiment_id}"
-    with _client(api) as client:
+    with api_client(api) as client:
         detail = _get(client, base)
         runs = _get(client, f"{base}/runs")
         rows = _metric_rows(client, base)
@@ -75,7 +75,7 @@ def fetch_experiment(api: str, experiment_id: str) -> tuple[dict[str, Any], list
             {"arm": row["arm"], "repeat": int(row["repeat"]), "metrics": []},
         )
         run["metrics"].append(row)
-    return spec, list(by_key.values())
+    return {"spec": spec, "runs": list(by_key.values()), "provenance": detail.get("provenance")}
 
 
 # --- the command ---
@@ -110,11 +110,13 @@ def report(
         )
     local = Path(experiment)
     if local.exists():
-        spec, runs = load_results(local)
+        results = read_results(local)
     else:
         url = api or os.environ.get("INITLAB_API_URL") or DEFAULT_API
-        spec, runs = fetch_experiment(url, experiment)
-    typer.echo(render_report(spec, runs, fmt, select), nl=False)
+        results = fetch_experiment(url, experiment)
+    spec, runs = results["spec"], results["runs"]
+    text = render_report(spec, runs, fmt, select, results.get("provenance"))
+    typer.echo(text, nl=False)
     if figures is not None:
         written = report_figures(spec, runs, figures, from_epoch=from_epoch, band=band)
         typer.echo(f"figures: {', '.join(str(p) for p in written)}", err=True)

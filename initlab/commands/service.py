@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import httpx
 import typer
 
-from api.config import get_settings
+from store.config import get_settings
 from worker.launch import Supervisor, celery_argv, plan_slots
 
 db_app = typer.Typer(help="The InitLab database.", no_args_is_help=True)
@@ -27,7 +27,7 @@ def db_upgrade(
     ] = None,
 ) -> None:
     """Create or migrate the database schema to the newest revision."""
-    from api.db import upgrade
+    from store.db import upgrade
 
     target = url or get_settings().database_url
     upgrade(target)
@@ -57,7 +57,7 @@ def worker(
     gpu_ids = _gpu_list(gpus, cpu)
     if not gpu_ids and not cpu:
         typer.echo("initlab: no GPU found; working on the CPU", err=True)
-    supervisor = Supervisor()
+    supervisor = Supervisor(settings.stop_grace)
     for slot in plan_slots(gpu_ids, slots_per_gpu, cpu_slots):
         supervisor.start(slot.name, celery_argv(slot, settings, loglevel), slot.env)
         typer.echo(f"worker slot {slot.name} started ({slot.env.get('INITLAB_DEVICE')})")
@@ -125,7 +125,7 @@ def up(
     cpu: Annotated[bool, typer.Option("--cpu", help="train on the CPU even with a GPU")] = False,
 ) -> None:
     """API, one worker and the dashboard on the embedded defaults; Ctrl-C stops them all."""
-    from api.db import upgrade
+    from store.db import upgrade
 
     upgrade(get_settings().database_url)
     api = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{api_port}"
@@ -137,7 +137,7 @@ def up(
     }
     if data_dir is not None:
         env["INITLAB_DATA_ROOT"] = str(data_dir.resolve())
-    supervisor = Supervisor()
+    supervisor = Supervisor(get_settings().stop_grace)
     dashboard = _start_stack(supervisor, host, api_port, dashboard_port, env, cpu)
     if not _wait_healthy(api):
         typer.echo("initlab: the API did not become healthy in 60 s; stopping", err=True)

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from api.db import upgrade
+from store.db import upgrade
 from tests.service.servers import TOKEN, Api, Backend, Service, tiny_spec
 
 APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"

@@ -82,8 +82,12 @@ def test_experiment_page_shows_curves_tables_runs_and_exports(
     assert all(c[0] == 3 for c in centres[0]["customdata"])  # n on hover: three repeats
 
     tables = at.table
-    assert len(tables) >= 3 + 1 + 1  # val/test/train, paired, preprocessing
-    assert list(tables[0].value.index) == ["original", "smart"]
+    assert len(tables) >= 1 + 3 + 1 + 1  # primary, val/test/train, paired, preprocessing
+    # The primary comparison leads, with its effect size, sequence and decision.
+    assert texts(at.subheader)[0] == "Primary comparison: val loss under rule val_loss"
+    primary = tables[0].value
+    assert list(primary.index) == ["smart"] and {"d_z", "Holm p", "Decision"} <= set(primary)
+    assert list(tables[1].value.index) == ["original", "smart"]
     assert any("Paired comparison with original" in s for s in texts(at.subheader))
     assert not at.warning
     at.radio(key="rule").set_value("paper").run()

@@ -10,9 +10,9 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from api.config import Settings
-from api.db import upgrade
 from api.main import create_app
+from store.config import Settings
+from store.db import upgrade
 from tests.service.servers import TOKEN
 
 ORIGIN = "http://dashboard.example:8501"

@@ -86,7 +86,7 @@ def test_postgres_connection_dropped_mid_transaction(
 
 def test_redis_restart_requeues_runs_from_the_store(pg_service: Service) -> None:
     """Redis restarts empty while runs train and wait: the waiting runs' messages (and a
-    submission made while Redis is down) are gone, and the heartbeat sweep publishes them
+    submission made while Redis is down) are gone, and recovery publishes them
     again from the store. Every run finishes, nothing doubled."""
     api = Api(pg_service.url)
     spec = fault_spec("redis-restart", epochs=5, repeats=4)

@@ -3,7 +3,7 @@
 Each fault fires inside the worker (worker/faults.py) at a visit drawn at random (the seed is in
 the pytest header): mid-epoch at a batch boundary, at the start of an evaluation pass, and in the
 window after an epoch's checkpoint is on disk but before its metric rows are committed. The
-other worker takes the run over once the heartbeat sweep finds it stale, resumes it from its
+other worker takes the run over once recovery finds its heartbeat stale, resumes it from its
 last checkpoint, and the stored metrics must equal an uninterrupted run's exactly, one row per
 (phase, epoch, split). Lost: nothing.
 """
@@ -49,5 +49,5 @@ def test_sigkill_at_a_random_point_loses_nothing(
     top_up_workers(pg_service, 2, EPOCH_DELAY)  # a replacement boots; the survivor resumes
     api.wait_status(created["id"], timeout=90)
     (run,) = api.runs(created["id"])
-    assert run["requeues"] >= 1, "the heartbeat sweep re-queued the dead worker's run"
+    assert run["requeues"] >= 1, "recovery re-queued the dead worker's run"
     assert_nothing_lost(api, created["id"], spec)

@@ -16,12 +16,12 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from api.config import Settings
-from api.db import get_database
-from api.models import Experiment, Metric, Run
+from runqueue.inspect import pending_task_ids
+from store.config import Settings
+from store.db import get_database
+from store.models import Experiment, Metric, Run
 from tests.service.backends import postgres_backend
 from tests.service.servers import TOKEN, Service, tiny_spec, wait_for
-from worker.sweep import pending_task_ids
 
 SUBMISSIONS, CLIENTS = 500, 50
 

@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
 import api.deps
-from api.config import Settings
+from store.config import Settings
 from tests.reliability.inprocess import AUTH, ORIGIN, make_app, route_app
 from tests.service.servers import TOKEN, Service, tiny_spec
 

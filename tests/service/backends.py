@@ -12,7 +12,7 @@ from typing import Any, NoReturn
 
 import pytest
 
-from api.db import get_database, upgrade
+from store.db import get_database, upgrade
 from tests.service.servers import Backend
 
 POSTGRES = os.environ.get(

@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from api.config import Settings
+from store.config import Settings
 from worker.launch import Slot, celery_argv
 
 REPO = Path(__file__).resolve().parents[2]

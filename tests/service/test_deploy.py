@@ -9,7 +9,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner, Result
 
-from api.config import get_settings
+from store.config import get_settings
 from tests.service.servers import REPO, TOKEN, Api, Service, tiny_spec
 
 

@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
-from api.config import Settings
-from worker.launch import celery_argv, plan_slots
+import re
+import sys
+from pathlib import Path
+
+import yaml
+
+from store.config import Settings
+from tests.service.servers import wait_for
+from worker.launch import Supervisor, celery_argv, plan_slots
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_gpu_slots_are_pinned_one_gpu_each() -> None:
@@ -27,3 +36,28 @@ def test_worker_command_runs_one_task_at_a_time() -> None:
     assert argv[argv.index("--concurrency") + 1] == "1"
     assert argv[argv.index("-n") + 1] == "gpu3-0@%h"
     assert argv[argv.index("-Q") + 1] == "runs"
+
+
+def test_one_stop_grace_for_the_supervisor_and_compose() -> None:
+    """compose's SIGKILL and the supervisor's both come after INITLAB_STOP_GRACE, the
+    supervisor's a few seconds first, so that it kills its own stragglers."""
+    compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    period = compose["services"]["worker"]["stop_grace_period"]
+    match = re.fullmatch(r"\$\{INITLAB_STOP_GRACE:-(\d+)\}s", period)
+    assert match, period
+    default = Settings().stop_grace
+    assert float(match.group(1)) == default == 120
+    assert default - 10 < Supervisor(default).grace < default
+
+
+def test_supervisor_kills_a_child_that_outlives_the_grace(tmp_path: Path) -> None:
+    ready = tmp_path / "ready"
+    stubborn = (
+        "import signal, sys, time, pathlib; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+        "pathlib.Path(sys.argv[1]).touch(); time.sleep(60)"
+    )
+    supervisor = Supervisor(stop_grace=1.0)
+    supervisor.start("stubborn", [sys.executable, "-c", stubborn, str(ready)])
+    wait_for(ready.exists, 30, 0.02, "the child to ignore SIGTERM")
+    supervisor.stop()
+    assert supervisor.children[0][1].returncode == -9  # SIGKILL after the grace

@@ -1,12 +1,12 @@
-"""The store and the sweep without servers: schema, upserts, ownership, re-queuing, priority."""
+"""The store and recovery without servers: schema, upserts, ownership, re-queuing, priority."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -14,17 +14,19 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import delete, func, select, update
 
-from api import crud
-from api.config import Settings
-from api.db import Database, upgrade
-from api.models import Base, Experiment, Metric, Run, utcnow
 from core.spec import parse_spec
+from runqueue.app import make_celery
+from runqueue.fs_transport import task_id_of
+from runqueue.inspect import pending_task_ids
+from store import executions, runs
+from store.clock import db_time
+from store.config import Settings
+from store.db import Database, upgrade
+from store.executions import Job
+from store.models import Base, Experiment, Metric, Run
 from tests.service.conftest import POSTGRES, REDIS, _admin_connect, _unavailable
 from tests.service.servers import tiny_spec
-from worker import store
-from worker.celery_app import make_celery
-from worker.fs_transport import task_id_of
-from worker.sweep import pending_task_ids, sweep_once
+from worker.recovery import Recovery
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
@@ -66,7 +68,7 @@ def settings(tmp_path: Path, db: Database) -> Settings:
 
 def _submit(db: Database, epochs: int = 2, repeats: int = 1, priority: int = 5) -> list[int]:
     with db.transaction() as session:
-        experiment, _ = crud.create_experiment(
+        experiment, _ = runs.create_experiment(
             session,
             spec=parse_spec(tiny_spec(epochs=epochs, repeats=repeats)),
             priority=priority,
@@ -74,10 +76,10 @@ def _submit(db: Database, epochs: int = 2, repeats: int = 1, priority: int = 5) 
         return [run.id for run in experiment.runs]
 
 
-def _claim(db: Database, run_id: int, settings: Settings, worker: str = "w@h") -> store.Job:
+def _claim(db: Database, run_id: int, settings: Settings, worker: str = "w@h") -> Job:
     with db.session() as session:
         task_id = str(session.get(Run, run_id).task_id)  # type: ignore[union-attr]
-    job = store.claim(
+    job = executions.claim(
         db,
         run_id=run_id,
         task_id=task_id,
@@ -103,7 +105,7 @@ def test_migrations_match_the_models(db: Database) -> None:
 
 
 def test_status_derives_from_runs() -> None:
-    derive = crud.derive_status
+    derive = runs.derive_status
     assert derive(Counter(queued=3)) == "queued"
     assert derive(Counter(queued=2, done=1)) == "running"
     assert derive(Counter(running=1, done=2)) == "running"
@@ -115,8 +117,6 @@ def test_status_derives_from_runs() -> None:
 def test_replayed_epoch_overwrites_its_rows(db: Database, settings: Settings) -> None:
     [run_id] = _submit(db)
     job = _claim(db, run_id, settings)
-    task_id = _run(db, run_id).task_id
-    assert task_id is not None
     row = {
         "phase": "main",
         "epoch": 1,
@@ -127,24 +127,25 @@ def test_replayed_epoch_overwrites_its_rows(db: Database, settings: Settings) ->
         "seconds": 1.0,
         "examples": 10,
     }
-    assert store.record_epoch(db, job=job, task_id=task_id, rows=[row])
-    assert store.record_epoch(
-        db, job=job, task_id=task_id, rows=[{**row, "loss": 0.75, "accuracy": float("nan")}]
+    assert executions.record_epoch(db, job=job, rows=[row])
+    assert executions.record_epoch(
+        db, job=job, rows=[{**row, "loss": 0.75, "accuracy": float("nan")}]
     )
     with db.session() as session:
         metrics = session.scalars(select(Metric).where(Metric.run_id == run_id)).all()
     assert [(m.loss, m.accuracy) for m in metrics] == [(0.75, None)]
     # A write from an execution that no longer owns the run is refused.
-    assert not store.record_epoch(db, job=job, task_id="someone-else", rows=[row])
+    stale = dataclasses.replace(job, fence=job.fence - 1)
+    assert not executions.record_epoch(db, job=stale, rows=[row])
 
 
 def test_claim_is_exclusive_and_finish_sets_the_status(db: Database, settings: Settings) -> None:
     [run_id] = _submit(db)
     task_id = _run(db, run_id).task_id
     assert task_id is not None
-    _claim(db, run_id, settings, worker="a@h")
+    job = _claim(db, run_id, settings, worker="a@h")
     assert (
-        store.claim(
+        executions.claim(
             db,
             run_id=run_id,
             task_id=task_id,
@@ -156,7 +157,7 @@ def test_claim_is_exclusive_and_finish_sets_the_status(db: Database, settings: S
         is None
     )
     assert (
-        store.claim(
+        executions.claim(
             db,
             run_id=run_id,
             task_id="stale-message",
@@ -167,7 +168,7 @@ def test_claim_is_exclusive_and_finish_sets_the_status(db: Database, settings: S
         )
         is None
     )
-    assert store.finish(db, run_id=run_id, task_id=task_id, status="failed", error="boom")
+    assert executions.finish(db, job=job, status="failed", error="boom")
     run = _run(db, run_id)
     assert (run.status, run.error) == ("failed", "boom")
     with db.session() as session:
@@ -175,13 +176,13 @@ def test_claim_is_exclusive_and_finish_sets_the_status(db: Database, settings: S
         assert experiment is not None and experiment.status == "failed"
 
 
-def test_sweep_requeues_lost_runs_and_republishes_lost_messages(
+def test_recovery_requeues_lost_runs_and_republishes_lost_messages(
     db: Database, settings: Settings
 ) -> None:
     app = make_celery(settings)
     lost_worker, lost_message, waiting = _submit(db, repeats=3)
     _claim(db, lost_worker, settings)
-    old = utcnow() - timedelta(seconds=60)
+    old = db_time(-60)
     with db.transaction() as session:
         session.execute(update(Run).where(Run.id == lost_worker).values(heartbeat=old))
         session.execute(update(Run).where(Run.id.in_([lost_message, waiting])).values(enqueued=old))
@@ -189,7 +190,8 @@ def test_sweep_requeues_lost_runs_and_republishes_lost_messages(
     (settings.broker_dir / "queue").mkdir(parents=True, exist_ok=True)
     (settings.broker_dir / "queue" / f"5_0_{waiting_task}.{settings.queue_name}.msg").touch()
 
-    report = sweep_once(db, app, settings)
+    recovery = Recovery(db, app, settings, holder="t@h")
+    report = recovery.recover_once(force_message_check=True)
     assert report.requeued == [lost_worker] and report.republished == [lost_message]
     requeued = _run(db, lost_worker)
     assert (requeued.status, requeued.requeues, requeued.worker) == ("queued", 1, None)
@@ -197,16 +199,16 @@ def test_sweep_requeues_lost_runs_and_republishes_lost_messages(
     assert pending is not None
     assert {requeued.task_id, _run(db, lost_message).task_id, waiting_task} <= pending
     assert _run(db, waiting).task_id == waiting_task
-    assert sweep_once(db, app, settings).requeued == []  # nothing twice
+    assert recovery.recover_once(force_message_check=True).requeued == []  # nothing twice
 
 
 def test_embedded_broker_orders_by_priority(tmp_path: Path) -> None:
     settings = Settings(broker_dir=tmp_path / "broker")
     app = make_celery(settings)
-    from worker.celery_app import publish_runs
+    from runqueue.app import publish_runs
 
     for task_id, priority in [("low", 1), ("high", 9), ("mid", 5), ("mid2", 5)]:
-        publish_runs(app, settings, [crud.Dispatch(1, task_id, priority)])
+        publish_runs(app, settings, [runs.Dispatch(1, task_id, priority)])
     names = sorted(os.listdir(tmp_path / "broker" / "queue"))
     assert [task_id_of(n, "initlab") for n in names] == ["high", "mid", "mid2", "low"]
     with app.connection_for_read() as connection:
@@ -227,11 +229,11 @@ def test_redis_pending_ids_see_waiting_messages(tmp_path: Path) -> None:
     prefix = f"initlab-store-{uuid.uuid4().hex[:8]}:"
     settings = Settings(broker_url=REDIS, redis_key_prefix=prefix, queue_name="q")
     app = make_celery(settings)
-    from worker.celery_app import publish_runs
+    from runqueue.app import publish_runs
 
     try:
         for task_id, priority in [("a", 1), ("b", 9)]:
-            publish_runs(app, settings, [crud.Dispatch(1, task_id, priority)])
+            publish_runs(app, settings, [runs.Dispatch(1, task_id, priority)])
         assert pending_task_ids(settings) == {"a", "b"}
         assert client.llen(f"{prefix}q") == 1  # priority 9 -> Redis 0, the first list
     finally:
@@ -242,14 +244,12 @@ def test_redis_pending_ids_see_waiting_messages(tmp_path: Path) -> None:
 def test_metric_ids_only_grow(db: Database, settings: Settings) -> None:
     [run_id] = _submit(db)
     job = _claim(db, run_id, settings)
-    task_id = _run(db, run_id).task_id
-    assert task_id is not None
     rows = [{"phase": "main", "epoch": e, "split": "val", "loss": 1.0} for e in range(1, 4)]
     for row in rows:
-        store.record_epoch(db, job=job, task_id=task_id, rows=[row])
+        executions.record_epoch(db, job=job, rows=[row])
     with db.transaction() as session:
         last = session.scalar(select(func.max(Metric.id)))
         session.execute(delete(Metric).where(Metric.id == last))
-    store.record_epoch(db, job=job, task_id=task_id, rows=[{**rows[0], "epoch": 9}])
+    executions.record_epoch(db, job=job, rows=[{**rows[0], "epoch": 9}])
     with db.session() as session:
         assert session.scalar(select(func.max(Metric.id))) > last  # type: ignore[operator]

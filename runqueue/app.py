@@ -1,4 +1,5 @@
-"""The Celery app: broker from INITLAB_BROKER_URL, one queue, runs ordered by priority."""
+"""The Celery app: broker from INITLAB_BROKER_URL, one queue, runs ordered by priority; publishing
+and broker health."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from typing import Any
 from celery import Celery
 from kombu.utils.url import maybe_sanitize_url
 
-from api.config import Settings, get_settings
-from api.crud import Dispatch
+from store.config import Settings, get_settings
+from store.runs import Dispatch
 
 log = logging.getLogger(__name__)
 TASK_NAME = "initlab.run"
@@ -50,8 +51,9 @@ def transport_options(settings: Settings) -> dict[str, Any]:
     return options
 
 
-def make_celery(settings: Settings | None = None) -> Celery:
-    """A Celery app configured from `settings` (default: the environment)."""
+def make_celery(settings: Settings | None = None, include: list[str] | None = None) -> Celery:
+    """A Celery app configured from `settings` (default: the environment); `include` names
+    the task modules a worker loads (the API only publishes, by task name)."""
     settings = settings or get_settings()
     app = Celery("initlab", set_as_current=False)
     app.conf.update(
@@ -73,11 +75,11 @@ def make_celery(settings: Settings | None = None) -> Celery:
         worker_hijack_root_logger=False,
         task_queue_max_priority=9,
         task_default_priority=5,
-        include=["worker.tasks"],
+        include=include or [],
     )
     if settings.is_embedded_broker:
         app.conf.broker_url = "filesystem://"
-        app.conf.broker_transport = "worker.fs_transport:Transport"
+        app.conf.broker_transport = "runqueue.fs_transport:Transport"
     return app
 
 
@@ -91,7 +93,7 @@ def broker_priority(settings: Settings, priority: int) -> int:
 
 def publish_runs(app: Celery, settings: Settings, dispatches: Iterable[Dispatch]) -> int:
     """Send each run's one message; returns how many went out. A failure is only logged: the
-    run is stored as queued, and the heartbeat sweep publishes it again."""
+    run is stored as queued, and the lost-message check publishes it again."""
     sent = 0
     for dispatch in dispatches:
         try:
@@ -104,7 +106,9 @@ def publish_runs(app: Celery, settings: Settings, dispatches: Iterable[Dispatch]
             )
             sent += 1
         except Exception:
-            log.exception("could not publish run %s; the sweep will retry", dispatch.run_id)
+            log.exception(
+                "could not publish run %s; the lost-message check will retry", dispatch.run_id
+            )
     return sent
 
 

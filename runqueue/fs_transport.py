@@ -25,7 +25,7 @@ TAG = re.compile(r"[A-Za-z0-9-]{1,64}")  # no '.' or '_': the name must stay par
 def message_filename(queue: str, priority: int, task_id: str | None = None) -> str:
     """`<9-priority>_<ns>_<task id>.<queue>.msg`: sorts by priority, then by time.
 
-    The task id in the name lets the heartbeat sweep see which runs have a live message
+    The task id in the name lets the lost-message check see which runs have a live message
     with one directory listing.
     """
     rank = MAX_PRIORITY - max(0, min(MAX_PRIORITY, priority))

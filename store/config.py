@@ -1,4 +1,5 @@
-"""Service configuration from `INITLAB_*` environment variables (pydantic-settings)."""
+"""Service configuration from `INITLAB_*` environment variables (pydantic-settings), read alike
+by the API, the workers and the service CLI."""
 
 from __future__ import annotations
 
@@ -31,21 +32,34 @@ class Settings(BaseSettings):
     data_root: str = Field(
         "./data", description="folder every dataset path of a submitted spec must stay inside"
     )
-    artifact_dir: Path = Field(Path("./var/artifacts"), description="checkpoints, <run id>.pt")
+    artifact_dir: Path = Field(
+        Path("./var/artifacts"), description="checkpoints, <run id>.<fence>.pt"
+    )
     dashboard_origin: str | None = Field(
         "http://localhost:8501", description="the one origin CORS admits"
     )
     max_body_bytes: int = Field(1_000_000, ge=1024, description="largest request body accepted")
+    max_import_bytes: int = Field(
+        64_000_000, ge=1024, description="largest results.json POST /experiments/import accepts"
+    )
     max_runs_per_submission: int = Field(
         5000, ge=1, description="most runs one submission (all sweep points together) may queue"
     )
     api_url: str = Field("http://127.0.0.1:8000", description="where the CLI finds the API")
-    # Liveness, in seconds. A run whose heartbeat is older than heartbeat_timeout is re-queued;
-    # a queued run with no message in the broker for queue_grace is published again.
+    # Liveness, in seconds, judged on the database's clock (store/clock.py). A run whose
+    # heartbeat is older than heartbeat_timeout is re-queued; one that beats but advances no
+    # batch or epoch for stall_timeout is re-queued as stalled; a queued run with no message in
+    # the broker for queue_grace is published again.
     heartbeat_interval: float = Field(10.0, gt=0)
     heartbeat_timeout: float = Field(120.0, gt=0)
-    sweep_interval: float = Field(10.0, gt=0)
+    stall_timeout: float = Field(
+        1800.0, gt=0, description="seconds without a batch or epoch advancing: stalled"
+    )
+    sweep_interval: float = Field(10.0, gt=0, description="seconds between recovery passes")
     queue_grace: float = Field(60.0, gt=0)
+    # SIGTERM to SIGKILL: the supervisor's wait and docker-compose's stop_grace_period alike;
+    # long enough for an evaluation to end and the run to be handed back.
+    stop_grace: float = Field(120.0, gt=0, description="seconds a stopping worker may take")
     stop_poll_interval: float = Field(1.5, ge=0, description="cache of the cancel check")
     redis_visibility_timeout: int = Field(6 * 3600, description="Redis redelivery of unacked")
     device: str = Field("cpu", description="torch device of this worker slot")

@@ -24,7 +24,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 RunStatus = Literal["queued", "running", "done", "failed", "cancelled"]
-ExperimentStatus = RunStatus  # derived from its runs' (api.crud.derive_status)
+ExperimentStatus = RunStatus  # derived from its runs' (store.runs.derive_status)
 
 JsonType = JSON().with_variant(JSONB(), "postgresql")
 # SQLite only guarantees never-reused, increasing ids with INTEGER PRIMARY KEY AUTOINCREMENT.
@@ -67,7 +67,7 @@ class Base(DeclarativeBase):
 
 
 class Experiment(Base):
-    """One submitted spec; its status is derived from its runs' (see crud.sync_status)."""
+    """One submitted spec; its status is derived from its runs' (see store.runs.sync_status)."""
 
     __tablename__ = "experiment"
 
@@ -78,6 +78,10 @@ class Experiment(Base):
     priority: Mapped[int] = mapped_column(Integer, default=5)
     created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     sweep_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    # Set only for imported experiments (runs made elsewhere): source, licence, caveats, ...
+    provenance: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
+    # SHA-256 of what was imported: the same file or document imports once.
+    source_sha256: Mapped[str | None] = mapped_column(String(64), unique=True)
 
     runs: Mapped[list[Run]] = relationship(
         back_populates="experiment", cascade="all, delete-orphan", order_by="Run.id"
@@ -91,6 +95,8 @@ class Run(Base):
     __table_args__ = (
         UniqueConstraint("experiment_id", "arm", "repeat"),
         Index("ix_run_status_heartbeat", "status", "heartbeat"),
+        # The lost-message check pages through queued runs in id order.
+        Index("ix_run_status_id", "status", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -101,17 +107,29 @@ class Run(Base):
     repeat: Mapped[int] = mapped_column(Integer)
     seed: Mapped[int | None] = mapped_column(BigInteger)
     status: Mapped[str] = mapped_column(String(16), default="queued")
-    attempt: Mapped[int] = mapped_column(Integer, default=1)
-    requeues: Mapped[int] = mapped_column(Integer, default=0)  # by the heartbeat sweep
-    # The Celery task id of the one live message; an execution owns the run while they match.
+    attempt: Mapped[int] = mapped_column(Integer, default=1)  # retries asked for, plus one
+    requeues: Mapped[int] = mapped_column(Integer, default=0)  # lost worker or no progress
+    stalls: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # no progress
+    # Why the run was last put back in the queue by InitLab itself: lost | stalled | shutdown.
+    requeue_reason: Mapped[str | None] = mapped_column(String(16))
+    # The fencing token: raised by each execution that claims the run. An execution owns the
+    # run while the run is running under its token; every write it makes checks that under
+    # the run row's lock (store/executions.py).
+    fence: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The Celery task id of the one live message; only that message may claim the run.
     task_id: Mapped[str | None] = mapped_column(String(64))
     enqueued: Mapped[datetime | None] = mapped_column(UTCDateTime)
     started: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished: Mapped[datetime | None] = mapped_column(UTCDateTime)
     worker: Mapped[str | None] = mapped_column(String(255))
-    heartbeat: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    heartbeat: Mapped[datetime | None] = mapped_column(UTCDateTime)  # database clock
+    # When the owner last advanced a batch or an epoch (database clock); a hung data read
+    # beats but makes no progress.
+    progress_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_phase: Mapped[str | None] = mapped_column(String(32))
     last_epoch: Mapped[int | None] = mapped_column(Integer)
+    # The last checkpoint an owner committed with its rows (<run id>.<fence>.pt); a resume
+    # starts from it, a fresh retry clears it.
     checkpoint: Mapped[str | None] = mapped_column(String(1024))
     init_fingerprint: Mapped[str | None] = mapped_column(String(64))
     error: Mapped[str | None] = mapped_column(Text)
@@ -157,6 +175,7 @@ class Metric(Base):
     # Examples trained on and training seconds of the run so far, all phases included.
     examples_total: Mapped[int | None] = mapped_column(BigInteger)
     seconds_total: Mapped[float | None] = mapped_column(Float)
+    fence: Mapped[int | None] = mapped_column(Integer)  # the execution that wrote the row
 
 
 class Worker(Base):
@@ -171,3 +190,13 @@ class Worker(Base):
     started: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     heartbeat: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     run_id: Mapped[int | None] = mapped_column(Integer)
+
+
+class Lease(Base):
+    """A named lease one worker holds at a time (the lost-message check), on the DB clock."""
+
+    __tablename__ = "lease"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str | None] = mapped_column(String(255))
+    expires: Mapped[datetime | None] = mapped_column(UTCDateTime)

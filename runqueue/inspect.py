@@ -1,0 +1,57 @@
+"""Which messages the broker holds: the task ids waiting in the queue or taken but unacked.
+
+Read in pages (LRANGE and HSCAN of PAGE entries at a time), so that no single broker request
+grows with the queue; only the worker that holds the recovery lease reads it (worker/recovery.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+
+from runqueue.app import PRIORITY_STEPS, embedded_folders
+from runqueue.fs_transport import task_id_of
+from store.config import Settings
+
+PAGE = 1000
+
+
+def _ids_of(raws: Iterable[bytes | str], held: bool) -> set[str]:
+    """Task ids of raw Redis messages (`held`: an unacked entry, [message, exchange, key])."""
+    ids = set()
+    for raw in raws:
+        try:
+            message = json.loads(raw)
+            ids.add((message[0] if held else message)["headers"]["id"])
+        except (ValueError, KeyError, TypeError, IndexError):
+            continue
+    return ids
+
+
+def _redis_task_ids(settings: Settings) -> set[str]:
+    import redis
+
+    client = redis.Redis.from_url(settings.broker_url, socket_timeout=5)
+    prefix, queue = settings.redis_key_prefix, settings.queue_name
+    keys = [f"{prefix}{queue}"] + [f"{prefix}{queue}:{p}" for p in PRIORITY_STEPS if p]
+    ids: set[str] = set()
+    for key in keys:
+        start = 0
+        while page := client.lrange(key, start, start + PAGE - 1):
+            ids |= _ids_of(page, held=False)
+            start += PAGE
+    unacked = (raw for _, raw in client.hscan_iter(f"{prefix}unacked", count=PAGE))
+    return ids | _ids_of(unacked, held=True)
+
+
+def pending_task_ids(settings: Settings) -> set[str] | None:
+    """Task ids of the messages waiting in (or held unacknowledged by) the broker; None where
+    the broker cannot be inspected."""
+    if settings.is_embedded_broker:
+        folder = embedded_folders(settings)["queue"]
+        names = os.listdir(folder) if folder.is_dir() else []
+        return {t for t in (task_id_of(n, settings.queue_name) for n in names) if t}
+    if settings.broker_url.startswith(("redis://", "rediss://")):
+        return _redis_task_ids(settings)
+    return None

@@ -1,0 +1,242 @@
+"""The writes of one execution of a run, each fenced: accepted only while it owns the run.
+
+An execution owns its run while the run is `running` under the execution's fence (the token
+it got by claiming the run). Every write (metric rows, the committed checkpoint, heartbeat,
+progress, the final status) re-reads the run under its row lock in the same transaction and
+is refused once another execution took over, the run was re-queued, or it was cancelled.
+Checkpoints are files per execution (`<run id>.<fence>.pt`): a stale writer only ever writes
+its own file, which no committed pointer names any more.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from core.phase_order import phase_rank
+from core.spec import ExperimentSpec, parse_spec
+from store.clock import database_now, db_time
+from store.db import Database
+from store.models import Metric, Run
+from store.runs import METRIC_FIELDS, Dispatch, lock_both, lock_run, new_task_id, sync_status
+from store.states import transition
+
+# pg_advisory_xact_lock(class, experiment): metric writes of one experiment commit in id order,
+# so a reader's ?after= cursor never skips a row that commits late.
+METRIC_LOCK_CLASS = 0x1A17
+VALUE_FIELDS = (*METRIC_FIELDS[3:], "fence")  # all but the (phase, epoch, split) key
+
+
+@dataclass(frozen=True)
+class Job:
+    """What a claimed run needs to train, and the fence every write of this execution carries."""
+
+    run_id: int
+    experiment_id: int
+    fence: int
+    spec: ExperimentSpec
+    arm: str
+    repeat: int
+    checkpoint: Path  # this execution's own file
+    resume_from: Path | None  # the checkpoint an earlier execution committed, if any
+    last: tuple[str, int] | None = None  # (phase, epoch) last recorded before this execution
+
+    @property
+    def name(self) -> str:
+        return f"run {self.run_id} attempt {self.fence}"
+
+
+def checkpoint_path(artifact_dir: Path, run_id: int, fence: int) -> Path:
+    """The checkpoint file of one execution of a run."""
+    return artifact_dir.resolve() / f"{run_id}.{fence}.pt"
+
+
+def claim(
+    db: Database,
+    *,
+    run_id: int,
+    task_id: str,
+    worker: str,
+    env: dict[str, Any],
+    artifact_dir: Path,
+    heartbeat_timeout: float,
+) -> Job | None:
+    """Take the run for a new execution (raising its fence), or None when the message is not
+    (or no longer) the run's live one, the run is finished, or a live worker holds it."""
+    with db.transaction() as session:
+        locked = lock_both(session, run_id)
+        if locked is None:
+            return None
+        experiment, run = locked
+        now = database_now(session)
+        held_elsewhere = (
+            run.status == "running"
+            and run.worker != worker
+            and (
+                run.heartbeat is not None
+                and (now - run.heartbeat).total_seconds() < heartbeat_timeout
+            )
+        )
+        if run.task_id != task_id or run.status not in ("queued", "running") or held_elsewhere:
+            return None
+        fence = run.fence + 1
+        committed = Path(run.checkpoint) if run.checkpoint else None
+        transition(
+            run, "running", fence=fence, worker=worker, heartbeat=now, progress_at=now, error=None
+        )
+        run.started = run.started or now
+        for key, value in env.items():
+            setattr(run, key, value)
+        sync_status(session, experiment)
+        last = None if run.last_phase is None else (run.last_phase, int(run.last_epoch or 0))
+        return Job(
+            run.id,
+            experiment.id,
+            fence,
+            parse_spec(experiment.spec),
+            run.arm,
+            run.repeat,
+            checkpoint_path(artifact_dir, run.id, fence),
+            committed,
+            last,
+        )
+
+
+def _owned(session: Session, job: Job) -> Run | None:
+    """The run under its lock if `job` still owns it, else None."""
+    run = lock_run(session, job.run_id)
+    if run is None or run.status != "running" or run.fence != job.fence:
+        return None
+    return run
+
+
+def _clean(value: Any) -> Any:
+    """NaN and infinities become NULL: JSON has no spelling for them."""
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def _phase_key(phase: str | None, epoch: int | None) -> tuple[int, int, int]:
+    if phase is None or epoch is None:
+        return (-1, 0, 0)
+    return (*phase_rank(phase), epoch)
+
+
+def upsert_metrics(session: Session, *, job: Job, rows: list[dict[str, Any]]) -> None:
+    """Insert rows; a row whose (run, phase, epoch, split) exists is overwritten in place."""
+    dialect = session.get_bind().dialect.name
+    insert = sqlite.insert if dialect == "sqlite" else postgresql.insert
+    values = [
+        {
+            "run_id": job.run_id,
+            "experiment_id": job.experiment_id,
+            "fence": job.fence,
+            **{f: _clean(row.get(f)) for f in METRIC_FIELDS},
+        }
+        for row in rows
+    ]
+    statement = insert(Metric).values(values)
+    statement = statement.on_conflict_do_update(
+        index_elements=["run_id", "phase", "epoch", "split"],
+        set_={f: statement.excluded[f] for f in VALUE_FIELDS},
+    )
+    session.execute(statement)
+
+
+def record_epoch(
+    db: Database,
+    *,
+    job: Job,
+    rows: list[dict[str, Any]],
+    inside: Callable[[], None] | None = None,
+) -> bool:
+    """One epoch's rows, progress and this execution's checkpoint as the committed one, in
+    one transaction; False (nothing written) when `job` no longer owns the run. `inside` runs
+    in the transaction after the writes (fault injection in tests)."""
+    if not rows:
+        return True
+    with db.transaction() as session:
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(
+                text("SELECT pg_advisory_xact_lock(:c, :e)"),
+                {"c": METRIC_LOCK_CLASS, "e": job.experiment_id},
+            )
+        run = _owned(session, job)
+        if run is None:
+            return False
+        phase, epoch = rows[-1]["phase"], int(rows[-1]["epoch"])
+        # Rows replayed on resume must not move the progress backwards.
+        if _phase_key(phase, epoch) > _phase_key(run.last_phase, run.last_epoch):
+            run.last_phase, run.last_epoch = phase, epoch
+        run.checkpoint = str(job.checkpoint)
+        run.heartbeat = run.progress_at = database_now(session)
+        upsert_metrics(session, job=job, rows=rows)
+        if inside is not None:
+            inside()
+    return True
+
+
+def beat(db: Database, *, job: Job, progressed: bool) -> bool:
+    """Refresh the heartbeat (and the progress mark when batches advanced since the last
+    beat); False when `job` no longer owns the run."""
+    values: dict[str, Any] = {"heartbeat": db_time()}
+    if progressed:
+        values["progress_at"] = db_time()
+    with db.transaction() as session:
+        if _owned(session, job) is None:
+            return False
+        session.execute(update(Run).where(Run.id == job.run_id).values(**values))
+    return True
+
+
+def owns(db: Database, *, job: Job) -> bool:
+    """Whether `job` still owns its run (the stop check between batches; no lock needed for a
+    read that only decides to stop early)."""
+    with db.session() as session:
+        row = session.execute(select(Run.status, Run.fence).where(Run.id == job.run_id)).first()
+    return row is not None and row.status == "running" and row.fence == job.fence
+
+
+def finish(
+    db: Database, *, job: Job, status: str, error: str | None = None, result: Any = None
+) -> bool:
+    """Record the end of an owned run: done with its result, or failed with its error."""
+    with db.transaction() as session:
+        locked = lock_both(session, job.run_id)
+        if locked is None or locked[1].status != "running" or locked[1].fence != job.fence:
+            return False
+        experiment, run = locked
+        transition(run, status, finished=database_now(session), error=error)
+        if result is not None:
+            run.seed, run.init_fingerprint = result.seed, result.init_fingerprint
+            run.wall_seconds = {k: float(v) for k, v in result.wall_seconds.items()}
+            run.precision, run.deterministic = result.precision, result.deterministic
+        sync_status(session, experiment)
+        return True
+
+
+def hand_back(db: Database, *, job: Job, reason: str, new_message: bool = True) -> Dispatch | None:
+    """Queue an owned run again (worker shutting down, or a transient error before a retry of
+    the same message when `new_message` is False); None when `job` no longer owns it."""
+    with db.transaction() as session:
+        locked = lock_both(session, job.run_id)
+        if locked is None or locked[1].status != "running" or locked[1].fence != job.fence:
+            return None
+        experiment, run = locked
+        task_id = new_task_id() if new_message else run.task_id
+        transition(
+            run,
+            "queued",
+            worker=None,
+            task_id=task_id,
+            enqueued=database_now(session),
+            requeue_reason=reason,
+        )
+        sync_status(session, experiment)
+        return Dispatch(run.id, str(task_id), experiment.priority)

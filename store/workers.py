@@ -1,0 +1,40 @@
+"""Worker slots' rows: each live slot beats its row (database clock); /health lists them."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from store.clock import database_now, db_time
+from store.db import Database
+from store.models import Worker
+
+
+def register_worker(db: Database, *, name: str, host: str, pid: int, device: str) -> None:
+    """Add (or replace) this worker slot's row."""
+    with db.transaction() as session:
+        session.execute(delete(Worker).where(Worker.name == name))
+        now = database_now(session)
+        session.add(
+            Worker(name=name, host=host, pid=pid, device=device, started=now, heartbeat=now)
+        )
+
+
+def beat_worker(db: Database, *, name: str, run_id: int | None) -> None:
+    """Refresh the slot's heartbeat and the run it works on."""
+    with db.transaction() as session:
+        session.execute(
+            update(Worker).where(Worker.name == name).values(heartbeat=db_time(), run_id=run_id)
+        )
+
+
+def unregister_worker(db: Database, *, name: str) -> None:
+    """Remove the slot's row (a clean shutdown)."""
+    with db.transaction() as session:
+        session.execute(delete(Worker).where(Worker.name == name))
+
+
+def live_workers(session: Session, *, timeout: float) -> list[Worker]:
+    """Slots whose heartbeat is younger than `timeout` seconds, by name."""
+    query = select(Worker).where(Worker.heartbeat >= db_time(-timeout)).order_by(Worker.name)
+    return list(session.scalars(query))
