@@ -111,7 +111,7 @@ def test_experiment_page_shows_curves_tables_runs_and_exports(
     at.selectbox(key="curve_phase").set_value("all").run()
     at.slider(key="curve_ema").set_value(0.5).run()
     assert (at.query_params["x"], at.query_params["phase"], at.query_params["ema"]) == (
-        ["examples_total"], ["all"], ["0.5"])  # the view is in the URL
+        "examples_total", "all", "0.5")  # the view is in the URL
     chart = plotly_specs(at)[1]
     assert chart["layout"]["xaxis"]["title"]["text"] == "examples trained on (all phases)"
     assert "EMA 0.5" in chart["layout"]["title"]["text"]
