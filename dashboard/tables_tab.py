@@ -69,7 +69,7 @@ def _table_choice(main_epochs: list[int]) -> tuple[str, int | None]:
         epoch = int(st.selectbox("Epoch", main_epochs, index=len(main_epochs) - 1,
                                  key="table_epoch"))
     if rule == "paper":
-        st.warning(PAPER_WARNING, icon="⚠️")
+        st.warning(PAPER_WARNING, icon=":material/warning:")
     return rule, epoch
 
 

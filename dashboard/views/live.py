@@ -57,7 +57,7 @@ def _panel(eid: int, arms: list[str], view: CurveView) -> None:
         added = store.update(client, live=True)
     except (ApiUnavailable, ApiError) as error:
         st.warning(f"Live update paused: {error}. Showing what arrived before; retrying every "
-                   f"{REFRESH}.", icon="🔌")
+                   f"{REFRESH}.", icon=":material/power_off:")
         cached: dict[str, Any] | None = st.session_state.get(f"live-experiment-{eid}")
         if cached is None:
             return
@@ -87,7 +87,7 @@ first: dict[str, Any] | None
 try:
     first = client.experiment(eid, live=True)
 except (ApiUnavailable, ApiError) as error:
-    st.error(f"Cannot load experiment {eid}: {error}", icon="🔌")
+    st.error(f"Cannot load experiment {eid}: {error}", icon=":material/power_off:")
     first = st.session_state.get(f"live-experiment-{eid}")
 if first is None:
     st.stop()
