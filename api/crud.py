@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from core.phase_order import ordered_phases
 from store.models import Experiment, Metric, Run
 from store.runs import METRIC_FIELDS
 
@@ -66,6 +67,12 @@ def metrics_after(
         }
         for m, arm, repeat in rows
     ]
+
+
+def phases_of(session: Session, *, experiment_id: int) -> list[str]:
+    """The distinct phases of an experiment's metric rows, in training order."""
+    query = select(Metric.phase).where(Metric.experiment_id == experiment_id).distinct()
+    return ordered_phases(session.scalars(query))
 
 
 def results_version(session: Session, *, experiment_id: int, done_only: bool = False) -> Any:

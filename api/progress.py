@@ -32,7 +32,10 @@ def total_epochs(spec: ExperimentSpec, arm: str) -> int:
 
 
 def progress(spec: ExperimentSpec, runs: list[Run], counts: Counter[str] | None = None) -> Progress:
-    """Counts by status; `fraction` counts finished runs whole and running runs by epoch."""
+    """Counts by status; `fraction` counts done runs whole and running runs by epoch.
+
+    Failed and cancelled runs count as not done, so a failed experiment never reads 100%.
+    """
     counts = counts if counts is not None else Counter(run.status for run in runs)
     running = []
     partial = 0.0
@@ -54,7 +57,6 @@ def progress(spec: ExperimentSpec, runs: list[Run], counts: Counter[str] | None 
             )
         )
     n = sum(counts.values())
-    finished = counts["done"] + counts["failed"] + counts["cancelled"]
     return Progress(
         runs_total=n,
         runs_done=counts["done"],
@@ -62,6 +64,6 @@ def progress(spec: ExperimentSpec, runs: list[Run], counts: Counter[str] | None 
         runs_cancelled=counts["cancelled"],
         runs_running=counts["running"],
         runs_queued=counts["queued"],
-        fraction=round((finished + partial) / n, 4) if n else 0.0,
+        fraction=round((counts["done"] + partial) / n, 4) if n else 0.0,
         running=running,
     )

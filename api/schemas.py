@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 Band = Literal["iqr", "p10p90", "minmax", "std", "ci95"]
-MetricName = Literal["loss", "accuracy"]
+MetricName = Literal["loss", "accuracy", "lr"]  # lr: the learning rate, per epoch
 
 
 class ErrorBody(BaseModel):
@@ -254,3 +254,21 @@ class Health(BaseModel):
     database: dict[str, Any]
     broker: dict[str, Any]
     workers: list[WorkerPublic]
+
+
+class RunLine(BaseModel):
+    """One run's figure along x, down-sampled (core.run_lines)."""
+
+    repeat: int
+    x: list[float]
+    y: list[float]
+
+
+class RunLines(BaseModel):
+    """Per arm, each repeat's own line: the chart's "individual runs" overlay."""
+
+    phase: str
+    split: str
+    metric: MetricName
+    x: str
+    arms: dict[str, list[RunLine]]

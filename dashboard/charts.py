@@ -1,6 +1,6 @@
 """Curve figures: per arm a centre line, its band over repeats and, optionally, every run.
 
-`curve_series` turns the API's /curves body (and metric rows for the run overlay) into plain
+`curve_series` turns the API's /curves body (and /lines body for the run overlay) into plain
 series; `plotly_figure` draws them for the page and `dashboard.export` draws the same series
 with matplotlib for PNG/SVG files that need no browser or network.
 """
@@ -22,21 +22,25 @@ CENTRES = ("median", "mean")
 BAND_LABELS = {"iqr": "IQR (25–75th percentile)", "p10p90": "10–90th percentile",
                "minmax": "min–max", "std": "± 1 s.t.d.", "ci95": "95% CI of the mean"}
 SPLIT_LABELS = {"val": "validation", "test": "test", "train": "training", "sample": "sample"}
+X_LABELS = {"epoch": "epoch", "examples_total": "examples trained on (all phases)",
+            "seconds_total": "training time (s, all phases)"}
+Y_LABELS = {"loss": "loss (cross-entropy)", "accuracy": "accuracy (%)", "lr": "learning rate"}
+HOVERED_RUNS = 24  # beyond this many run lines, hover lists only the arms' centre lines
 
 
 @dataclass
 class ArmSeries:
-    """What one arm's curve shows: centre per epoch, band segments where n ≥ 2, runs."""
+    """What one arm's curve shows: centre per x, band segments where n ≥ 2, runs."""
 
     arm: str
     color: str
-    epochs: list[int]
+    xs: list[float]
     centre: list[float]
     n: list[int]
     low: list[float | None]
     high: list[float | None]
-    segments: list[tuple[list[int], list[float], list[float]]]  # (epochs, low, high)
-    runs: dict[int, tuple[list[int], list[float]]] = field(default_factory=dict)
+    segments: list[tuple[list[float], list[float], list[float]]]  # (xs, low, high)
+    runs: dict[int, tuple[list[float], list[float]]] = field(default_factory=dict)
 
 
 @dataclass
@@ -49,17 +53,30 @@ class CurveView:
     centre: str = "median"
     band: str = "iqr"
     log_y: bool = False
-    x_from: int = 0
+    x_from: float = 0
     overlay: bool = False
+    x: str = "epoch"
+    smoothing: float = 0.0  # EMA weight of the previous smoothed point; 0 is off
 
     @property
     def y_label(self) -> str:
-        return "accuracy (%)" if self.metric == "accuracy" else "loss (cross-entropy)"
+        return Y_LABELS.get(self.metric, self.metric)
+
+    @property
+    def x_label(self) -> str:
+        return X_LABELS.get(self.x, self.x)
+
+    @property
+    def panel_title(self) -> str:
+        if self.metric == "lr":
+            return "learning rate"
+        return f"{SPLIT_LABELS.get(self.split, self.split)} {self.metric}"
 
     @property
     def title(self) -> str:
-        split = SPLIT_LABELS.get(self.split, self.split)
-        return f"{split} {self.metric}, {self.phase} phase — {self.centre} and {self.band_label}"
+        ema = f", EMA {self.smoothing:g}" if self.smoothing else ""
+        return (f"{self.panel_title}, {self.phase} phase — {self.centre} and {self.band_label}"
+                f"{ema}")
 
     @property
     def band_label(self) -> str:
@@ -77,16 +94,31 @@ def _scale(value: float | None, metric: str) -> float | None:
     return 100 * value if metric == "accuracy" else value
 
 
+def ema(values: Sequence[float | None], weight: float) -> list[float | None]:
+    """Exponential moving average (TensorBoard's): s_i = w·s_(i-1) + (1 − w)·v_i; gaps stay."""
+    if not 0 <= weight < 1:
+        raise ValueError(f"EMA weight must be in [0, 1), got {weight}")
+    out: list[float | None] = []
+    last: float | None = None
+    for v in values:
+        if v is None:
+            out.append(None)
+            continue
+        last = v if last is None else weight * last + (1 - weight) * v
+        out.append(last)
+    return out
+
+
 def _segments(
-    epochs: Sequence[int], n: Sequence[int], low: Sequence[float | None],
+    xs: Sequence[float], n: Sequence[int], low: Sequence[float | None],
     high: Sequence[float | None],
-) -> list[tuple[list[int], list[float], list[float]]]:
+) -> list[tuple[list[float], list[float], list[float]]]:
     """Runs of consecutive points with n ≥ 2 and both edges: a band never spans fewer runs."""
-    segments: list[tuple[list[int], list[float], list[float]]] = []
-    current: tuple[list[int], list[float], list[float]] = ([], [], [])
-    for e, k, lo, hi in zip(epochs, n, low, high, strict=True):
+    segments: list[tuple[list[float], list[float], list[float]]] = []
+    current: tuple[list[float], list[float], list[float]] = ([], [], [])
+    for x, k, lo, hi in zip(xs, n, low, high, strict=True):
         if k >= 2 and lo is not None and hi is not None:
-            current[0].append(e)
+            current[0].append(x)
             current[1].append(lo)
             current[2].append(hi)
         elif current[0]:
@@ -98,45 +130,45 @@ def _segments(
 
 
 def _run_lines(
-    rows: Iterable[Mapping[str, Any]], arm: str, view: CurveView
-) -> dict[int, tuple[list[int], list[float]]]:
-    """repeat -> (epochs, values) of one arm's individual runs for the chosen split/phase."""
-    points: dict[int, dict[int, float]] = {}
-    for row in rows:
-        value = row.get(view.metric)
-        if (row.get("arm") != arm or row.get("phase") != view.phase
-                or row.get("split") != view.split or value is None
-                or int(row["epoch"]) < view.x_from):
-            continue
-        points.setdefault(int(row["repeat"]), {})[int(row["epoch"])] = float(value)
+    lines: Iterable[Mapping[str, Any]], view: CurveView
+) -> dict[int, tuple[list[float], list[float]]]:
+    """repeat -> (xs, values) of one arm's runs (the API's /lines items), from x_from on."""
     out = {}
-    for repeat, by_epoch in sorted(points.items()):
-        epochs = sorted(by_epoch)
-        out[repeat] = (epochs, [_scale(by_epoch[e], view.metric) or 0.0 for e in epochs])
+    for line in lines:
+        kept = [(x, y) for x, y in zip(line["x"], line["y"], strict=True) if x >= view.x_from]
+        values = [_scale(y, view.metric) for _, y in kept]
+        if view.smoothing:
+            values = ema(values, view.smoothing)
+        out[int(line["repeat"])] = ([x for x, _ in kept], [v or 0.0 for v in values])
     return out
+
+
+def _x_of(point: Mapping[str, Any]) -> float:
+    return float(point["x"] if "x" in point else point["epoch"])
 
 
 def curve_series(
     curves: Mapping[str, Any], view: CurveView, arms: Sequence[str] | None = None,
-    rows: Iterable[Mapping[str, Any]] = (),
+    lines: Mapping[str, Any] | None = None,
 ) -> list[ArmSeries]:
-    """The API's /curves body as one ArmSeries per arm, from epoch `view.x_from` on."""
+    """The API's /curves body (and /lines body for the overlay) as one ArmSeries per arm."""
     by_arm: Mapping[str, list[dict[str, Any]]] = curves.get("arms", {})
     order = list(arms) if arms is not None else list(by_arm)
     colors = arm_colors(order)
-    rows = list(rows) if view.overlay else []
+    run_lines = (lines or {}).get("arms", {}) if view.overlay else {}
+    smooth = (lambda v: ema(v, view.smoothing)) if view.smoothing else list
     series = []
     for arm in order:
-        points = [p for p in by_arm.get(arm, []) if int(p["epoch"]) >= view.x_from]
-        epochs = [int(p["epoch"]) for p in points]
+        points = [p for p in by_arm.get(arm, []) if _x_of(p) >= view.x_from]
+        xs = [_x_of(p) for p in points]
         n = [int(p["n"]) for p in points]
-        low = [_scale(p.get("low"), view.metric) for p in points]
-        high = [_scale(p.get("high"), view.metric) for p in points]
-        centre = [_scale(p[view.centre], view.metric) or 0.0 for p in points]
+        low = smooth([_scale(p.get("low"), view.metric) for p in points])
+        high = smooth([_scale(p.get("high"), view.metric) for p in points])
+        centre = smooth([_scale(p[view.centre], view.metric) for p in points])
         series.append(ArmSeries(
-            arm=arm, color=colors[arm], epochs=epochs, centre=centre, n=n, low=low, high=high,
-            segments=_segments(epochs, n, low, high),
-            runs=_run_lines(rows, arm, view) if view.overlay else {},
+            arm=arm, color=colors[arm], xs=xs, centre=[c or 0.0 for c in centre], n=n, low=low,
+            high=high, segments=_segments(xs, n, low, high),
+            runs=_run_lines(run_lines.get(arm, []), view),
         ))
     return series
 
@@ -148,57 +180,62 @@ def _rgba(color: str, alpha: float) -> str:
 
 def _band_traces(s: ArmSeries, view: CurveView) -> list[go.Scatter]:
     traces = []
-    for i, (epochs, low, high) in enumerate(s.segments):
+    for i, (xs, low, high) in enumerate(s.segments):
         traces.append(go.Scatter(
-            x=epochs + epochs[::-1], y=high + low[::-1], fill="toself", mode="lines",
+            x=xs + xs[::-1], y=high + low[::-1], fill="toself", mode="lines",
             line={"width": 0}, fillcolor=_rgba(s.color, 0.2), hoverinfo="skip",
             name=f"{s.arm} {view.band_label}", legendgroup=s.arm, showlegend=i == 0,
         ))
     return traces
 
 
-def _run_traces(s: ArmSeries) -> list[go.Scatter]:
+def _run_traces(s: ArmSeries, hover: bool) -> list[go.Scatter]:
+    """One faint line per run, named (arm, repeat); hover only while few enough to read."""
     return [
         go.Scatter(
-            x=epochs, y=values, mode="lines", line={"width": 1, "color": s.color},
-            opacity=0.35, name=f"{s.arm} #{repeat}", legendgroup=s.arm, showlegend=False,
-            hovertemplate=f"{s.arm} repeat {repeat}<br>epoch %{{x}}: %{{y:.4g}}<extra></extra>",
+            x=xs, y=values, mode="lines", line={"width": 1, "color": s.color},
+            opacity=0.35, name=f"{s.arm}, repeat {repeat}", legendgroup=s.arm, showlegend=False,
+            hoverinfo=None if hover else "skip",
+            hovertemplate=f"{s.arm}, repeat {repeat}: %{{y:.4g}}<extra></extra>",
         )
-        for repeat, (epochs, values) in s.runs.items()
+        for repeat, (xs, values) in s.runs.items()
     ]
 
 
 def _centre_trace(s: ArmSeries, view: CurveView) -> go.Scatter:
     custom = [[k, lo, hi] for k, lo, hi in zip(s.n, s.low, s.high, strict=True)]
-    hover = (f"<b>{s.arm}</b><br>epoch %{{x}}<br>{view.centre}: %{{y:.4g}}"
-             f"<br>{view.band}: [%{{customdata[1]:.4g}}, %{{customdata[2]:.4g}}]"
-             "<br>n = %{customdata[0]} runs<extra></extra>")
+    hover = (f"<b>{s.arm}</b> {view.centre} %{{y:.4g}}"
+             f" [%{{customdata[1]:.4g}}, %{{customdata[2]:.4g}}]"
+             " · n = %{customdata[0]} runs<extra></extra>")
     return go.Scatter(
-        x=s.epochs, y=s.centre, mode="lines+markers", name=s.arm, legendgroup=s.arm,
+        x=s.xs, y=s.centre, mode="lines+markers", name=s.arm, legendgroup=s.arm,
         line={"color": s.color, "width": 2}, marker={"size": 4}, customdata=custom,
         hovertemplate=hover,
     )
 
 
-def plotly_figure(series: Sequence[ArmSeries], view: CurveView) -> go.Figure:
-    """Bands first, then individual runs, then centre lines on top; n shown on hover."""
+def plotly_figure(
+    series: Sequence[ArmSeries], view: CurveView, *, height: int = 460, title: str | None = None
+) -> go.Figure:
+    """Bands first, then runs, then centre lines; hover lists every arm's value and n at an x."""
     fig = go.Figure()
     for s in series:
         for trace in _band_traces(s, view):
             fig.add_trace(trace)
+    hover_runs = sum(len(s.runs) for s in series) <= HOVERED_RUNS
     for s in series:
-        for trace in _run_traces(s):
+        for trace in _run_traces(s, hover_runs):
             fig.add_trace(trace)
     for s in series:
         fig.add_trace(_centre_trace(s, view))
     fig.update_layout(
-        title=view.title, xaxis_title="epoch", yaxis_title=view.y_label, hovermode="closest",
-        legend={"orientation": "h", "y": -0.2}, margin={"t": 50, "l": 10, "r": 10, "b": 10},
-        height=460,
+        title=view.title if title is None else title, xaxis_title=view.x_label,
+        yaxis_title=view.y_label, hovermode="x unified", legend={"orientation": "h", "y": -0.2},
+        margin={"t": 50, "l": 10, "r": 10, "b": 10}, height=height,
     )
     fig.update_yaxes(type="log" if view.log_y else "linear")
-    epochs = [e for s in series for e in s.epochs]
-    if epochs and max(epochs) - min(epochs) <= 20:  # whole epochs only on short axes
+    xs = [x for s in series for x in s.xs]
+    if view.x == "epoch" and xs and max(xs) - min(xs) <= 20:  # whole epochs on short axes
         fig.update_xaxes(dtick=1)
     return fig
 

@@ -152,11 +152,29 @@ class Client:
         ))
 
     def curves(
-        self, experiment_id: int, *, split: str, metric: str, phase: str, band: str
+        self, experiment_id: int, *, split: str, metric: str, phase: str, band: str,
+        x: str = "epoch",
     ) -> dict[str, Any]:
-        """GET /experiments/{id}/curves: per arm and epoch, the statistics and band edges."""
-        params = {"split": split, "metric": metric, "phase": phase, "band": band}
+        """GET /experiments/{id}/curves: per arm and x, the statistics and band edges."""
+        params = {"split": split, "metric": metric, "phase": phase, "band": band, "x": x}
         return dict(self._request("GET", f"/experiments/{experiment_id}/curves", params=params))
+
+    def lines(
+        self, experiment_id: int, *, split: str, metric: str, phase: str, x: str = "epoch",
+        points: int = 200,
+    ) -> dict[str, Any]:
+        """GET /experiments/{id}/lines: each run's own line, down-sampled to `points`."""
+        params = {"split": split, "metric": metric, "phase": phase, "x": x, "points": points}
+        return dict(self._request("GET", f"/experiments/{experiment_id}/lines", params=params))
+
+    def selected(self, experiment_id: int, rule: str = "val_loss") -> list[dict[str, Any]]:
+        """GET /experiments/{id}/selected: per run, the epoch `rule` picks and its figures."""
+        return list(self._request("GET", f"/experiments/{experiment_id}/selected",
+                                  params={"rule": rule}))
+
+    def phases(self, experiment_id: int) -> list[str]:
+        """GET /experiments/{id}/phases: the phases with metric rows, in training order."""
+        return list(self._request("GET", f"/experiments/{experiment_id}/phases"))
 
     def summary(self, experiment_id: int, *, include_unfinished: bool = False) -> dict[str, Any]:
         """GET /experiments/{id}/summary: tables per rule, paired statistics, preprocessing."""

@@ -21,20 +21,20 @@ def static_figure(series: Sequence[ArmSeries], view: CurveView) -> Figure:
     fig = Figure(figsize=(7.5, 4.5), dpi=150, layout="constrained")
     ax = fig.add_subplot()
     for s in series:
-        for i, (epochs, low, high) in enumerate(s.segments):
-            ax.fill_between(epochs, low, high, color=s.color, alpha=0.2, linewidth=0,
+        for i, (xs, low, high) in enumerate(s.segments):
+            ax.fill_between(xs, low, high, color=s.color, alpha=0.2, linewidth=0,
                             label=f"{s.arm} {view.band_label}" if i == 0 else None)
-        for epochs, values in s.runs.values():
-            ax.plot(epochs, values, color=s.color, alpha=0.35, linewidth=0.8)
-        ax.plot(s.epochs, s.centre, color=s.color, linewidth=2, marker="o", markersize=2.5,
+        for xs, values in s.runs.values():
+            ax.plot(xs, values, color=s.color, alpha=0.35, linewidth=0.8)
+        ax.plot(s.xs, s.centre, color=s.color, linewidth=2, marker="o", markersize=2.5,
                 label=f"{s.arm} ({view.centre})")
-    ax.set_xlabel("epoch")
+    ax.set_xlabel(view.x_label)
     ax.set_ylabel(view.y_label)
     ax.set_title(view.title, fontsize=10)
     if view.log_y:
         ax.set_yscale("log")
     ax.grid(alpha=0.3)
-    if any(s.epochs for s in series):
+    if any(s.xs for s in series):
         ax.legend(fontsize=8, frameon=False)
     return fig
 

@@ -63,20 +63,33 @@ def _figures(prefix: str, stats: Mapping[str, Any] | None, scale: float) -> dict
     return out
 
 
+CurvesBy = Mapping[tuple[str, str], Mapping[str, Sequence[Mapping[str, Any]]]]
+
+
 def at_epoch_rows(
     metric_rows: Iterable[Mapping[str, Any]], arms: Sequence[str], epoch: int, label: str
 ) -> list[dict[str, Any]]:
     """Table rows (core.stats' shape) of the main phase's figures at one epoch, over repeats."""
     runs = runs_from_rows(r for r in metric_rows if r["phase"] == "main")
     splits = {str(r["split"]) for run in runs for r in run["metrics"]}
+    curves = {(split, metric): {arm: curve_stats(runs, arm, "main", split, metric)
+                                for arm in arms}
+              for split in splits for metric in ("loss", "accuracy")}
+    return at_epoch_from_curves(curves, arms, epoch, label)
+
+
+def at_epoch_from_curves(
+    curves: CurvesBy, arms: Sequence[str], epoch: int, label: str
+) -> list[dict[str, Any]]:
+    """The same table rows from per-epoch curves, {(split, metric): {arm: rows}} (the API's)."""
+    splits = {split for split, _ in curves}
     out = []
     for arm in arms:
         for split in [s for s in SPLITS if s in splits]:
-            loss = _at(curve_stats(runs, arm, "main", split, "loss"), epoch)
-            acc = _at(curve_stats(runs, arm, "main", split, "accuracy"), epoch)
+            loss = _at(curves.get((split, "loss"), {}).get(arm, []), epoch)
+            acc = _at(curves.get((split, "accuracy"), {}).get(arm, []), epoch)
             if loss is None and acc is None:
                 continue
-
             out.append({
                 "rule": label, "arm": arm, "split": split, "n": (loss or acc or {}).get("n", 0),
                 "n_fallback": 0, **_figures("loss", loss, 1.0), **_figures("acc", acc, 100.0),
@@ -200,18 +213,61 @@ def preprocessing_frame(summary: Mapping[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def runs_frame(runs: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
-    """Each run's status, attempt, worker, position, re-queue note and error."""
+ENVIRONMENT = ("host", "device_name", "worker", "precision", "deterministic", "initlab_version",
+               "git_commit", "python_version", "torch_version", "torchvision_version",
+               "cuda_version", "init_fingerprint", "seed", "checkpoint", "wall_seconds")
+
+
+def init_schemes(spec: Mapping[str, Any]) -> dict[str, str]:
+    """arm -> its init scheme: the spec arm's `init` where given, else PyTorch's default."""
+    return {arm["name"]: str(arm.get("init") or "pytorch") for arm in spec.get("arms", [])}
+
+
+def _duration(run: Mapping[str, Any]) -> float | None:
+    started, finished = run.get("started"), run.get("finished")
+    if not started or not finished:
+        return None
+    seconds = (pd.Timestamp(finished) - pd.Timestamp(started)).total_seconds()
+    return round(seconds, 1)
+
+
+def _selected_figures(picked: Mapping[str, Any]) -> dict[str, Any]:
+    """The selected epoch and its validation and test figures (accuracy in %)."""
+    splits = picked.get("splits", {})
+    epoch = (splits.get("val") or splits.get("test") or {}).get("loss_epoch")
+    out: dict[str, Any] = {"Selected epoch": epoch}
+    for split, label in (("val", "Val"), ("test", "Test")):
+        entry = splits.get(split) or {}
+        acc = entry.get("accuracy")
+        out[f"{label} loss"] = entry.get("loss")
+        out[f"{label} acc %"] = None if acc is None else round(100 * acc, 2)
+    return out
+
+
+def runs_frame(
+    runs: Iterable[Mapping[str, Any]], selected: Iterable[Mapping[str, Any]] = (),
+    inits: Mapping[str, str] | None = None,
+) -> pd.DataFrame:
+    """Each run: arm, repeat, init, status, attempts, host, device, duration, selected figures."""
+    picks = {(p["arm"], int(p["repeat"])): p for p in selected}
     rows = []
     for run in runs:
         where = f"{run['last_phase']} {run['last_epoch']}" if run.get("last_phase") else ""
         rows.append({
             "Run": run["id"], "Arm": run["arm"], "Repeat": run["repeat"],
-            "Status": run["status"], "Attempt": run["attempt"], "Worker": run.get("worker") or "",
-            "At": where, "Started": run.get("started"), "Finished": run.get("finished"),
-            "Note": run.get("note") or "", "Error": run.get("error") or "",
+            "Init": (inits or {}).get(run["arm"], "pytorch"), "Status": run["status"],
+            "Attempt": run["attempt"], "Host": run.get("host") or "",
+            "Device": run.get("device_name") or "", "Duration (s)": _duration(run),
+            **_selected_figures(picks.get((run["arm"], int(run["repeat"])), {})),
+            "At": where, "Worker": run.get("worker") or "", "Note": run.get("note") or "",
+            "Error": run.get("error") or "",
         })
     return pd.DataFrame(rows)
+
+
+def environment(run: Mapping[str, Any]) -> dict[str, Any]:
+    """What a run ran on and with: host, device, versions, numerics, seed and checkpoint."""
+    return {key: run.get(key) for key in ENVIRONMENT}
 
 
 def now_running(progress: Mapping[str, Any]) -> str:

@@ -11,14 +11,16 @@ from dashboard.client import ApiError, ApiUnavailable, Client, client_for
 
 T = TypeVar("T")
 FINISHED = ("done", "failed", "cancelled")
-STATUS_ICONS = {"queued": "⏳", "running": "▶️", "done": "✅", "failed": "❌", "cancelled": "⏹️"}
+# Plain text symbols (DejaVu has them): emoji need a colour-emoji font many servers lack.
+STATUS_ICONS = {"queued": "○", "running": "▶", "done": "✓", "failed": "✗", "cancelled": "■"}
 
 
 def show_error(error: Exception, what: str) -> None:
     """Say what failed: an unreachable API, or the API's own error lines."""
     if isinstance(error, ApiUnavailable):
         st.error(f"Cannot {what}: {error}. Is the API running? "
-                 "(set INITLAB_API_URL to point the dashboard elsewhere)", icon="🔌")
+                 "(set INITLAB_API_URL to point the dashboard elsewhere)",
+                 icon=":material/power_off:")
     elif isinstance(error, ApiError):
         st.error(f"Cannot {what} (HTTP {error.status}):\n\n"
                  + "\n".join(f"- {line}" for line in error.lines))
@@ -54,7 +56,8 @@ def pick_experiment(client: Client, key: str) -> int | None:
     if page is None:
         return None
     if not page["items"]:
-        st.info("No experiments yet — submit one on the Submit page.")
+        st.info("No experiments yet: submit the demo (it runs in a few CPU minutes).")
+        st.page_link("views/submit.py", label="Submit the demo", icon=":material/send:")
         return None
     labels = {e["id"]: f"#{e['id']} {e['name']} ({e['status']})" for e in page["items"]}
     picked = st.selectbox("Experiment", list(labels), format_func=labels.__getitem__,
@@ -89,7 +92,8 @@ def sidebar_health(client: Client) -> None:
     with st.sidebar:
         st.caption(f"API: `{client.url}`")
         if health["status"] == "unreachable":
-            st.caption(f"🔴 unreachable — {health['error']}")
+            st.caption(f":red[:material/error:] unreachable — {health['error']}")
             return
-        icon = "🟢" if health.get("status") == "ok" else "🟠"
+        icon = ":green[:material/check_circle:]" if health.get("status") == "ok" else (
+            ":orange[:material/warning:]")
         st.caption(f"{icon} {health.get('status')} · {len(health['workers'])} live worker(s)")

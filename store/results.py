@@ -21,7 +21,8 @@ from store.states import transition
 
 # What runs_for_stats reads of a metric row: what core.stats, curves and equal compute use.
 STATS_FIELDS = (
-    "phase", "epoch", "split", "loss", "accuracy", "examples", "examples_total", "seconds_total"
+    "phase", "epoch", "split", "loss", "accuracy", "lr", "examples", "examples_total",
+    "seconds_total",
 )  # fmt: skip
 
 

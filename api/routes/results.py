@@ -1,4 +1,4 @@
-"""/experiments/{id}/runs, /metrics, /curves, /summary: what the runs have reported."""
+"""/experiments/{id}/…: runs, metrics, curves, lines, phases, selected, summary (the results)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ from api import crud
 from api.cache import ResultCache
 from api.deps import MAX_CURSOR, Authorized, ExperimentId, SessionDep
 from api.routes.experiments import get_experiment, spec_of
-from api.schemas import Band, Curves, MetricName, MetricPage, RunPublic
+from api.schemas import Band, Curves, MetricName, MetricPage, RunLines, RunPublic
+from core.run_lines import MAX_POINTS, run_lines
 from core.stats import band as band_edges
-from core.stats import curve_stats, summarize
+from core.stats import curve_stats, select, summarize
 from store import results
 
 router = APIRouter(prefix="/experiments", tags=["results"], dependencies=[Authorized])
@@ -21,6 +22,7 @@ router = APIRouter(prefix="/experiments", tags=["results"], dependencies=[Author
 SplitName = Literal["sample", "train", "val", "test"]
 PHASE = r"^(all|main|preprocess|stage-[1-9][0-9]*)$"
 XAxis = Literal["epoch", "examples_total", "seconds_total"]
+Rule = Literal["val_loss", "final", "paper"]
 
 
 @router.get("/{experiment_id}/runs", response_model=list[RunPublic])
@@ -94,6 +96,63 @@ def read_curves(
 
     key = ("curves", experiment_id, phase, split, metric, band, x)
     return _cache(request).respond(key, version, compute)
+
+
+@router.get("/{experiment_id}/lines", response_model=RunLines)
+def read_lines(
+    request: Request,
+    experiment_id: ExperimentId,
+    session: SessionDep,
+    split: SplitName = "val",
+    metric: MetricName = "loss",
+    phase: Annotated[str, Query(pattern=PHASE, description="main, preprocess, stage-N or all")] = (
+        "main"
+    ),
+    x: XAxis = "epoch",
+    points: Annotated[int, Query(ge=2, le=2000, description="most points per run")] = MAX_POINTS,
+) -> Response:
+    """Per arm, every run's own line (repeat, x, y), down-sampled to `points` points."""
+    if phase == "all" and x == "epoch":
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_ENTITY,
+            "phase 'all' needs x examples_total or seconds_total: epochs restart in every phase",
+        )
+    spec = spec_of(get_experiment(session, experiment_id))
+    version = crud.results_version(session, experiment_id=experiment_id)
+
+    def compute() -> dict[str, Any]:
+        stored = None if phase == "all" else phase
+        runs = results.runs_for_stats(
+            session, experiment_id=experiment_id, phase=stored, split=split
+        )
+        arms = {a.name: run_lines(runs, a.name, phase, split, metric, x, points) for a in spec.arms}
+        return {"phase": phase, "split": split, "metric": metric, "x": x, "arms": arms}
+
+    key = ("lines", experiment_id, phase, split, metric, x, points)
+    return _cache(request).respond(key, version, compute)
+
+
+@router.get("/{experiment_id}/phases", response_model=list[str])
+def read_phases(experiment_id: ExperimentId, session: SessionDep) -> list[str]:
+    """The phases that have metric rows, in training order (stage-1…k, preprocess, main)."""
+    get_experiment(session, experiment_id)
+    return crud.phases_of(session, experiment_id=experiment_id)
+
+
+@router.get("/{experiment_id}/selected", response_model=list[dict[str, Any]])
+def read_selected(
+    request: Request, experiment_id: ExperimentId, session: SessionDep, rule: Rule = "val_loss"
+) -> Response:
+    """Per run (arm, repeat): the epoch `rule` selects and the figures there, per split."""
+    get_experiment(session, experiment_id)
+    version = crud.results_version(session, experiment_id=experiment_id)
+
+    def compute() -> list[dict[str, Any]]:
+        runs = results.runs_for_stats(session, experiment_id=experiment_id, phase="main")
+        return [{"arm": run["arm"], "repeat": run["repeat"], "splits": select(run, rule)}
+                for run in runs]
+
+    return _cache(request).respond(("selected", experiment_id, rule), version, compute)
 
 
 @router.get("/{experiment_id}/summary", response_model=dict[str, Any])

@@ -42,7 +42,8 @@ if page is not None:
     st.caption(f"{page['total']} experiment(s)" + ("" if status in (None, "all")
                                                     else f" {status}"))
     if not items:
-        st.info("Nothing here yet. Submit an experiment on the Submit page.")
+        st.info("No experiments yet: submit the demo (it runs in a few CPU minutes).")
+        st.page_link("views/submit.py", label="Submit the demo", icon=":material/send:")
     else:
         st.dataframe(
             experiments_frame(items), hide_index=True, key="experiment_table",

@@ -8,6 +8,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from core.run_lines import run_lines
 from core.stats import band as band_edges
 from core.stats import curve_stats
 from dashboard.charts import SPLIT_LABELS, CurveView, curve_series, plotly_figure
@@ -31,6 +32,15 @@ def _curves_from(store: MetricStore, arms: list[str], view: CurveView) -> dict[s
     return {"arms": out}
 
 
+def _lines_from(store: MetricStore, arms: list[str], view: CurveView) -> dict[str, Any]:
+    """The /lines body (each run's own line) computed here from the rows already held."""
+    if not view.overlay:
+        return {"arms": {}}
+    runs = store.runs()
+    return {"arms": {arm: run_lines(runs, arm, view.phase, view.split, view.metric)
+                     for arm in arms}}
+
+
 def _running_frame(experiment: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame([
         {"Run": r["run_id"], "Arm": r["arm"], "Repeat": r["repeat"], "Phase": r["phase"],
@@ -47,7 +57,7 @@ def _panel(eid: int, arms: list[str], view: CurveView) -> None:
         added = store.update(client, live=True)
     except (ApiUnavailable, ApiError) as error:
         st.warning(f"Live update paused: {error}. Showing what arrived before; retrying every "
-                   f"{REFRESH}.", icon="🔌")
+                   f"{REFRESH}.", icon=":material/power_off:")
         cached: dict[str, Any] | None = st.session_state.get(f"live-experiment-{eid}")
         if cached is None:
             return
@@ -59,7 +69,8 @@ def _panel(eid: int, arms: list[str], view: CurveView) -> None:
     if not running.empty:
         st.dataframe(running, hide_index=True, key="running", column_config={
             "Progress": st.column_config.ProgressColumn(min_value=0.0, max_value=1.0)})
-    series = curve_series(_curves_from(store, arms, view), view, arms, store.rows)
+    lines = _lines_from(store, arms, view)
+    series = curve_series(_curves_from(store, arms, view), view, arms, lines)
     st.plotly_chart(plotly_figure(series, view), key="live_chart")
     st.caption(f"{len(store.rows)} metric rows held, {added} new · cursor {store.cursor} · "
                f"{store.fetches} fetches · updated {time.strftime('%H:%M:%S')}")
@@ -76,7 +87,7 @@ first: dict[str, Any] | None
 try:
     first = client.experiment(eid, live=True)
 except (ApiUnavailable, ApiError) as error:
-    st.error(f"Cannot load experiment {eid}: {error}", icon="🔌")
+    st.error(f"Cannot load experiment {eid}: {error}", icon=":material/power_off:")
     first = st.session_state.get(f"live-experiment-{eid}")
 if first is None:
     st.stop()

@@ -124,7 +124,7 @@ def _controls(status: str, axis: SweepAxis) -> tuple[View, SweepAxis]:
         axis = replace(axis, log=row[1].toggle("Log-scale x axis", value=axis.log,
                                                key="sweep_log_x"))
     if rule == "paper":
-        st.warning(PAPER_WARNING, icon="⚠️")
+        st.warning(PAPER_WARNING, icon=":material/warning:")
     view = View(split=str(split), metric=str(metric), rule=str(rule), band=str(band),
                 unfinished=unfinished)
     return view, axis

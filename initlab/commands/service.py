@@ -111,6 +111,8 @@ def _start_stack(
         str(dashboard_port),
         "--server.headless",
         "true",
+        "--client.toolbarMode",  # no Deploy button or developer menu, whatever the cwd
+        "viewer",
     ]
     supervisor.start("dashboard", [sys.executable, "-m", *streamlit], env)
     return True

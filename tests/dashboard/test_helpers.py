@@ -8,14 +8,17 @@ import httpx
 import pytest
 
 from core.presets import get_preset
+from core.run_lines import run_lines, thin
 from core.spec import parse_spec
 from core.tables import to_latex
-from dashboard.charts import CurveView, curve_series, plotly_figure
+from dashboard.charts import CurveView, curve_series, ema, plotly_figure
 from dashboard.client import ApiError, ApiUnavailable, Client, Config
+from dashboard.curve_settings import from_query, lr_panel, panels, to_query, view_of
 from dashboard.export import figure_bytes, table_text
 from dashboard.live import MetricStore, runs_from_rows
+from dashboard.runs_tab import filtered
 from dashboard.specs import annotate, cost_rows, cost_total, field_errors, locate, syntax_error
-from dashboard.tables import at_epoch_rows, split_frames, with_table
+from dashboard.tables import at_epoch_rows, init_schemes, runs_frame, split_frames, with_table
 
 
 def point(epoch: int, n: int, centre: float) -> dict[str, Any]:
@@ -40,7 +43,7 @@ def test_bands_stop_where_fewer_than_two_runs_reached() -> None:
     original, smart = series
     assert [seg[0] for seg in original.segments] == [[1, 2]]  # epochs 3–4 had one run
     assert [seg[0] for seg in smart.segments] == [[1], [3]]  # a gap where n fell to 1
-    assert original.epochs == [1, 2, 3, 4]  # the centre line goes on
+    assert original.xs == [1, 2, 3, 4]  # the centre line goes on
 
 
 def test_plotly_figure_one_colour_per_arm_and_n_on_hover() -> None:
@@ -61,11 +64,75 @@ def test_overlay_draws_each_run_and_accuracy_in_percent() -> None:
     rows = [metric_row(i, "smart", r, e) for i, (r, e) in enumerate(
         [(0, 1), (0, 2), (1, 1), (1, 2)])]
     view = CurveView(metric="accuracy", overlay=True)
-    series = curve_series({"arms": {"smart": [point(1, 2, 0.5)]}}, view, ["smart"], rows)
+    lines = {"arms": {"smart": run_lines(runs_from_rows(rows), "smart", metric="accuracy")}}
+    series = curve_series({"arms": {"smart": [point(1, 2, 0.5)]}}, view, ["smart"], lines)
     assert series[0].centre == [50.0]
     assert series[0].runs == {0: ([1, 2], [50.0, 50.0]), 1: ([1, 2], [50.0, 50.0])}
     fig = plotly_figure(series, view)
-    assert sum(1 for t in fig.data if t.opacity == 0.35) == 2
+    runs = [t for t in fig.data if t.opacity == 0.35]
+    assert [t.name for t in runs] == ["smart, repeat 0", "smart, repeat 1"]  # (arm, repeat)
+    assert fig.layout.hovermode == "x unified"  # every arm's value and n at one x
+
+
+def test_examples_axis_ema_and_labels() -> None:
+    curves = {"arms": {"a": [{**point(1, 2, 2.0), "x": 500.0}, {**point(2, 2, 1.0), "x": 1500.0},
+                             {**point(3, 2, 1.0), "x": 2500.0}]}}
+    view = CurveView(x="examples_total", smoothing=0.5, x_from=1000)
+    (s,) = curve_series(curves, view, ["a"])
+    assert s.xs == [1500.0, 2500.0]  # x, not the epoch; from x 1000 on
+    assert s.centre == [1.0, 1.0]
+    assert ema([2.0, 1.0, None, 1.0], 0.5) == [2.0, 1.5, None, 1.25]
+    with pytest.raises(ValueError, match="EMA weight"):
+        ema([1.0], 1.0)
+    fig = plotly_figure(curve_series(curves, CurveView(x="examples_total"), ["a"]),
+                        CurveView(x="examples_total", smoothing=0.5))
+    assert fig.layout.xaxis.title.text == "examples trained on (all phases)"
+    assert "EMA 0.5" in fig.layout.title.text
+
+
+def test_curve_settings_round_trip_through_the_url() -> None:
+    query = {"x": "examples_total", "ema": "0.6", "runs": "1", "layout": "single",
+             "band": "nonsense", "from": "-3", "experiment": "2"}
+    settings = from_query(query)
+    assert (settings["x"], settings["ema"], settings["runs"], settings["layout"]) == (
+        "examples_total", 0.6, True, "single")
+    assert settings["band"] == "iqr" and settings["from"] == 0.0  # bad values: defaults
+    assert to_query(settings) == {"layout": "single", "x": "examples_total", "ema": "0.6",
+                                  "runs": "1"}
+    assert from_query(to_query(settings)) == settings
+    grid = panels(view_of(settings))
+    assert [(v.metric, v.split) for v in grid] == [
+        (m, s) for m in ("loss", "accuracy") for s in ("train", "val", "test")]
+    assert lr_panel(view_of({**settings, "phase": "stage-1"})).split == "sample"
+
+
+def test_run_lines_are_thinned_keeping_both_ends() -> None:
+    xs, ys = thin(list(range(1000)), list(range(1000)), 200)
+    assert len(xs) == 200 and xs[0] == 0 and xs[-1] == 999
+    rows = [metric_row(i, "a", 0, e) for i, e in enumerate(range(1, 501))]
+    (line,) = run_lines(runs_from_rows(rows), "a", points=50)
+    assert line["repeat"] == 0 and len(line["x"]) == 50 and line["x"][-1] == 500
+    with pytest.raises(ValueError, match="valid choices"):
+        run_lines([], "a", x="steps")
+
+
+def test_runs_table_has_init_host_duration_and_selected_figures_and_filters() -> None:
+    runs = [{"id": i, "arm": arm, "repeat": 0, "status": status, "attempt": 2,
+             "host": "gpu-1", "device_name": "cuda:0", "started": "2026-01-01T00:00:00Z",
+             "finished": "2026-01-01T00:01:30Z", "worker": "w", "error": None}
+            for i, arm, status in ((1, "original", "done"), (2, "smart", "failed"))]
+    selected = [{"arm": "original", "repeat": 0, "splits": {
+        "val": {"loss": 0.5, "accuracy": 0.9, "loss_epoch": 7},
+        "test": {"loss": 0.6, "accuracy": 0.85, "loss_epoch": 7}}}]
+    inits = init_schemes({"arms": [{"name": "original"}, {"name": "smart", "init": "kaiming"}]})
+    frame = runs_frame(runs, selected, inits)
+    first = frame.iloc[0]
+    assert (first["Init"], first["Duration (s)"], first["Selected epoch"]) == ("pytorch", 90.0, 7)
+    assert (first["Val acc %"], first["Host"], first["Device"]) == (90.0, "gpu-1", "cuda:0")
+    assert frame.iloc[1]["Init"] == "kaiming"
+    assert filtered(frame, "", ["failed"], [])["Arm"].tolist() == ["smart"]
+    assert filtered(frame, "KAIMING", [], [])["Run"].tolist() == [2]
+    assert len(filtered(frame, "", [], [])) == 2
 
 
 @pytest.mark.parametrize(("fmt", "magic"), [("png", b"\x89PNG"), ("svg", b"<svg")])

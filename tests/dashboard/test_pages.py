@@ -100,15 +100,41 @@ def test_experiment_page_shows_curves_tables_runs_and_exports(
     labels = [b.proto.label for b in at.get("download_button")]
     assert labels == ["Tables .csv", "Tables .md", "Tables .tex", "Figure .png", "Figure .svg"]
 
-    at.selectbox(key="phase").set_value("stage-1").run()
-    at.selectbox(key="split").set_value("sample").run()
-    at.toggle(key="overlay").set_value(True).run()
-    at.toggle(key="log_y").set_value(True).run()
-    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    charts = plotly_specs(at)  # the grid: loss, accuracy × train, val, test; then lr
+    assert [c["layout"]["title"]["text"] for c in charts] == [
+        f"{s} {m}" for m in ("loss", "accuracy") for s in ("training", "validation", "test")
+    ] + ["learning rate"]
+    assert all(c["layout"]["hovermode"] == "x unified" for c in charts)
+    assert runs["Init"].tolist() == ["pytorch"] * 6 and runs["Selected epoch"].notna().all()
+
+    at.selectbox(key="curve_x").set_value("examples_total").run()
+    at.selectbox(key="curve_phase").set_value("all").run()
+    at.slider(key="curve_ema").set_value(0.5).run()
+    assert (at.query_params["x"], at.query_params["phase"], at.query_params["ema"]) == (
+        "examples_total", "all", "0.5")  # the view is in the URL
+    chart = plotly_specs(at)[1]
+    assert chart["layout"]["xaxis"]["title"]["text"] == "examples trained on (all phases)"
+    assert "EMA 0.5" in chart["layout"]["title"]["text"]
+    smart = next(t for t in chart["data"] if t.get("name") == "smart")
+    original = next(t for t in chart["data"] if t.get("name") == "original")
+    assert min(smart["x"]) < min(original["x"])  # smart's stages train on fewer examples first
+
+    again = app_on(experiment=str(finished["id"]), x="examples_total", phase="all", ema="0.5")
+    assert again.selectbox(key="curve_x").value == "examples_total"  # a copied link reproduces
+    assert plotly_specs(again)[1]["layout"]["title"]["text"] == chart["layout"]["title"]["text"]
+
+    at.selectbox(key="curve_x").set_value("epoch").run()
+    at.segmented_control(key="curve_layout").set_value("single").run()
+    at.selectbox(key="curve_phase").set_value("stage-1").run()
+    at.selectbox(key="curve_split").set_value("sample").run()
+    at.toggle(key="curve_runs").set_value(True).run()
+    at.toggle(key="curve_log").set_value(True).run()
+    spec = plotly_specs(at)[0]
     assert spec["layout"]["yaxis"]["type"] == "log"
     assert [t["name"] for t in spec["data"] if t.get("mode") == "lines+markers"] == ["original",
                                                                                      "smart"]
-    assert sum(1 for t in spec["data"] if t.get("opacity") == 0.35) == 3  # smart's three runs
+    runs_drawn = [t["name"] for t in spec["data"] if t.get("opacity") == 0.35]
+    assert runs_drawn == [f"smart, repeat {r}" for r in range(3)]  # smart's three runs
 
 
 def test_experiments_page_filters_cancels_and_retries(dashboard_env: Service, api: Api) -> None:
