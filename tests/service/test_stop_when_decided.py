@@ -14,11 +14,11 @@ ARMS = [
 ]
 
 
+# One backend is enough for the decision path; the store code is shared.
+@pytest.mark.parametrize("service", ["sqlite"], indirect=True)
 def test_a_decided_experiment_cancels_its_queued_runs_and_says_what_it_saved(
     service: Service,
 ) -> None:
-    if service.backend.name != "sqlite":
-        pytest.skip("one backend is enough for the decision path; the store code is shared")
     api = Api(service.url)
     spec = tiny_spec("decide", epochs=1, repeats=12, arms=ARMS)
     spec |= {"stop_when_decided": True, "min_repeats": 5}
@@ -48,11 +48,10 @@ def test_a_decided_experiment_cancels_its_queued_runs_and_says_what_it_saved(
     assert sequence[0]["n"] == len(pairs) and sequence[0]["cs_high"] < 0
 
 
+@pytest.mark.parametrize("service", ["sqlite"], indirect=True)
 def test_without_stop_when_decided_every_run_finishes_and_curves_take_x(
     service: Service,
 ) -> None:
-    if service.backend.name != "sqlite":
-        pytest.skip("one backend is enough for the decision path; the store code is shared")
     api = Api(service.url)
     spec = tiny_spec("no-stop", epochs=2, repeats=6, arms=ARMS) | {"min_repeats": 5}
     created = api.submit(spec)
