@@ -14,38 +14,39 @@ from typing import Any
 import pytest
 import torch
 
-import core.runner
+import core.lockstep
 from core.checkpoint import load_checkpoint
 from core.data.base import Dataset
 from core.runner import RunCancelled, run_single
-from core.train import EpochResult
 from tests.core.conftest import tiny_spec
 
 Progress = tuple[str, int, int]
 
 
 class EpochSpy:
-    """Wraps the runner's train_one_epoch: records each trained epoch's order, then trains."""
+    """Wraps the runner's training pass: records each trained epoch's order, then trains."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.orders: list[str] = []
         self.first_batches: list[list[int]] = []
         self.examples: list[int] = []
-        real = core.runner.train_one_epoch
+        real = core.lockstep.train_members_epoch
 
-        def spy(*args: Any, generator: torch.Generator, **kwargs: Any) -> EpochResult:
-            labels = args[3]
-            # A clone draws the same permutation the epoch is about to draw, leaving the real
-            # generator untouched: the run trains exactly as it would without the spy.
-            clone = torch.Generator().set_state(generator.get_state())
-            order = torch.randperm(len(labels), generator=clone)
-            self.orders.append(hashlib.sha256(order.numpy().tobytes()).hexdigest())
-            self.first_batches.append(order[: kwargs["batch_size"]].tolist())
-            result = real(*args, generator=generator, **kwargs)
-            self.examples.append(result.examples)
-            return result
+        def spy(*args: Any, generators: Any, **kwargs: Any) -> Any:
+            labels, subsets = args[3], kwargs.get("subsets")
+            n = len(labels) if subsets is None else subsets.shape[1]
+            for generator in generators:  # one member when a run trains alone
+                # A clone draws the same permutation the epoch is about to draw, leaving the
+                # real generator untouched: the run trains exactly as it would without the spy.
+                clone = torch.Generator().set_state(generator.get_state())
+                order = torch.randperm(n, generator=clone)
+                self.orders.append(hashlib.sha256(order.numpy().tobytes()).hexdigest())
+                self.first_batches.append(order[: kwargs["batch_size"]].tolist())
+            results = real(*args, generators=generators, **kwargs)
+            self.examples.extend(result.examples for result in results)
+            return results
 
-        monkeypatch.setattr(core.runner, "train_one_epoch", spy)
+        monkeypatch.setattr(core.lockstep, "train_members_epoch", spy)
 
 
 def progress_log() -> tuple[list[Progress], Callable[[str, int, int], None]]:

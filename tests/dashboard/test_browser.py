@@ -114,10 +114,11 @@ def test_submit_demo_in_browser_shows_bands_and_tables(dashboard_url: str) -> No
             page.screenshot(path=SHOTS / "02-curves.png", full_page=True)
 
             page.get_by_role("tab", name="Tables").click()
-            table = page.locator("table").first
-            table.wait_for()
+            page.locator("table").first.wait_for()
+            # The tab leads with the primary comparison (arms against original); the tables
+            # that follow have a row per arm, the baseline included.
             for arm in ("original", "smart-init", "warm-start"):
-                assert table.locator("tr", has_text=arm).count() == 1, arm
+                assert page.locator("table tr", has_text=arm).count() >= 1, arm
             page.screenshot(path=SHOTS / "03-tables.png", full_page=True)
 
             page.goto(f"{dashboard_url}/?experiment={experiment_url.rsplit('=', 1)[1]}")

@@ -77,9 +77,9 @@ LIMITS = {
         ),
         "arms.0.stages: List should have at most 50 items",
     ),
-    "model": (_spec(model="resnet50"), "model: Input should be 'mobilenet_v1', 'mobilenet_v2'"),
+    "model": (_spec(model="resnet50"), "model: unknown model 'resnet50'; valid choices:"),
     "data set": (
-        _spec(dataset__name="mnist"),
+        _spec(dataset__name="emnist"),
         "dataset.name: Input should be 'downsampled_imagenet'",
     ),
     "method": (

@@ -92,11 +92,17 @@ def test_a_checkpoint_that_runs_code_is_refused(sqlite_service: Service, tmp_pat
     (run,) = api.runs(created["id"])
     write_cifar(data / "cifar-late")
     marker = tmp_path / "pwned-by-checkpoint"
-    torch.save({"model": Evil(marker), "identity": None}, run["checkpoint"])
+    # Checkpoints are per execution (<run>.<fence>.pt): plant one where the retry's execution
+    # will look for its own, whatever fence it gets.
+    art = Path(sqlite_service.backend.env["INITLAB_ARTIFACT_DIR"])
+    art.mkdir(parents=True, exist_ok=True)
+    for fence in range(1, 10):
+        torch.save({"model": Evil(marker), "identity": None}, art / f"{run['id']}.{fence}.pt")
     assert api.http.post(f"/runs/{run['id']}/retry").status_code == 200
     api.wait_status(created["id"], ("failed",), timeout=60)
     (run,) = api.runs(created["id"])
-    assert run["error"].startswith(f"CheckpointError: cannot read checkpoint {run['checkpoint']}")
+    planted = f"CheckpointError: cannot read checkpoint {art / str(run['id'])}."
+    assert run["error"].startswith(planted)
     assert "Weights only load failed" in run["error"]
     assert not marker.exists()
 
