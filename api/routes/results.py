@@ -47,6 +47,21 @@ def list_metrics(
     return {"items": items, "next_cursor": items[-1]["id"] if items else after}
 
 
+def _check_axis(phase: str, x: str) -> None:
+    """phase=all strings phases together, which only an axis that keeps growing can show."""
+    if phase == "all" and x == "epoch":
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_ENTITY,
+            "phase 'all' needs x examples_total or seconds_total: epochs restart in every phase",
+        )
+
+
+def _runs(session: Any, experiment_id: int, phase: str, split: str) -> list[dict[str, Any]]:
+    """The runs with their rows of one split, of one phase or (phase=all) of every phase."""
+    stored = None if phase == "all" else phase
+    return results.runs_for_stats(session, experiment_id=experiment_id, phase=stored, split=split)
+
+
 def _cache(request: Request) -> ResultCache:
     cache: ResultCache = request.app.state.results_cache
     return cache
@@ -72,19 +87,12 @@ def read_curves(
     x examples_total or seconds_total: each run is interpolated linearly onto a common grid,
     never extrapolated (core.curves.curve_stats says how); phase=all strings the phases together.
     """
-    if phase == "all" and x == "epoch":
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_ENTITY,
-            "phase 'all' needs x examples_total or seconds_total: epochs restart in every phase",
-        )
+    _check_axis(phase, x)
     spec = spec_of(get_experiment(session, experiment_id))
     version = crud.results_version(session, experiment_id=experiment_id)
 
     def compute() -> dict[str, Any]:
-        stored = None if phase == "all" else phase
-        runs = results.runs_for_stats(
-            session, experiment_id=experiment_id, phase=stored, split=split
-        )
+        runs = _runs(session, experiment_id, phase, split)
         arms: dict[str, list[dict[str, Any]]] = {}
         for arm in spec.arms:
             rows = curve_stats(runs, arm.name, phase, split, metric, x)
@@ -112,19 +120,12 @@ def read_lines(
     points: Annotated[int, Query(ge=2, le=2000, description="most points per run")] = MAX_POINTS,
 ) -> Response:
     """Per arm, every run's own line (repeat, x, y), down-sampled to `points` points."""
-    if phase == "all" and x == "epoch":
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_ENTITY,
-            "phase 'all' needs x examples_total or seconds_total: epochs restart in every phase",
-        )
+    _check_axis(phase, x)
     spec = spec_of(get_experiment(session, experiment_id))
     version = crud.results_version(session, experiment_id=experiment_id)
 
     def compute() -> dict[str, Any]:
-        stored = None if phase == "all" else phase
-        runs = results.runs_for_stats(
-            session, experiment_id=experiment_id, phase=stored, split=split
-        )
+        runs = _runs(session, experiment_id, phase, split)
         arms = {a.name: run_lines(runs, a.name, phase, split, metric, x, points) for a in spec.arms}
         return {"phase": phase, "split": split, "metric": metric, "x": x, "arms": arms}
 
