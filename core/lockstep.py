@@ -24,8 +24,8 @@ import torch
 
 from core.checkpoint import save_checkpoint
 from core.data.base import Dataset
-from core.member import Member, MetricRow, Position, first_epoch
-from core.phases import Phase, derive_seed, generator_for, initial_model, stage_sample
+from core.member import Member, MetricRow, Position, arm_initial_model, first_epoch
+from core.phases import Phase, derive_seed, generator_for, stage_sample
 from core.stacked import (
     StackedModel,
     member_optimizer_state,
@@ -143,9 +143,10 @@ class Lockstep:
             return
         self.sync_down()
         for m in self.members:
-            plan.after_stages(
-                m.model, initial_model(self.spec, m.repeat, self.data.num_classes, "fresh")
-            )
+            # The fresh network is drawn with the arm's own scheme: shrink_perturb with
+            # `init: orthogonal` perturbs towards an orthogonal init, not PyTorch's default.
+            fresh = arm_initial_model(self.spec, m.arm, m.repeat, self.data, "fresh")
+            plan.after_stages(m.model, fresh)
         self.model = self.stack()  # a fresh optimiser follows: main starts one after stages
 
     def sync_down(self) -> None:

@@ -93,6 +93,20 @@ class Position:
         return self.phase_index, self.epoch, self.in_progress, self.saved_phase
 
 
+def arm_initial_model(
+    spec: ExperimentSpec, arm: ArmSpec, repeat: int, data: Dataset, purpose: str
+) -> torch.nn.Module:
+    """Repeat `repeat`'s network for `purpose` with `arm`'s init scheme applied.
+
+    The scheme's own draws (LSUV's batch) come from (seed, purpose, repeat): the same for every
+    arm, so arms with the same scheme start bit-identical.
+    """
+    model = initial_model(spec, repeat, data.num_classes, purpose)
+    generator = generator_for(spec.seed, f"{purpose}-scheme", repeat)
+    apply_init(model, arm.init, data, spec.dataset.normalize, generator)
+    return model
+
+
 def first_epoch(phase: Phase) -> int:
     """Stages start at epoch 0, measured before any training (Fig. 3); the others at 1."""
     return 0 if phase.is_stage else 1
@@ -113,10 +127,7 @@ class Member:
         self.repeat = hooks.repeat
         self.plan = plan_for(arm)
         self.phases = phases_for(spec, self.plan)
-        self.model = initial_model(spec, self.repeat, data.num_classes, "init")
-        # The scheme's own draws (LSUV's batch) come from (seed, repeat): the same for every arm.
-        init_generator = generator_for(spec.seed, "init-scheme", self.repeat)
-        apply_init(self.model, arm.init, data, spec.dataset.normalize, init_generator)
+        self.model = arm_initial_model(spec, arm, self.repeat, data, "init")
         self.fingerprint = state_fingerprint(self.model)
         self.model.to(device).to(memory_format=torch.channels_last)
         self.history: list[MetricRow] = []

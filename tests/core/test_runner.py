@@ -6,12 +6,15 @@ from pathlib import Path
 import pytest
 import torch
 
+import core.lockstep
 from core.data.base import Dataset
+from core.member import arm_initial_model
 from core.methods import METHODS, plan_for
 from core.runner import (
     Phase,
     RunCancelled,
     TrainingError,
+    initial_model,
     run_single,
     stage_sample,
     state_fingerprint,
@@ -159,14 +162,39 @@ def test_shrink_perturb_mixes_with_a_fresh_init(digits_small: Dataset) -> None:
             }
         ]
     )
-    from core.runner import initial_model
-
     plan = plan_for(spec.arms[0])
     model = initial_model(spec, 0, 10, "init")
     fresh = initial_model(spec, 0, 10, "fresh")
     assert plan.after_stages is not None
     plan.after_stages(model, fresh)
     assert state_fingerprint(model) == state_fingerprint(fresh)
+
+
+def test_shrink_perturb_draws_its_fresh_network_with_the_arms_scheme(
+    digits_small: Dataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # With shrink 0 and perturb 1 the network after the stages *is* the fresh one; it must be
+    # drawn with the arm's own init scheme, or `init: orthogonal` would be silently ignored.
+    spec = tiny_spec(
+        arms=[
+            {"name": "sp", "method": "shrink_perturb", "shrink": 0.0, "perturb": 1.0,
+             "init": "orthogonal", "stages": [{"fraction": 0.5, "epochs": 1}]}
+        ],
+        training={"epochs": 1},
+    )
+    seen: list[str] = []
+    real = core.lockstep.arm_initial_model
+
+    def spy(*args: object) -> torch.nn.Module:
+        model = real(*args)  # type: ignore[arg-type]
+        seen.append(state_fingerprint(model))
+        return model
+
+    monkeypatch.setattr(core.lockstep, "arm_initial_model", spy)
+    run_single(spec, "sp", 0, dataset=digits_small)
+    orthogonal = arm_initial_model(spec, spec.arms[0], 0, digits_small, "fresh")
+    default = initial_model(spec, 0, digits_small.num_classes, "fresh")
+    assert seen == [state_fingerprint(orthogonal)] != [state_fingerprint(default)]
 
 
 def test_stage_samples_are_uniform_without_repetition_and_new_per_stage() -> None:
