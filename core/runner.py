@@ -30,6 +30,7 @@ from core.member import (
     RunResult,
     TrainingError,
 )
+from core.models.fit import input_problem
 from core.numerics import configure
 from core.phases import (
     Phase,
@@ -130,6 +131,12 @@ def run_group(
     configure(t.precision, t.deterministic, torch_device)
     data = dataset if dataset is not None else load_run_data(spec, data_root, device)
     members = [Member(spec, spec.arm(arm), hooks, data, torch_device) for hooks in runs]
+    image_shape = tuple(int(n) for n in data.train.images.shape[1:])
+    problem = input_problem(members[0].model, spec.model, image_shape, torch_device)
+    if problem is not None:  # the same network for every member: none can train
+        for m in members:
+            m.end("failed", problem)
+        return [m.result() for m in members]
     ready, positions = [], []
     for m in members:
         try:

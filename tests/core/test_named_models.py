@@ -12,7 +12,7 @@ import yaml
 
 from core.models import build_model, param_count
 from core.models.names import ModelError, check_allowed, torchvision_names
-from core.runner import run_single
+from core.runner import TrainingError, run_single
 from core.spec import SpecError, parse_spec
 
 OWN = "import:tests.core.own_models:tiny_net"
@@ -33,6 +33,15 @@ def test_named_models_train_with_any_init_and_record_their_size(model: str) -> N
         result = run_single(parsed, arm, 0)
         assert result.param_count == expected and result.status == "done"
         assert any(row["phase"] == "main" and row["split"] == "val" for row in result.metrics)
+
+
+def test_a_model_too_deep_for_the_images_fails_before_training_with_one_clear_line() -> None:
+    # squeezenet halves 8×8 digits to nothing; the run must say so, not fail inside PyTorch.
+    with pytest.raises(TrainingError) as caught:
+        run_single(parse_spec(spec("torchvision:squeezenet1_0")), "a", 0)
+    message = str(caught.value)
+    assert "'torchvision:squeezenet1_0' cannot take this data set's 3×8×8 images" in message
+    assert "dataset.image_size" in message and "\n" not in message
 
 
 def test_torchvision_models_get_no_weights_and_the_class_count() -> None:
