@@ -12,6 +12,8 @@ import pytest
 from tests.service.backends import postgres_backend
 from tests.service.servers import Api, Service, tiny_spec, wait_for
 
+pytestmark = pytest.mark.slow  # live servers and workers
+
 
 @pytest.fixture(scope="module")
 def busy_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:

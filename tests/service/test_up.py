@@ -10,8 +10,11 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.service.servers import FAST, REPO, free_port, wait_for
+
+pytestmark = pytest.mark.slow  # live servers and workers
 
 # The children `initlab up` starts, by a word of their command lines.
 CHILDREN = ("uvicorn", "celery", "streamlit")
