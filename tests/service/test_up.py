@@ -3,6 +3,7 @@ free ports with its store under a temporary folder, serves, and Ctrl-C stops eve
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -100,6 +101,7 @@ def test_up_serves_then_ctrl_c_stops_every_child(tmp_path: Path) -> None:
         cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )
     api, dashboard = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{dashboard_port}"
+    children: dict[int, tuple[str, str]] = {}
     try:
         wait_for(lambda: _serving(api, dashboard, up), 120, 0.3, "initlab up to serve")
         children = _descendants(up.pid)
@@ -108,16 +110,19 @@ def test_up_serves_then_ctrl_c_stops_every_child(tmp_path: Path) -> None:
         up.send_signal(signal.SIGINT)
         assert up.wait(60) == 0, (tmp_path / "up.log").read_text()
     finally:
-        if up.poll() is None:  # failed while serving: leave nothing running
-            for pid in _descendants(up.pid):
-                os.kill(pid, signal.SIGKILL)
+        if up.poll() is None:  # failed while serving
+            children |= _descendants(up.pid)
             up.kill()
             up.wait()
         log.close()
-    survivors = {
-        pid: line for pid, (start, line) in children.items()
-        if (stat := _stat(pid)) is not None and stat[1] == start
-    }
+        # Whatever outlived `initlab up`, killed here so that a failure leaves nothing running.
+        survivors = {
+            pid: line for pid, (start, line) in children.items()
+            if (stat := _stat(pid)) is not None and stat[1] == start
+        }
+        for pid in survivors:
+            with contextlib.suppress(ProcessLookupError):  # it may end on its own meanwhile
+                os.kill(pid, signal.SIGKILL)
     assert survivors == {}
     assert _answers(f"{api}/api/v1/health") is None
     assert _answers(dashboard) is None
