@@ -6,9 +6,6 @@ from typing import Annotated
 
 import typer
 
-from core.models import MODELS, build_model, param_count
-from core.models.names import torchvision_names
-
 models_app = typer.Typer(help="Networks an experiment can train.", no_args_is_help=True)
 
 
@@ -19,6 +16,9 @@ def list_models(
     ] = False,
 ) -> None:
     """Registered models with their parameter count for 10 classes, and the other two forms."""
+    from core.models import MODELS, build_model, param_count
+    from core.models.names import torchvision_names
+
     width = max(len(name) for name in MODELS)
     for name in MODELS:
         count = param_count(build_model(name, 10))

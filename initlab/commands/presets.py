@@ -6,9 +6,6 @@ import textwrap
 from typing import Annotated
 
 import typer
-import yaml
-
-from core.presets import PRESETS, differences, get_preset, preset_summary
 
 presets_app = typer.Typer(help="The paper's protocols as complete experiment specs.")
 
@@ -23,6 +20,8 @@ def presets(ctx: typer.Context) -> None:
 @presets_app.command("list")
 def list_presets() -> None:
     """Each preset's name and what it reproduces."""
+    from core.presets import PRESETS, preset_summary
+
     width = max(len(name) for name in PRESETS)
     for name in PRESETS:
         typer.echo(f"{name:<{width}}  {preset_summary(name)}")
@@ -33,6 +32,10 @@ def show(
     name: Annotated[str, typer.Argument(help="preset name (see `initlab presets list`)")],
 ) -> None:
     """Print the preset as YAML to save, edit and `initlab run`; unset fields take defaults."""
+    import yaml
+
+    from core.presets import differences, get_preset, preset_summary
+
     spec = get_preset(name)
     # The fields the preset sets; a full dump would add knobs of other data sets (num_train …).
     data = spec.model_dump(mode="json", exclude_unset=True, exclude_none=True)
