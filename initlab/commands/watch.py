@@ -74,7 +74,7 @@ def frame(state: dict[str, Any]) -> list[str]:
              f"{100 * e['progress']['fraction']:.1f}% done"]
     for name, arm in state["arms"].items():
         failed = f"  {arm['failed']} failed/cancelled" if arm["failed"] else ""
-        lines.append(f"  {name:<20} {bar(arm['fraction'])} {arm['done']:>3}/{arm['total']:<3}"
+        lines.append(f"  {name:<20} {bar(arm['fraction'])} {arm['done']:>3}/{arm['total']}"
                      f"{failed}")
     return lines + primary_lines(state["summary"])
 
