@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from apiclient import Client
+from initlab.csv_tables import TABLES, csv_table
 from initlab.exits import api_errors
 from initlab.options import ApiOption, api_client
 
@@ -67,6 +68,11 @@ def report(
     api: ApiOption = None,
     from_epoch: Annotated[int, typer.Option(min=0, help="first main-phase epoch drawn")] = 1,
     band: Annotated[str, typer.Option(help="iqr | minmax | p10p90")] = "iqr",
+    table: Annotated[
+        str,
+        typer.Option(help="with --format csv: all (Tables I-V and paired) | tables | paired | "
+                     "preprocessing"),
+    ] = "all",
 ) -> None:
     """Print the experiment's tables (Tables I–V, paired statistics); optionally draw Figs. 2–5."""
     results = _results(experiment, api)  # first: an unreachable API fails before core loads
@@ -77,8 +83,14 @@ def report(
     _check_choice(fmt, FORMATS, "--format")
     _check_choice(band, FIGURE_BANDS, "--band")
     _check_choice(select, RULES, "--select")
+    _check_choice(table, TABLES, "--table")
+    if table != "all" and fmt != "csv":
+        raise typer.BadParameter("only with --format csv", param_hint="--table")
     spec, runs = results["spec"], results["runs"]
-    text = render_report(spec, runs, fmt, select, results.get("provenance"))
+    if table == "all":
+        text = render_report(spec, runs, fmt, select, results.get("provenance"))
+    else:
+        text = csv_table(spec, runs, table, select)
     typer.echo(text, nl=False)
     if figures is not None:
         written = report_figures(spec, runs, figures, from_epoch=from_epoch, band=band)
