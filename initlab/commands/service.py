@@ -13,11 +13,17 @@ import typer
 from initlab.checks import port_in_use
 from initlab.exits import FAILED, UNREACHABLE, USAGE, api_errors, fail
 from initlab.options import api_client
+from initlab.state import StateDirOption, use_state_dir, where_lines
 
 if TYPE_CHECKING:
     from store.config import Settings
     from worker.launch import Supervisor
 
+DataRootOption = Annotated[
+    Path | None,
+    typer.Option("--data-root", envvar="INITLAB_DATA_ROOT",
+                 help="folder every data set path of a spec resolves in (default ./data)"),
+]
 db_app = typer.Typer(help="The InitLab database.", no_args_is_help=True)
 REPO = Path(__file__).resolve().parents[2]
 DASHBOARD = REPO / "dashboard" / "app.py"
@@ -28,8 +34,10 @@ def db_upgrade(
     url: Annotated[
         str | None, typer.Option(help="database URL (default INITLAB_DATABASE_URL)")
     ] = None,
+    state_dir: StateDirOption = None,
 ) -> None:
     """Create or migrate the database schema to the newest revision."""
+    use_state_dir(state_dir)
     target = url or settings().database_url
     migrate(target)
     typer.echo(f"database is at the newest revision ({target.split('@')[-1]})")
@@ -50,6 +58,18 @@ def settings() -> Settings:
         ]
         messages = [str(e["msg"]).removeprefix("Value error, ") for e in error.errors()]
         fail("; ".join(p + m for p, m in zip(problems, messages, strict=True)), USAGE)
+
+
+def prepare(state_dir: Path | None, data_root: Path | None) -> Settings:
+    """Settings with the state directory and data root applied, and a line saying where each is
+    (the processes started from here inherit both)."""
+    use_state_dir(state_dir)
+    if data_root is not None:
+        os.environ["INITLAB_DATA_ROOT"] = str(data_root.resolve())
+    config = settings()
+    for line in where_lines(config):
+        typer.echo(line)
+    return config
 
 
 def migrate(url: str) -> None:
@@ -85,11 +105,13 @@ def worker(
     cpu: Annotated[bool, typer.Option("--cpu", help="train on the CPU")] = False,
     cpu_slots: Annotated[int, typer.Option(min=1, help="runs at once with --cpu")] = 1,
     loglevel: Annotated[str, typer.Option(help="Celery log level")] = "INFO",
+    state_dir: StateDirOption = None,
+    data_root: DataRootOption = None,
 ) -> None:
     """Start one Celery worker process per slot, each pinned to its GPU (CUDA_VISIBLE_DEVICES)."""
     from worker.launch import Supervisor, celery_argv, plan_slots
 
-    config = settings()
+    config = prepare(state_dir, data_root)
     gpu_ids = _gpu_list(gpus, cpu)
     if not gpu_ids and not cpu:
         typer.echo("initlab: no GPU found; working on the CPU", err=True)
@@ -157,13 +179,18 @@ def up(
     host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
     api_port: Annotated[int, typer.Option(help="port of the REST API")] = 8000,
     dashboard_port: Annotated[int, typer.Option(help="port of the dashboard")] = 8501,
-    data_dir: Annotated[Path | None, typer.Option(help="data root (INITLAB_DATA_ROOT)")] = None,
     cpu: Annotated[bool, typer.Option("--cpu", help="train on the CPU even with a GPU")] = False,
+    state_dir: StateDirOption = None,
+    data_root: DataRootOption = None,
+    data_dir: Annotated[Path | None, typer.Option(hidden=True)] = None,
 ) -> None:
     """API, one worker and the dashboard on the embedded defaults; Ctrl-C stops them all."""
     from worker.launch import Supervisor
 
-    config = settings()
+    if data_dir is not None:
+        typer.echo("initlab: --data-dir is deprecated, use --data-root (the data sets' folder; "
+                   "the store and checkpoints go to --state-dir)", err=True)
+    config = prepare(state_dir, data_root or data_dir)
     for port, option in ((api_port, "--api-port"), (dashboard_port, "--dashboard-port")):
         if port_in_use(host, port):
             fail(f"port {port} on {host} is in use ({option}); stop what listens there or "
@@ -176,8 +203,6 @@ def up(
         "PYTHONPATH": python_path,
         "INITLAB_DASHBOARD_ORIGIN": f"http://{host}:{dashboard_port}",
     }
-    if data_dir is not None:
-        env["INITLAB_DATA_ROOT"] = str(data_dir.resolve())
     supervisor = Supervisor(config.stop_grace)
     dashboard = _start_stack(supervisor, host, api_port, dashboard_port, env, cpu)
     if not _wait_healthy(api, supervisor):

@@ -103,3 +103,27 @@ def test_ctrl_c_during_run_says_what_was_saved_and_how_to_resume(tmp_path: Path)
     assert "run the same command again to continue" in rest
 
 
+
+
+UNSET = {"INITLAB_DATABASE_URL": "", "INITLAB_BROKER_DIR": "", "INITLAB_ARTIFACT_DIR": "",
+         "INITLAB_BROKER_URL": "", "INITLAB_DATA_ROOT": "", "INITLAB_STATE_DIR": ""}
+
+
+def test_the_state_dir_holds_the_store_and_the_old_data_dir_flag_is_deprecated(
+    tmp_path: Path,
+) -> None:
+    state, data = tmp_path / "state", tmp_path / "data"
+    upgraded = initlab("db", "upgrade", env={**UNSET, "INITLAB_STATE_DIR": str(state)})
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert (state / "initlab.db").is_file()
+    busy = listening()
+    try:
+        up = initlab("up", "--state-dir", str(state), "--data-dir", str(data), "--api-port",
+                     str(busy.getsockname()[1]), env=UNSET)
+    finally:
+        busy.close()
+    assert up.returncode == 1  # the busy port: it says where things are, then stops
+    assert "--data-dir is deprecated, use --data-root" in up.stderr
+    assert (f"state:     database sqlite:///{state / 'initlab.db'}, broker {state / 'broker'}, "
+            f"checkpoints {state / 'artifacts'}") in up.stdout
+    assert f"data root: {data}" in up.stdout
