@@ -68,11 +68,10 @@ def submit(
 ) -> None:
     """Send a spec to the API; prints the experiment id (or sweep id and experiments) and runs."""
     body, kind = spec_body(spec)
-    options = {"dry_run": dry_run, "priority": priority, "content_type": kind,
-               "idempotency_key": idempotency_key}
     with api_client(api) as client:
         send = client.submit_sweep if sweep else client.submit
-        result = send(body, **options)
+        result = send(body, dry_run=dry_run, priority=priority, content_type=kind,
+                      idempotency_key=idempotency_key)
     if as_json:
         print_json(result)
         return

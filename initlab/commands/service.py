@@ -52,12 +52,13 @@ def settings() -> Settings:
     try:
         return get_settings()
     except ValidationError as error:
-        problems = [
-            f"INITLAB_{'.'.join(map(str, e['loc'])).upper()}: " if e["loc"] else ""
-            for e in error.errors()
-        ]
-        messages = [str(e["msg"]).removeprefix("Value error, ") for e in error.errors()]
-        fail("; ".join(p + m for p, m in zip(problems, messages, strict=True)), USAGE)
+        fail("; ".join(_problem(e) for e in error.errors()), USAGE)
+
+
+def _problem(error: Any) -> str:
+    """'INITLAB_FIELD: message' for one pydantic error of the settings."""
+    where = f"INITLAB_{'_'.join(map(str, error['loc'])).upper()}: " if error["loc"] else ""
+    return where + str(error["msg"]).removeprefix("Value error, ")
 
 
 def prepare(state_dir: Path | None, data_root: Path | None) -> Settings:
