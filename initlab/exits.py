@@ -15,7 +15,8 @@ OK, FAILED, USAGE, UNREACHABLE = 0, 1, 2, 3
 INTERRUPTED = 130  # the shells' code for a process stopped by Ctrl-C (128 + SIGINT)
 EPILOG = (
     "Exit codes: 0 ok; 1 the operation failed; 2 bad usage or an invalid spec; "
-    "3 the API is unreachable or refused the credentials; 130 interrupted (Ctrl-C)."
+    "3 a server (the API; the database for db upgrade) is unreachable or refused the "
+    "credentials; 130 interrupted (Ctrl-C)."
 )
 # API statuses that mean the request itself was wrong: a bad spec, value or id.
 USAGE_STATUSES = frozenset({400, 404, 413, 415, 422})

@@ -38,7 +38,8 @@ def test_help_documents_the_exit_codes_and_every_api_command() -> None:
     assert shown.returncode == 0, shown.stderr
     text = " ".join(shown.stdout.split())
     for code in ("0 ok", "1 the operation failed", "2 bad usage or an invalid spec",
-                 "3 the API is unreachable or refused the credentials"):
+                 "3 a server (the API; the database for db upgrade) is unreachable",
+                 "130 interrupted"):
         assert code in text
     for command in ("submit", "status", "cancel", "retry", "watch", "logs", "archive"):
         assert f" {command} " in text, command
