@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import json
+from typing import Annotated, Any
 
 import typer
 
@@ -12,7 +13,12 @@ ApiOption = Annotated[
     str | None,
     typer.Option("--api", help=f"API base URL (env INITLAB_API_URL, default {DEFAULT_URL})"),
 ]
-JsonOption = Annotated[bool, typer.Option("--json", help="print the API's JSON instead")]
+JsonOption = Annotated[bool, typer.Option("--json", help="print JSON instead, for scripts")]
+
+
+def print_json(data: Any) -> None:
+    """`data` as indented JSON on stdout (`--json`)."""
+    typer.echo(json.dumps(data, indent=2))
 
 
 def api_client(api: str | None) -> Client:

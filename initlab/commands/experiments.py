@@ -13,13 +13,8 @@ import typer
 
 from apiclient import ApiError
 from initlab.exits import FAILED, api_errors, fail
-from initlab.options import ApiOption, JsonOption, api_client
+from initlab.options import ApiOption, JsonOption, api_client, print_json
 from initlab.specs import is_preset, unknown_spec
-
-
-def print_json(data: Any) -> None:
-    """The API's answer as indented JSON, for scripts (`--json`)."""
-    typer.echo(json.dumps(data, indent=2))
 
 
 def spec_body(spec: str) -> tuple[bytes, str]:

@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from initlab.options import JsonOption, print_json
+
 presets_app = typer.Typer(help="The paper's protocols as complete experiment specs.")
 
 
@@ -14,14 +16,17 @@ presets_app = typer.Typer(help="The paper's protocols as complete experiment spe
 def presets(ctx: typer.Context) -> None:
     """List the presets (the same as `initlab presets list`)."""
     if ctx.invoked_subcommand is None:
-        list_presets()
+        list_presets(as_json=False)
 
 
 @presets_app.command("list")
-def list_presets() -> None:
+def list_presets(as_json: JsonOption = False) -> None:
     """Each preset's name and what it reproduces."""
     from core.presets import PRESETS, preset_summary
 
+    if as_json:
+        print_json([{"name": name, "summary": preset_summary(name)} for name in PRESETS])
+        return
     width = max(len(name) for name in PRESETS)
     for name in PRESETS:
         typer.echo(f"{name:<{width}}  {preset_summary(name)}")

@@ -12,6 +12,7 @@ import typer
 
 from initlab.checks import check_device
 from initlab.exits import FAILED, INTERRUPTED, fail
+from initlab.options import JsonOption, print_json
 from initlab.specs import is_preset, unknown_spec
 
 if TYPE_CHECKING:
@@ -141,11 +142,14 @@ def data_check(
 
 
 @data_app.command("list")
-def data_list() -> None:
+def data_list(as_json: JsonOption = False) -> None:
     """Every data set InitLab reads: its name, file format and default root."""
     from core.data.catalog import catalog
 
     rows = catalog()
+    if as_json:
+        print_json(rows)
+        return
     width = max(len(row["name"]) for row in rows)
     for row in rows:
         typer.echo(f"{row['name']:<{width}}  {row['format']}\n{'':<{width}}  "
