@@ -45,8 +45,6 @@ def test_help_documents_the_exit_codes_and_every_api_command() -> None:
         assert f" {command} " in text, command
 
 
-def test_the_lists_print_json_for_scripts() -> None:
+def test_the_preset_list_prints_json_for_scripts() -> None:
     presets = json.loads(initlab("presets", "list", "--json").stdout)
     assert {"name": "demo-digits"}.items() <= presets[0].items() and presets[0]["summary"]
-    datasets = json.loads(initlab("data", "list", "--json").stdout)
-    assert {"cifar10", "digits"} <= {row["name"] for row in datasets}
