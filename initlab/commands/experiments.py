@@ -100,7 +100,7 @@ def status(
         if target is None:
             page = client.experiments()
             data: Any = page
-            lines = [experiment_line(e) for e in page["items"]]
+            lines = [experiment_line(e) for e in page["items"]] or ["no experiments yet"]
         elif target.isdigit():
             e, runs = client.experiment(int(target)), client.runs(int(target))
             data = {**e, "runs": runs}

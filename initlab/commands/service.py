@@ -124,19 +124,20 @@ def worker(
 
 
 def _wait_healthy(api: str, supervisor: Supervisor, timeout: float = 60.0) -> bool:
-    """Poll the API's health until it answers 200, the time is up, or the API process ended."""
-    import httpx
+    """Poll the API's health until it says ok, the time is up, or the API process ended."""
+    from apiclient import ApiError, Unreachable
 
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if any(name == "api" and p.poll() is not None for name, p in supervisor.children):
-            return False
-        try:
-            if httpx.get(f"{api}/api/v1/health", timeout=2).status_code == 200:
-                return True
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
+    with api_client(api) as client:
+        while time.monotonic() < deadline:
+            if any(name == "api" and p.poll() is not None for name, p in supervisor.children):
+                return False
+            try:
+                if client.health().get("status") == "ok":
+                    return True
+            except (Unreachable, ApiError):
+                pass
+            time.sleep(0.3)
     return False
 
 
