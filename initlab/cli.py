@@ -12,7 +12,7 @@ import typer
 
 from apiclient import ApiError, Unreachable
 from initlab import commands
-from initlab.exits import EPILOG, USAGE, api_exit
+from initlab.exits import EPILOG, INTERRUPTED, USAGE, api_exit
 
 app = typer.Typer(
     help="InitLab: paired, repeated initialisation experiments.",
@@ -46,6 +46,9 @@ def main() -> None:
         app()
     except (Unreachable, ApiError) as error:
         api_exit(error)
+    except KeyboardInterrupt:  # `run` says what it saved; elsewhere there is nothing to lose
+        print("initlab: interrupted", file=sys.stderr)
+        sys.exit(INTERRUPTED)
     except Exception as error:
         if not isinstance(error, usage_errors()):
             raise

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from apiclient import Client
-from initlab.exits import FAILED, api_errors
+from initlab.exits import FAILED, INTERRUPTED, api_errors
 from initlab.options import ApiOption, JsonOption, api_client
 
 TERMINAL = ("done", "failed", "cancelled")
@@ -99,6 +99,26 @@ def show(lines: list[str], shown: int) -> int:
     return len(lines)
 
 
+def follow(client: Client, experiment_id: int, interval: float, as_json: bool) -> str:
+    """Poll and show each change until the experiment ends; returns its final status."""
+    state: dict[str, Any] | None = None
+    shown, last = 0, None
+    while True:
+        state = poll(client, experiment_id, state)
+        view = state["experiment"]["status"], state["arms"], state["summary"]
+        if view != last:
+            if as_json:
+                primary = (state["summary"] or {}).get("primary")
+                typer.echo(json.dumps({"experiment": state["experiment"],
+                                       "arms": state["arms"], "primary": primary}))
+            else:
+                shown = show(frame(state), shown)
+            last = view
+        if state["experiment"]["status"] in TERMINAL:
+            return str(state["experiment"]["status"])
+        time.sleep(interval)
+
+
 @api_errors
 def watch(
     experiment_id: Annotated[int, typer.Argument(metavar="ID", help="experiment id")],
@@ -108,27 +128,15 @@ def watch(
 ) -> None:
     """Follow an experiment until it ends: per-arm progress bars and the primary comparison.
 
-    Exits 0 when every run is done, 1 when the experiment ended failed or cancelled.
-    With --json, prints one JSON object per change (experiment, arms, primary).
+    Exits 0 when every run is done, 1 when the experiment ended failed or cancelled, 130 on
+    Ctrl-C (the experiment goes on). With --json, one JSON object per change.
     """
-    state: dict[str, Any] | None = None
-    shown, last = 0, None
     with api_client(api) as client:
-        while True:
-            state = poll(client, experiment_id, state)
-            view = state["experiment"]["status"], state["arms"], state["summary"]
-            if view != last:
-                if as_json:
-                    typer.echo(json.dumps({"experiment": state["experiment"], "arms":
-                                           state["arms"], "primary": (state["summary"] or {})
-                                           .get("primary")}))
-                else:
-                    shown = show(frame(state), shown)
-                last = view
-            if state["experiment"]["status"] in TERMINAL:
-                break
-            time.sleep(interval)
-    if state["experiment"]["status"] != "done":
+        try:
+            final = follow(client, experiment_id, interval, as_json)
+        except KeyboardInterrupt:
+            raise typer.Exit(INTERRUPTED) from None
+    if final != "done":
         raise typer.Exit(FAILED)
 
 
