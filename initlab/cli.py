@@ -1,4 +1,8 @@
-"""Entry point of the `initlab` command: gathers the command modules and maps errors to exit 2."""
+"""Entry point of the `initlab` command: gathers the command modules and maps errors to exits.
+
+Command modules import torch, the web stack and the store inside their command functions, so
+`initlab --help` and the commands that only talk to the API start in a fraction of a second.
+"""
 
 import importlib
 import pkgutil
@@ -6,29 +10,50 @@ import sys
 
 import typer
 
-from core.data.base import DataError
-from core.init_schemes import InitError
-from core.models.names import ModelError
-from core.registry import UnknownNameError
-from core.spec import SpecError
+from apiclient import ApiError, Unreachable
 from initlab import commands
+from initlab.exits import EPILOG, INTERRUPTED, USAGE, api_exit
 
 app = typer.Typer(
-    help="InitLab: paired, repeated initialisation experiments.", no_args_is_help=True
+    help="InitLab: paired, repeated initialisation experiments.",
+    epilog=EPILOG,
+    no_args_is_help=True,
 )
 
 for module in pkgutil.iter_modules(commands.__path__):
     importlib.import_module(f"{commands.__name__}.{module.name}").register(app)
 
+# Bad input that core raises: (module, error class). Only a module that was imported can have
+# raised its error, so main() looks the classes up instead of importing torch to name them.
+USAGE_ERRORS = (
+    ("core.spec", "SpecError"),
+    ("core.data.base", "DataError"),
+    ("core.models.names", "ModelError"),
+    ("core.init_schemes", "InitError"),
+    ("core.registry", "UnknownNameError"),
+)
+
+
+def usage_errors() -> tuple[type[BaseException], ...]:
+    """The bad-input error classes of the core modules loaded so far, and missing files."""
+    loaded = (getattr(sys.modules[name], cls) for name, cls in USAGE_ERRORS if name in sys.modules)
+    return (*loaded, FileNotFoundError, FileExistsError)
+
 
 def main() -> None:
-    """Run the CLI; bad input ends with one line on stderr and exit code 2, never a traceback."""
+    """Run the CLI; a foreseeable failure ends with one line on stderr and its exit code."""
     try:
         app()
-    except (SpecError, DataError, ModelError, InitError, UnknownNameError,
-            FileNotFoundError, FileExistsError) as error:
+    except (Unreachable, ApiError) as error:
+        api_exit(error)
+    except KeyboardInterrupt:  # `run` says what it saved; elsewhere there is nothing to lose
+        print("initlab: interrupted", file=sys.stderr)
+        sys.exit(INTERRUPTED)
+    except Exception as error:
+        if not isinstance(error, usage_errors()):
+            raise
         print(f"initlab: error: {error}", file=sys.stderr)
-        sys.exit(2)
+        sys.exit(USAGE)
 
 
 if __name__ == "__main__":

@@ -8,8 +8,6 @@ from typing import Annotated
 
 import typer
 
-from core.ackley import METHODS, TOLERANCE, plot_html, plot_png, run_ackley
-
 
 def ackley(
     trials: Annotated[int, typer.Option(min=1, max=100_000, help="random starts")] = 100,
@@ -19,11 +17,18 @@ def ackley(
     json_output: Annotated[bool, typer.Option("--json", help="print the rates as JSON")] = False,
     seed: Annotated[int, typer.Option(min=0, help="seed of the random starts")] = 0,
     tolerance: Annotated[
-        float, typer.Option(min=0, help="distance to (0,0) that counts as success")
-    ] = TOLERANCE,
-    method: Annotated[str, typer.Option(help=f"scipy method: {' | '.join(METHODS)}")] = METHODS[0],
+        float | None,
+        typer.Option(min=0, help="distance to (0,0) that counts as success (default 0.05)"),
+    ] = None,
+    method: Annotated[
+        str | None, typer.Option(help="scipy method (default trust-constr; a wrong one lists all)")
+    ] = None,
 ) -> None:
     """Descend Ackley from random starts vs from the 64-point simplified function's minimum."""
+    from core.ackley import METHODS, TOLERANCE, plot_html, plot_png, run_ackley
+
+    method = method or METHODS[0]
+    tolerance = TOLERANCE if tolerance is None else tolerance
     if method not in METHODS:
         raise typer.BadParameter(
             f"{method!r}; valid choices: {', '.join(METHODS)}", param_hint="--method"

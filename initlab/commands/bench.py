@@ -7,8 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from core.bench import BenchConfig, measure_all
-from core.models import MODELS
+from initlab.checks import check_device
 
 
 def parse_counts(text: str) -> tuple[int, ...]:
@@ -52,12 +51,11 @@ def bench(
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
 ) -> None:
     """Time core's train_one_epoch on resident synthetic uint8 data against pure compute."""
-    MODELS.get(model)  # an unknown name fails here, listing the valid ones
-    if device.startswith("cuda"):
-        import torch
+    from core.bench import BenchConfig, measure_all
+    from core.models import MODELS
 
-        if not torch.cuda.is_available():
-            raise typer.BadParameter(f"device {device!r}: CUDA is not available here")
+    MODELS.get(model)  # an unknown name fails here, listing the valid ones
+    check_device(device)
     minimums = {
         "image-size": (image_size, 8),
         "batch-size": (batch_size, 2),

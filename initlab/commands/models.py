@@ -6,8 +6,7 @@ from typing import Annotated
 
 import typer
 
-from core.models import MODELS, build_model, param_count
-from core.models.names import torchvision_names
+from initlab.options import JsonOption, print_json
 
 models_app = typer.Typer(help="Networks an experiment can train.", no_args_is_help=True)
 
@@ -17,8 +16,17 @@ def list_models(
     torchvision: Annotated[
         bool, typer.Option("--torchvision", help="also list every torchvision model name")
     ] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Registered models with their parameter count for 10 classes, and the other two forms."""
+    from core.models import MODELS, build_model, param_count
+    from core.models.names import torchvision_names
+
+    if as_json:
+        counts = {name: param_count(build_model(name, 10)) for name in MODELS}
+        extra = [f"torchvision:{name}" for name in torchvision_names()] if torchvision else []
+        print_json({"registered": counts, "torchvision": extra})
+        return
     width = max(len(name) for name in MODELS)
     for name in MODELS:
         count = param_count(build_model(name, 10))

@@ -6,9 +6,8 @@ import textwrap
 from typing import Annotated
 
 import typer
-import yaml
 
-from core.presets import PRESETS, differences, get_preset, preset_summary
+from initlab.options import JsonOption, print_json
 
 presets_app = typer.Typer(help="The paper's protocols as complete experiment specs.")
 
@@ -17,12 +16,17 @@ presets_app = typer.Typer(help="The paper's protocols as complete experiment spe
 def presets(ctx: typer.Context) -> None:
     """List the presets (the same as `initlab presets list`)."""
     if ctx.invoked_subcommand is None:
-        list_presets()
+        list_presets(as_json=False)
 
 
 @presets_app.command("list")
-def list_presets() -> None:
+def list_presets(as_json: JsonOption = False) -> None:
     """Each preset's name and what it reproduces."""
+    from core.presets import PRESETS, preset_summary
+
+    if as_json:
+        print_json([{"name": name, "summary": preset_summary(name)} for name in PRESETS])
+        return
     width = max(len(name) for name in PRESETS)
     for name in PRESETS:
         typer.echo(f"{name:<{width}}  {preset_summary(name)}")
@@ -33,6 +37,10 @@ def show(
     name: Annotated[str, typer.Argument(help="preset name (see `initlab presets list`)")],
 ) -> None:
     """Print the preset as YAML to save, edit and `initlab run`; unset fields take defaults."""
+    import yaml
+
+    from core.presets import differences, get_preset, preset_summary
+
     spec = get_preset(name)
     # The fields the preset sets; a full dump would add knobs of other data sets (num_train …).
     data = spec.model_dump(mode="json", exclude_unset=True, exclude_none=True)

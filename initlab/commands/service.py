@@ -1,20 +1,29 @@
-"""Service commands: `db upgrade`, `worker`, `up`, `submit`, `status`."""
+"""Service commands: `db upgrade`, `worker`, `up` (submitting and following: experiments.py)."""
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import httpx
 import typer
 
-from store.config import get_settings
-from worker.launch import Supervisor, celery_argv, plan_slots
+from initlab.checks import port_in_use
+from initlab.exits import FAILED, UNREACHABLE, USAGE, api_errors, fail
+from initlab.options import api_client
+from initlab.state import StateDirOption, use_state_dir, where_lines
 
+if TYPE_CHECKING:
+    from store.config import Settings
+    from worker.launch import Supervisor
+
+DataRootOption = Annotated[
+    Path | None,
+    typer.Option("--data-root", envvar="INITLAB_DATA_ROOT",
+                 help="folder every data set path of a spec resolves in (default ./data)"),
+]
 db_app = typer.Typer(help="The InitLab database.", no_args_is_help=True)
 REPO = Path(__file__).resolve().parents[2]
 DASHBOARD = REPO / "dashboard" / "app.py"
@@ -25,13 +34,59 @@ def db_upgrade(
     url: Annotated[
         str | None, typer.Option(help="database URL (default INITLAB_DATABASE_URL)")
     ] = None,
+    state_dir: StateDirOption = None,
 ) -> None:
     """Create or migrate the database schema to the newest revision."""
+    use_state_dir(state_dir)
+    target = url or settings().database_url
+    migrate(target)
+    typer.echo(f"database is at the newest revision ({target.split('@')[-1]})")
+
+
+def settings() -> Settings:
+    """The INITLAB_* settings; an invalid one (a weak production token) is one line, exit 2."""
+    from pydantic import ValidationError
+
+    from store.config import get_settings
+
+    try:
+        return get_settings()
+    except ValidationError as error:
+        fail("; ".join(_problem(e) for e in error.errors()), USAGE)
+
+
+def _problem(error: Any) -> str:
+    """'INITLAB_FIELD: message' for one pydantic error of the settings."""
+    where = f"INITLAB_{'_'.join(map(str, error['loc'])).upper()}: " if error["loc"] else ""
+    return where + str(error["msg"]).removeprefix("Value error, ")
+
+
+def prepare(state_dir: Path | None, data_root: Path | None) -> Settings:
+    """Settings with the state directory and data root applied, and a line saying where each is
+    (the processes started from here inherit both)."""
+    use_state_dir(state_dir)
+    if data_root is not None:
+        os.environ["INITLAB_DATA_ROOT"] = str(data_root.resolve())
+    config = settings()
+    for line in where_lines(config):
+        typer.echo(line)
+    return config
+
+
+def migrate(url: str) -> None:
+    """store.db.upgrade, with an unreachable or refusing database as one line, exit 3."""
+    from sqlalchemy.exc import ArgumentError, OperationalError
+
     from store.db import upgrade
 
-    target = url or get_settings().database_url
-    upgrade(target)
-    typer.echo(f"database is at the newest revision ({target.split('@')[-1]})")
+    where = url.split("@")[-1]
+    try:
+        upgrade(url)
+    except OperationalError as error:
+        reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
+        fail(f"cannot reach the database at {where}: {reason}", UNREACHABLE)
+    except ArgumentError as error:
+        fail(f"invalid database URL {where!r}: {error}", USAGE)
 
 
 def _gpu_list(gpus: str | None, cpu: bool) -> list[str]:
@@ -51,37 +106,39 @@ def worker(
     cpu: Annotated[bool, typer.Option("--cpu", help="train on the CPU")] = False,
     cpu_slots: Annotated[int, typer.Option(min=1, help="runs at once with --cpu")] = 1,
     loglevel: Annotated[str, typer.Option(help="Celery log level")] = "INFO",
+    state_dir: StateDirOption = None,
+    data_root: DataRootOption = None,
 ) -> None:
     """Start one Celery worker process per slot, each pinned to its GPU (CUDA_VISIBLE_DEVICES)."""
-    settings = get_settings()
+    from worker.launch import Supervisor, celery_argv, plan_slots
+
+    config = prepare(state_dir, data_root)
     gpu_ids = _gpu_list(gpus, cpu)
     if not gpu_ids and not cpu:
         typer.echo("initlab: no GPU found; working on the CPU", err=True)
-    supervisor = Supervisor(settings.stop_grace)
+    supervisor = Supervisor(config.stop_grace)
     for slot in plan_slots(gpu_ids, slots_per_gpu, cpu_slots):
-        supervisor.start(slot.name, celery_argv(slot, settings, loglevel), slot.env)
+        supervisor.start(slot.name, celery_argv(slot, config, loglevel), slot.env)
         typer.echo(f"worker slot {slot.name} started ({slot.env.get('INITLAB_DEVICE')})")
     raise typer.Exit(supervisor.wait())
 
 
-def _wait_healthy(api: str, timeout: float = 60.0) -> bool:
+def _wait_healthy(api: str, supervisor: Supervisor, timeout: float = 60.0) -> bool:
+    """Poll the API's health until it says ok, the time is up, or the API process ended."""
+    from apiclient import ApiError, Unreachable
+
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{api}/api/v1/health", timeout=2).status_code == 200:
-                return True
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
+    with api_client(api) as client:
+        while time.monotonic() < deadline:
+            if any(name == "api" and p.poll() is not None for name, p in supervisor.children):
+                return False
+            try:
+                if client.health().get("status") == "ok":
+                    return True
+            except (Unreachable, ApiError):
+                pass
+            time.sleep(0.3)
     return False
-
-
-def _headers(content_type: str | None = None) -> dict[str, str]:
-    headers = {"Content-Type": content_type} if content_type else {}
-    token = get_settings().api_token
-    if token is not None:
-        headers["Authorization"] = f"Bearer {token.get_secret_value()}"
-    return headers
 
 
 def _start_stack(
@@ -93,11 +150,12 @@ def _start_stack(
     cpu: bool,
 ) -> bool:
     """Start the API, one worker slot and (when present) the dashboard; True with dashboard."""
-    settings = get_settings()
+    from worker.launch import celery_argv, plan_slots
+
     uvicorn = ["uvicorn", "api.main:app", "--host", host, "--port", str(api_port)]
     supervisor.start("api", [sys.executable, "-m", *uvicorn], env)
     slot = plan_slots(_gpu_list(None, cpu)[:1], 1, 1, reserved_cores=1)[0]
-    supervisor.start("worker", celery_argv(slot, settings), {**env, **slot.env})
+    supervisor.start("worker", celery_argv(slot, settings()), {**env, **slot.env})
     if not DASHBOARD.exists():
         typer.echo(f"initlab: {DASHBOARD} not found; starting without the dashboard", err=True)
         return False
@@ -123,13 +181,23 @@ def up(
     host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
     api_port: Annotated[int, typer.Option(help="port of the REST API")] = 8000,
     dashboard_port: Annotated[int, typer.Option(help="port of the dashboard")] = 8501,
-    data_dir: Annotated[Path | None, typer.Option(help="data root (INITLAB_DATA_ROOT)")] = None,
     cpu: Annotated[bool, typer.Option("--cpu", help="train on the CPU even with a GPU")] = False,
+    state_dir: StateDirOption = None,
+    data_root: DataRootOption = None,
+    data_dir: Annotated[Path | None, typer.Option(hidden=True)] = None,
 ) -> None:
     """API, one worker and the dashboard on the embedded defaults; Ctrl-C stops them all."""
-    from store.db import upgrade
+    from worker.launch import Supervisor
 
-    upgrade(get_settings().database_url)
+    if data_dir is not None:
+        typer.echo("initlab: --data-dir is deprecated, use --data-root (the data sets' folder; "
+                   "the store and checkpoints go to --state-dir)", err=True)
+    config = prepare(state_dir, data_root or data_dir)
+    for port, option in ((api_port, "--api-port"), (dashboard_port, "--dashboard-port")):
+        if port_in_use(host, port):
+            fail(f"port {port} on {host} is in use ({option}); stop what listens there or "
+                 "choose another port", FAILED)
+    migrate(config.database_url)
     api = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{api_port}"
     python_path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
     env = {
@@ -137,14 +205,11 @@ def up(
         "PYTHONPATH": python_path,
         "INITLAB_DASHBOARD_ORIGIN": f"http://{host}:{dashboard_port}",
     }
-    if data_dir is not None:
-        env["INITLAB_DATA_ROOT"] = str(data_dir.resolve())
-    supervisor = Supervisor(get_settings().stop_grace)
+    supervisor = Supervisor(config.stop_grace)
     dashboard = _start_stack(supervisor, host, api_port, dashboard_port, env, cpu)
-    if not _wait_healthy(api):
-        typer.echo("initlab: the API did not become healthy in 60 s; stopping", err=True)
+    if not _wait_healthy(api, supervisor):
         supervisor.stop()
-        raise typer.Exit(1)
+        fail("the API did not become healthy in 60 s (its log is above); stopped", FAILED)
     typer.echo(f"API:       {api}/api/v1  (OpenAPI {api}/openapi.json, docs {api}/docs)")
     if dashboard:
         typer.echo(f"Dashboard: http://{host}:{dashboard_port}")
@@ -160,100 +225,13 @@ def _demo_spec() -> dict[str, Any]:
     return PRESETS.get("demo-digits")()
 
 
+@api_errors
 def _submit_demo(api: str) -> None:
-    response = httpx.post(
-        f"{api}/api/v1/experiments", json=_demo_spec(), headers=_headers(), timeout=30
-    )
-    response.raise_for_status()
-    body = response.json()
+    import json
+
+    with api_client(api) as client:
+        body = client.submit(json.dumps(_demo_spec()), content_type="application/json")
     typer.echo(f"demo experiment {body['id']} submitted: {len(body['runs'])} runs")
-
-
-def _spec_body(spec: str) -> tuple[bytes, str]:
-    """A spec file's bytes and content type, or a preset's JSON when no such file exists."""
-    path = Path(spec)
-    if path.exists():
-        kind = "application/json" if path.suffix == ".json" else "application/yaml"
-        return path.read_bytes(), kind
-    from core.presets import PRESETS
-
-    if spec in PRESETS:
-        return json.dumps(PRESETS.get(spec)()).encode(), "application/json"
-    raise FileNotFoundError(
-        f"no spec file {spec!r} and no preset of that name; presets: {', '.join(PRESETS.names())}"
-    )
-
-
-def _fail(response: httpx.Response) -> None:
-    detail = (
-        response.json().get("detail")
-        if response.headers.get("content-type", "").startswith("application/json")
-        else response.text
-    )
-    for line in detail if isinstance(detail, list) else [detail]:
-        typer.echo(f"initlab: error: {line}", err=True)
-    raise typer.Exit(2)
-
-
-def submit(
-    spec: Annotated[str, typer.Argument(metavar="SPEC", help="spec file or preset name")],
-    api: Annotated[str | None, typer.Option(help="API base URL (INITLAB_API_URL)")] = None,
-    priority: Annotated[int, typer.Option(min=0, max=9, help="9 runs first")] = 5,
-    dry_run: Annotated[bool, typer.Option(help="validate and list runs only")] = False,
-) -> None:
-    """Send a spec to the API; prints the experiment id and its runs."""
-    base = (api or get_settings().api_url).rstrip("/")
-    body, kind = _spec_body(spec)
-    response = httpx.post(
-        f"{base}/api/v1/experiments",
-        content=body,
-        headers=_headers(kind),
-        params={"priority": priority, "dry_run": dry_run},
-        timeout=60,
-    )
-    if response.status_code >= 400:
-        _fail(response)
-    result = response.json()
-    label = "dry run" if result["dry_run"] else f"experiment {result['id']}"
-    typer.echo(f"{label}: {len(result['runs'])} runs")
-    for run in result["runs"]:
-        typer.echo(f"  run {run['id'] or '-':>6}  {run['arm']:<20} repeat {run['repeat']}")
-
-
-def status(
-    experiment_id: Annotated[
-        int | None, typer.Argument(help="one experiment, with its runs")
-    ] = None,
-    api: Annotated[str | None, typer.Option(help="API base URL (INITLAB_API_URL)")] = None,
-) -> None:
-    """List experiments with progress, or show one experiment's runs."""
-    base = (api or get_settings().api_url).rstrip("/") + "/api/v1"
-    if experiment_id is None:
-        response = httpx.get(f"{base}/experiments", headers=_headers(), timeout=30)
-        if response.status_code >= 400:
-            _fail(response)
-        for e in response.json()["items"]:
-            p = e["progress"]
-            typer.echo(
-                f"{e['id']:>6}  {e['status']:<10} {p['runs_done']:>4}/{p['runs_total']:<4}"
-                f" {100 * p['fraction']:5.1f}%  {e['name']}"
-            )
-        return
-    response = httpx.get(f"{base}/experiments/{experiment_id}", headers=_headers(), timeout=30)
-    if response.status_code >= 400:
-        _fail(response)
-    e = response.json()
-    typer.echo(
-        f"experiment {e['id']} {e['name']}: {e['status']}, "
-        f"{100 * e['progress']['fraction']:.1f}% done"
-    )
-    runs = httpx.get(f"{base}/experiments/{experiment_id}/runs", headers=_headers(), timeout=30)
-    for r in runs.json():
-        where = f"{r['last_phase']} {r['last_epoch']}" if r["last_phase"] else ""
-        typer.echo(
-            f"  run {r['id']:>6}  {r['arm']:<20} #{r['repeat']:<3} {r['status']:<10} "
-            f"{where:<14} {r['error'] or ''}"
-        )
 
 
 def register(app: typer.Typer) -> None:
@@ -261,5 +239,3 @@ def register(app: typer.Typer) -> None:
     app.add_typer(db_app, name="db")
     app.command()(worker)
     app.command()(up)
-    app.command()(submit)
-    app.command()(status)
