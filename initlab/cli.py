@@ -12,7 +12,7 @@ import typer
 
 from apiclient import ApiError, Unreachable
 from initlab import commands
-from initlab.exits import EPILOG, INTERRUPTED, USAGE, api_exit
+from initlab.exits import EPILOG, FAILED, INTERRUPTED, USAGE, api_exit
 
 app = typer.Typer(
     help="InitLab: paired, repeated initialisation experiments.",
@@ -34,10 +34,19 @@ USAGE_ERRORS = (
 )
 
 
+# Training that could not go on (a model too deep for the images, a non-finite loss): the
+# operation failed, and the message names the run, phase and reason.
+FAILED_ERRORS = (("core.member", "TrainingError"),)
+
+
+def loaded_errors(names: tuple[tuple[str, str], ...]) -> tuple[type[BaseException], ...]:
+    """The error classes among `names` whose modules were imported so far."""
+    return tuple(getattr(sys.modules[name], cls) for name, cls in names if name in sys.modules)
+
+
 def usage_errors() -> tuple[type[BaseException], ...]:
     """The bad-input error classes of the core modules loaded so far, and missing files."""
-    loaded = (getattr(sys.modules[name], cls) for name, cls in USAGE_ERRORS if name in sys.modules)
-    return (*loaded, FileNotFoundError, FileExistsError)
+    return (*loaded_errors(USAGE_ERRORS), FileNotFoundError, FileExistsError)
 
 
 def main() -> None:
@@ -50,6 +59,9 @@ def main() -> None:
         print("initlab: interrupted", file=sys.stderr)
         sys.exit(INTERRUPTED)
     except Exception as error:
+        if isinstance(error, loaded_errors(FAILED_ERRORS)):
+            print(f"initlab: error: {error}", file=sys.stderr)
+            sys.exit(FAILED)
         if not isinstance(error, usage_errors()):
             raise
         print(f"initlab: error: {error}", file=sys.stderr)

@@ -41,6 +41,19 @@ def test_cuda_without_cuda_is_a_usage_error(tmp_path: Path) -> None:
     assert not (tmp_path / "results.json").exists()
 
 
+def test_a_run_that_cannot_train_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    spec = {"name": "deep", "model": "torchvision:squeezenet1_0", "dataset": {"name": "digits"},
+            "training": {"epochs": 1}, "arms": [{"name": "a", "method": "original"}],
+            "repeats": 1}
+    (tmp_path / "spec.yaml").write_text(yaml.safe_dump(spec))
+    result = initlab("run", str(tmp_path / "spec.yaml"), "--out", str(tmp_path / "out"))
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr  # above the error line: the run's progress bar
+    error = result.stderr.strip().splitlines()[-1]
+    assert error.startswith("initlab: error: run a/0: model 'torchvision:squeezenet1_0' cannot "
+                            "take this data set's 3×8×8 images")
+
+
 def test_db_upgrade_against_an_unreachable_database_is_exit_3() -> None:
     port = free_port()
     result = initlab("db", "upgrade", "--url", f"postgresql+psycopg://nobody@127.0.0.1:{port}/x")
