@@ -16,11 +16,14 @@ if str(ROOT) not in sys.path:  # `streamlit run dashboard/app.py` puts only dash
     sys.path.insert(0, str(ROOT))
 
 from dashboard.client import get_client  # noqa: E402
+from dashboard.login import require_sign_in  # noqa: E402
 from dashboard.ui import sidebar_health  # noqa: E402
 
 # The pages live in views/, not pages/: a pages/ folder beside the entry file switches Streamlit
 # to its older file-based navigation, which runs page files directly and bypasses this router.
 st.set_page_config(page_title="InitLab", page_icon=":material/science:", layout="wide")
+if not require_sign_in():  # with auth on, the sign-in form is all there is until it succeeds
+    st.stop()
 # A bare URL with ?experiment= or ?sweep= opens that page; the experiment wins if both are given.
 to_experiment = "experiment" in st.query_params
 to_sweep = "sweep" in st.query_params and not to_experiment
