@@ -40,7 +40,8 @@ class LoginThrottle:
                 return None
             return max(1, math.ceil(times[-self.limit] + self.lockout - now))
 
-    def failed(self, key: tuple[str, str]) -> None:
+    def failed(self, key: tuple[str, str]) -> int:
+        """Count a failure; how many more `key` may have before it must wait."""
         with self._lock:
             now = self.clock()
             if len(self._failures) >= MAX_KEYS:
@@ -48,6 +49,7 @@ class LoginThrottle:
             times = self._recent(key, now)
             times.append(now)
             self._failures[key] = deque(list(times)[-self.limit:], maxlen=self.limit)
+            return max(0, self.limit - len(times))
 
     def succeeded(self, key: tuple[str, str]) -> None:
         with self._lock:

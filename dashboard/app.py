@@ -22,8 +22,6 @@ from dashboard.ui import sidebar_health  # noqa: E402
 # The pages live in views/, not pages/: a pages/ folder beside the entry file switches Streamlit
 # to its older file-based navigation, which runs page files directly and bypasses this router.
 st.set_page_config(page_title="InitLab", page_icon=":material/science:", layout="wide")
-if not require_sign_in():  # with auth on, the sign-in form is all there is until it succeeds
-    st.stop()
 # A bare URL with ?experiment= or ?sweep= opens that page; the experiment wins if both are given.
 to_experiment = "experiment" in st.query_params
 to_sweep = "sweep" in st.query_params and not to_experiment
@@ -37,6 +35,10 @@ pages = [
             default=to_sweep),
     st.Page("views/live.py", title="Live", icon=":material/sensors:", url_path="live"),
 ]
-page = st.navigation(pages)
-sidebar_health(get_client())
-page.run()
+# With auth on and no good session, the sign-in form is all there is: the pages stay registered
+# (so the URL's page opens after signing in) but hidden, and none runs.
+signed_in = require_sign_in()
+page = st.navigation(pages, position="sidebar" if signed_in else "hidden")
+if signed_in:
+    sidebar_health(get_client())
+    page.run()

@@ -70,9 +70,9 @@ def _form(url: str, mode: str) -> None:
         else:
             client_for(url, secret.strip()).me()
             token = secret.strip()
-    except ApiError as error:
-        wrong = "Wrong user name or password." if mode == "accounts" else "Wrong token."
-        st.error(wrong if error.status == 401 else " ".join(error.lines))
+    except ApiError as error:  # the API's words: how many tries are left, or how long to wait
+        wrong = mode == "token" and error.status == 401
+        st.error("Wrong token." if wrong else " ".join(error.lines).capitalize())
         return
     except ApiUnavailable as error:
         st.error(f"Cannot sign in: {error}")
@@ -96,7 +96,9 @@ def require_sign_in() -> bool:
     """True when the pages may show; otherwise only the sign-in form is drawn."""
     url = Config.from_env().url
     mode = _mode(url)
-    if mode in (None, "none"):
+    if mode is None:  # the pages say the API is unreachable; a signed-in user stays signed in
+        return True
+    if mode == "none":
         _forget()
         return True
     client = get_client()

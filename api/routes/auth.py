@@ -134,11 +134,15 @@ def login(body: Login, request: Request, db: DatabaseDep, settings: SettingsDep)
     with db.transaction() as session:
         user = accounts.check_password(session, name=body.name, password=body.password)
         if user is None:
-            throttle.failed(key)
+            left = throttle.failed(key)
             wait = throttle.retry_after(key)
             if wait is not None:
                 raise _throttled(wait)
-            raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong user name or password")
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED,
+                f"wrong user name or password ({left} more failed sign-in(s) and this name"
+                f" waits {settings.login_lockout:.0f} s)",
+            )
         lifetime = timedelta(hours=settings.session_hours)
         token, secret = accounts.new_token(
             session, user=user, name="login", kind="session", lifetime=lifetime

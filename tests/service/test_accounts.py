@@ -96,8 +96,9 @@ def test_repeated_failed_sign_ins_are_throttled_per_name_and_client(client: Test
     now = [1000.0]
     throttle.clock = lambda: now[0]
     try:
-        codes = [login(client, "ada", "wrong password").status_code for _ in range(5)]
-        assert codes == [401, 401, 401, 401, 429]
+        answers = [login(client, "ada", "wrong password") for _ in range(5)]
+        assert [a.status_code for a in answers] == [401, 401, 401, 401, 429]
+        assert "(1 more failed sign-in(s) and this name waits 300 s)" in answers[3].text
         refused = login(client, "ada")  # the right password does not get through either
         assert refused.status_code == 429 and "try again in" in refused.json()["detail"]
         assert int(refused.headers["retry-after"]) == 300
