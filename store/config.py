@@ -81,6 +81,11 @@ class Settings(BaseSettings):
         None, description="testing only: fault-injection file read by workers (worker/faults.py)"
     )
 
+    @field_validator("auth", "api_token", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value  # docker-compose passes ${INITLAB_AUTH:-} as ""
+
     @field_validator("allowed_model_modules", mode="before")
     @classmethod
     def _split_modules(cls, value: object) -> object:
