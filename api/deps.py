@@ -149,7 +149,7 @@ MemberOnly = require_role("member")
 AdminOnly = require_role("admin")
 
 
-def _own(principal: Principal, row: Row[tuple[str | None]] | None, what: str) -> Principal:
+def _own(principal: Principal, row: Row[str | None] | None, what: str) -> Principal:
     """Admins may change anything, members what they submitted; a missing object is the route's
     404 (`row` None)."""
     if not principal.may("member"):

@@ -61,7 +61,7 @@ def _transaction(url: str | None) -> Iterator[Session]:
         raise _fail(str(error)) from None
     except SQLAlchemyError as error:
         where = target.split("@")[-1]
-        reason = str(error.orig if getattr(error, "orig", None) else error).splitlines()[0]
+        reason = str(getattr(error, "orig", None) or error).splitlines()[0]
         raise _fail(f"database {where}: {reason} (is it reachable and at the newest revision? "
                     "`initlab db upgrade`)") from None
 

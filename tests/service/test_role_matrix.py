@@ -26,9 +26,10 @@ from tests.service.servers import tiny_spec
 
 PASSWORD = "correct horse battery"
 # Who calls: a user of each role (member on their own experiment, other on someone else's),
-# nobody, and tokens that no longer count.
+# nobody, and credentials that no longer count (a revoked or expired token, a disabled admin).
 USERS = {"viewer": "vera", "member": "mia", "other": "max", "admin": "ada"}
-WHO = [*USERS, "none", "revoked", "expired"]
+REFUSED = ("none", "revoked", "expired", "disabled")
+WHO = [*USERS, *REFUSED]
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,7 @@ ROUTES = api_routes(route_app())
 def expected(rule: Rule, who: str) -> int:
     if rule.allows == "public":
         return rule.ok
-    if who in ("none", "revoked", "expired"):
+    if who in REFUSED:
         return 401
     denied = {
         "viewer": (),
@@ -129,6 +130,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         for role, name in USERS.items():
             accounts.add_user(session, name=name, password=PASSWORD,
                               role="member" if role == "other" else role)
+        accounts.add_user(session, name="gone", password=PASSWORD, role="admin").disabled = True
     with TestClient(app, base_url="http://testserver") as client:
         ids = {}
         for name in ("mia", "mia", "max"):
@@ -152,6 +154,8 @@ def credentials(world: World, who: str) -> dict[str, str]:
         secret = _token(world.db, "ada", revoked=utcnow())
     elif who == "expired":
         secret = _token(world.db, "ada", expires=utcnow() - timedelta(seconds=1))
+    elif who == "disabled":
+        secret = _token(world.db, "gone")
     else:
         secret = _token(world.db, USERS[who])
     return {"Authorization": f"Bearer {secret}"}
