@@ -68,8 +68,8 @@ def _form(url: str, mode: str) -> None:
         if mode == "accounts":
             token = client_for(url, None).login(name.strip(), secret)["token"]
         else:
-            client_for(url, secret.strip()).me()
             token = secret.strip()
+            Client(Config(url, token)).me()  # not a cached client: wrong guesses keep none
     except ApiError as error:  # the API's words: how many tries are left, or how long to wait
         wrong = mode == "token" and error.status == 401
         st.error("Wrong token." if wrong else " ".join(error.lines).capitalize())

@@ -1,6 +1,7 @@
 """A real browser signs in to a dashboard whose API has INITLAB_AUTH=accounts: before that only
 the form shows; a wrong password is refused, repeated ones are throttled; the pages then act
-as the user (their experiment, its owner), and sign-out revokes the session.
+as the user (their experiment, its owner), and sign-out revokes the session. Under
+INITLAB_AUTH=token (the dashboard tests' shared service) the form asks for the token.
 
 One API (uvicorn, no worker: nothing here trains) and one dashboard for the module.
 """
@@ -13,13 +14,14 @@ from typing import Any
 
 import httpx
 import pytest
+from streamlit.testing.v1 import AppTest
 
 from store import accounts
 from store.db import get_database, upgrade
 from store.models import ApiToken
-from tests.dashboard.conftest import run_dashboard, sign_in
+from tests.dashboard.conftest import APP, run_dashboard, sign_in
 from tests.dashboard.test_browser import CHROMIUM, SHOTS, playwright
-from tests.service.servers import Backend, Service, tiny_spec
+from tests.service.servers import TOKEN, Backend, Service, tiny_spec
 
 pytestmark = pytest.mark.slow
 PASSWORD = "correct horse battery"
@@ -134,3 +136,18 @@ def test_repeated_failed_sign_ins_are_throttled_in_the_dashboard(
     with get_database(service.backend.env["INITLAB_DATABASE_URL"]).session() as session:
         assert session.query(ApiToken).join(ApiToken.user).filter_by(name="vera").count() == 0
     page.screenshot(path=SHOTS / "login-03-throttled.png", full_page=True)
+
+
+def test_under_the_shared_token_the_form_asks_for_it(dashboard_env: Service) -> None:
+    """AppTest: the dashboard's own INITLAB_API_TOKEN (set by dashboard_env) is not used."""
+    at = AppTest.from_file(str(APP), default_timeout=60).run()
+    assert [t.label for t in at.text_input] == ["API token"]
+    assert [t.value for t in at.title] == ["InitLab"]  # the form and nothing else
+    at.text_input(key="sign-in-token").input(TOKEN[:-1])
+    at.button[0].click().run()
+    assert [e.value for e in at.error] == ["Wrong token."]
+    at.text_input(key="sign-in-token").input(TOKEN)
+    at.button[0].click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "API token" not in [t.label for t in at.text_input]
+    assert "Sign out" in [b.label for b in at.button]
