@@ -13,8 +13,9 @@ from fastapi.responses import JSONResponse
 import core
 from api.cache import ResultCache
 from api.middleware import BodySizeLimit, validation_lines
-from api.routes import experiments, health, imports, presets, results, runs, sweeps
+from api.routes import auth, experiments, health, imports, presets, results, runs, sweeps
 from api.schemas import ERROR_RESPONSES
+from api.throttle import LoginThrottle
 from runqueue.app import make_celery
 from store.config import Settings, get_settings
 from store.db import get_database
@@ -41,10 +42,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.db = get_database(settings.database_url)
     app.state.celery = make_celery(settings)
     app.state.results_cache = ResultCache()
+    app.state.login_throttle = LoginThrottle(settings.login_failures, settings.login_lockout)
     app.include_router(health.router, prefix=PREFIX)
     # imports before experiments: "/experiments/import" must not be read as an experiment id.
-    for module in (imports, experiments, results, runs, sweeps, presets):
+    for module in (imports, experiments, results, runs, sweeps, presets, auth):
         app.include_router(module.router, prefix=PREFIX, responses=ERROR_RESPONSES)
+    app.include_router(auth.users_router, prefix=PREFIX, responses=ERROR_RESPONSES)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, error: RequestValidationError) -> JSONResponse:
@@ -54,7 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=[settings.dashboard_origin],
-            allow_methods=["GET", "POST"],
+            allow_methods=["GET", "POST", "PATCH", "DELETE"],
             allow_headers=["Authorization", "Content-Type"],
         )
     import_limit = (settings.max_import_bytes, "INITLAB_MAX_IMPORT_BYTES")

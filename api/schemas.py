@@ -21,7 +21,8 @@ class ErrorBody(BaseModel):
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody, "description": description}
     for code, description in {
-        401: "missing or wrong bearer token (when INITLAB_API_TOKEN is set)",
+        401: "missing, wrong, expired or revoked bearer token (INITLAB_AUTH)",
+        403: "the caller's role may not do this, or the object is another member's",
         404: "no such object",
         409: "the object's state forbids the request",
         413: "request body over INITLAB_MAX_BODY_BYTES",
@@ -149,6 +150,7 @@ class ExperimentPublic(BaseModel):
     provenance: dict[str, Any] | None = Field(
         None, description="set for imported experiments: source, licence, sha256, caveats"
     )
+    owner: str | None = Field(None, description="the user who submitted it (INITLAB_AUTH=accounts)")
 
 
 class StoppedEarly(BaseModel):
@@ -248,8 +250,15 @@ class WorkerPublic(BaseModel):
     run_id: int | None
 
 
-class Health(BaseModel):
+class HealthStatus(BaseModel):
+    """GET /health without credentials: ok or not, nothing about the machines."""
+
     status: Literal["ok", "degraded"]
+
+
+class Health(HealthStatus):
+    """GET /health for a signed-in caller: the database, the broker and the live workers."""
+
     version: str
     database: dict[str, Any]
     broker: dict[str, Any]

@@ -16,6 +16,7 @@ if str(ROOT) not in sys.path:  # `streamlit run dashboard/app.py` puts only dash
     sys.path.insert(0, str(ROOT))
 
 from dashboard.client import get_client  # noqa: E402
+from dashboard.login import require_sign_in  # noqa: E402
 from dashboard.ui import sidebar_health  # noqa: E402
 
 # The pages live in views/, not pages/: a pages/ folder beside the entry file switches Streamlit
@@ -34,6 +35,10 @@ pages = [
             default=to_sweep),
     st.Page("views/live.py", title="Live", icon=":material/sensors:", url_path="live"),
 ]
-page = st.navigation(pages)
-sidebar_health(get_client())
-page.run()
+# With auth on and no good session, the sign-in form is all there is: the pages stay registered
+# (so the URL's page opens after signing in) but hidden, and none runs.
+signed_in = require_sign_in()
+page = st.navigation(pages, position="sidebar" if signed_in else "hidden")
+if signed_in:
+    sidebar_health(get_client())
+    page.run()

@@ -6,11 +6,14 @@ as `ApiUnavailable` (nothing answered) or `ApiError` (the API answered 4xx/5xx, 
 
 from __future__ import annotations
 
+import contextlib
+from typing import Any
+
 import httpx
 import streamlit as st
 
 import apiclient
-from apiclient import METRIC_PAGE, ApiError, Config
+from apiclient import LIVE_TIMEOUT, METRIC_PAGE, ApiError, Config
 from apiclient import Unreachable as ApiUnavailable
 
 __all__ = ["METRIC_PAGE", "ApiError", "ApiUnavailable", "Client", "Config", "client_for",
@@ -26,6 +29,24 @@ class Client(apiclient.Client):
     def __init__(self, config: Config, transport: httpx.BaseTransport | None = None) -> None:
         super().__init__(config, transport=transport, timeout=TIMEOUT)
 
+    def auth_mode(self) -> str:
+        """GET /auth/mode: accounts, token or none (what the sign-in form asks for)."""
+        return str(self._request("GET", "/auth/mode", timeout=LIVE_TIMEOUT)["mode"])
+
+    def login(self, name: str, password: str) -> dict[str, Any]:
+        """POST /auth/login: a session token and the user (ApiError 401 or 429 otherwise)."""
+        return dict(self._request("POST", "/auth/login", json={"name": name, "password": password}))
+
+    def me(self) -> dict[str, Any]:
+        """GET /auth/me: whose credentials this client sends, and their role."""
+        return dict(self._request("GET", "/auth/me", timeout=LIVE_TIMEOUT))
+
+    def logout(self) -> None:
+        """POST /auth/logout: the session token stops working."""
+        # The dashboard forgets the token either way; unreachable, the session expires by itself.
+        with contextlib.suppress(httpx.HTTPError):
+            self._http.post("/auth/logout", timeout=LIVE_TIMEOUT)
+
 
 @st.cache_resource(show_spinner=False)
 def client_for(url: str, token: str | None) -> Client:
@@ -33,7 +54,14 @@ def client_for(url: str, token: str | None) -> Client:
     return Client(Config(url, token))
 
 
+SESSION_TOKEN = "initlab_token"  # st.session_state key: the signed-in user's token (login.py)
+
+
 def get_client() -> Client:
-    """The shared client of the API named by the environment (one per URL and token)."""
-    config = Config.from_env()
-    return client_for(config.url, config.token)
+    """The client of the API at INITLAB_API_URL with this browser session's own token.
+
+    Never a token of the server's environment: whoever opens the dashboard signs in
+    (dashboard/login.py) and the API sees their credentials and role.
+    """
+    url = Config.from_env().url
+    return client_for(url, st.session_state.get(SESSION_TOKEN))

@@ -96,4 +96,5 @@ def sidebar_health(client: Client) -> None:
             return
         icon = ":green[:material/check_circle:]" if health.get("status") == "ok" else (
             ":orange[:material/warning:]")
-        st.caption(f"{icon} {health.get('status')} · {len(health['workers'])} live worker(s)")
+        workers = health.get("workers", [])  # listed only to a signed-in caller
+        st.caption(f"{icon} {health.get('status')} · {len(workers)} live worker(s)")

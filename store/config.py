@@ -29,6 +29,13 @@ class Settings(BaseSettings):
     queue_name: str = Field("initlab", description="Celery queue the runs go through")
     redis_key_prefix: str = Field("", description="prefix of every Redis key (shared servers)")
     api_token: SecretStr | None = Field(None, description="bearer token; unset = open API")
+    # Unset: "token" when INITLAB_API_TOKEN is set, else "none" (how it was before accounts).
+    auth: Literal["accounts", "token", "none"] | None = Field(
+        None, description="accounts: users and their tokens; token: INITLAB_API_TOKEN as admin"
+    )
+    session_hours: float = Field(12.0, gt=0, description="lifetime of a login session's token")
+    login_failures: int = Field(5, ge=1, description="failed logins before the throttle")
+    login_lockout: float = Field(300.0, gt=0, description="seconds a throttled login waits")
     data_root: str = Field(
         "./data", description="folder every dataset path of a submitted spec must stay inside"
     )
@@ -74,6 +81,11 @@ class Settings(BaseSettings):
         None, description="testing only: fault-injection file read by workers (worker/faults.py)"
     )
 
+    @field_validator("auth", "api_token", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value  # docker-compose passes ${INITLAB_AUTH:-} as ""
+
     @field_validator("allowed_model_modules", mode="before")
     @classmethod
     def _split_modules(cls, value: object) -> object:
@@ -83,14 +95,23 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:
-        if self.environment == "production":
+        if self.auth_mode == "token" and self.api_token is None:
+            raise ValueError("INITLAB_AUTH=token needs INITLAB_API_TOKEN")
+        if self.environment == "production" and self.auth_mode != "accounts":
             token = self.api_token.get_secret_value() if self.api_token else ""
             if len(token) < 16:
                 raise ValueError(
-                    "INITLAB_API_TOKEN must be set to at least 16 characters when "
-                    "INITLAB_ENVIRONMENT=production"
+                    "INITLAB_ENVIRONMENT=production needs INITLAB_AUTH=accounts, or "
+                    "INITLAB_API_TOKEN set to at least 16 characters"
                 )
         return self
+
+    @property
+    def auth_mode(self) -> Literal["accounts", "token", "none"]:
+        """Who may call the API: signed-in users, holders of the one token, or anyone."""
+        if self.auth is not None:
+            return self.auth
+        return "token" if self.api_token is not None else "none"
 
     @property
     def is_embedded_broker(self) -> bool:

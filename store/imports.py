@@ -21,6 +21,7 @@ def import_experiment(
     runs: list[dict[str, Any]],
     provenance: dict[str, Any],
     sha256: str,
+    owner: str | None = None,
 ) -> Experiment:
     """Store a finished experiment made elsewhere: done runs, their metric rows, provenance.
 
@@ -39,6 +40,7 @@ def import_experiment(
         created=now,
         provenance=provenance,
         source_sha256=sha256,
+        owner=owner,
     )
     keys = ("arm", "repeat", "seed", "init_fingerprint", "wall_seconds")
     experiment.runs = [

@@ -1,4 +1,5 @@
-"""ORM tables: experiment, run, metric and worker (SQLAlchemy 2, SQLite and PostgreSQL alike)."""
+"""ORM tables: experiment, run, metric, worker, lease, user, api_token (SQLAlchemy 2, SQLite and
+PostgreSQL alike)."""
 
 from __future__ import annotations
 
@@ -82,6 +83,8 @@ class Experiment(Base):
     provenance: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
     # SHA-256 of what was imported: the same file or document imports once.
     source_sha256: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # The user who submitted it (store/accounts.py); None under a shared token or no auth.
+    owner: Mapped[str | None] = mapped_column(String(64), index=True)
 
     runs: Mapped[list[Run]] = relationship(
         back_populates="experiment", cascade="all, delete-orphan", order_by="Run.id"
@@ -201,3 +204,39 @@ class Lease(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     holder: Mapped[str | None] = mapped_column(String(255))
     expires: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class User(Base):
+    """A person who signs in; `disabled` ends every session and token without deleting."""
+
+    __tablename__ = "user"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ApiToken(Base):
+    """A bearer token of one user: personal (made by the user) or a login session."""
+
+    __tablename__ = "api_token"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(100))
+    prefix: Mapped[str] = mapped_column(String(12), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship()
+
+    def is_live(self, now: datetime) -> bool:
+        """Not revoked, not expired, and its user not disabled."""
+        expired = self.expires is not None and self.expires <= now
+        return self.revoked is None and not expired and not self.user.disabled

@@ -96,9 +96,14 @@ def sync_status(session: Session, experiment: Experiment) -> str:
 
 
 def create_experiment(
-    session: Session, *, spec: ExperimentSpec, priority: int, sweep_id: str | None = None
+    session: Session,
+    *,
+    spec: ExperimentSpec,
+    priority: int,
+    sweep_id: str | None = None,
+    owner: str | None = None,
 ) -> tuple[Experiment, list[Dispatch]]:
-    """Store the experiment and one queued run per (arm, repeat)."""
+    """Store the experiment and one queued run per (arm, repeat), owned by `owner`."""
     now = database_now(session)
     experiment = Experiment(
         name=spec.name,
@@ -107,6 +112,7 @@ def create_experiment(
         priority=priority,
         created=now,
         sweep_id=sweep_id,
+        owner=owner,
     )
     experiment.runs = [
         Run(

@@ -15,8 +15,11 @@ from api.deps import (
     MAX_ID,
     Authorized,
     CeleryDep,
+    CurrentPrincipal,
     DatabaseDep,
     ExperimentId,
+    MemberOnly,
+    OwnExperiment,
     SessionDep,
     SettingsDep,
 )
@@ -109,7 +112,12 @@ def dry_run_response(submission: Submission) -> SubmitResponse:
 
 
 def store_submission(
-    db: Database, celery: Celery, settings: Settings, submission: Submission, priority: int
+    db: Database,
+    celery: Celery,
+    settings: Settings,
+    submission: Submission,
+    priority: int,
+    owner: str | None = None,
 ) -> SubmitResponse:
     """Store every experiment in one transaction, then publish their runs' messages."""
     sweep_id = str(uuid.uuid4()) if submission.is_sweep else None
@@ -117,7 +125,7 @@ def store_submission(
     with db.transaction() as session:
         for spec in submission.experiments:
             experiment, sent = runs.create_experiment(
-                session, spec=spec, priority=priority, sweep_id=sweep_id
+                session, spec=spec, priority=priority, sweep_id=sweep_id, owner=owner
             )
             stored.append((experiment, spec))
             dispatches += sent
@@ -135,7 +143,11 @@ def store_submission(
 
 
 @router.post(
-    "", status_code=status.HTTP_201_CREATED, response_model=SubmitResponse, openapi_extra=SPEC_BODY
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=SubmitResponse,
+    openapi_extra=SPEC_BODY,
+    dependencies=[MemberOnly],
 )
 def submit_experiment(
     request: Request,
@@ -144,6 +156,7 @@ def submit_experiment(
     db: DatabaseDep,
     celery: CeleryDep,
     settings: SettingsDep,
+    principal: CurrentPrincipal,
     dry_run: DryRun = False,
     priority: Priority = 5,
 ) -> SubmitResponse:
@@ -152,7 +165,7 @@ def submit_experiment(
     if dry_run:
         response.status_code = status.HTTP_200_OK
         return dry_run_response(submission)
-    return store_submission(db, celery, settings, submission, priority)
+    return store_submission(db, celery, settings, submission, priority, principal.name)
 
 
 def public_experiments(session: Session, experiments: list[Experiment]) -> list[dict[str, Any]]:
@@ -174,7 +187,7 @@ def public_experiments(session: Session, experiments: list[Experiment]) -> list[
 
 
 def _columns(experiment: Experiment) -> dict[str, Any]:
-    keys = ("id", "name", "status", "priority", "created", "sweep_id", "provenance")
+    keys = ("id", "name", "status", "priority", "created", "sweep_id", "provenance", "owner")
     return {key: getattr(experiment, key) for key in keys}
 
 
@@ -198,7 +211,9 @@ def read_experiment(experiment_id: ExperimentId, session: SessionDep) -> dict[st
     return {**detail, "stopped_early": results.stopped_early(session, experiment_id=experiment_id)}
 
 
-@router.post("/{experiment_id}/cancel", response_model=CancelResponse)
+@router.post(
+    "/{experiment_id}/cancel", response_model=CancelResponse, dependencies=[OwnExperiment]
+)
 def cancel_experiment(experiment_id: ExperimentId, db: DatabaseDep) -> CancelResponse:
     """Cancel every queued and running run: queued ones never start, running ones stop soon."""
     with db.transaction() as session:

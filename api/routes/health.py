@@ -1,4 +1,4 @@
-"""/health: database, broker and live workers; open even when a token is configured."""
+"""/health: ok or not for anyone; database, broker and live workers for a signed-in caller."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from fastapi import APIRouter, Response, status
 from sqlalchemy import text
 
 import core
-from api.deps import CeleryDep, DatabaseDep, SettingsDep
-from api.schemas import Health, WorkerPublic
+from api.deps import CeleryDep, DatabaseDep, MaybePrincipal, SettingsDep
+from api.schemas import Health, HealthStatus, WorkerPublic
 from runqueue.app import check_broker
 from store.workers import live_workers
 
@@ -18,11 +18,20 @@ router = APIRouter(tags=["health"])
 
 @router.get(
     "/health",
-    response_model=Health,
-    responses={503: {"model": Health, "description": "the database or the broker is down"}},
+    response_model=Health | HealthStatus,
+    responses={
+        503: {"model": Health | HealthStatus, "description": "the database or the broker is down"}
+    },
 )
-def health(db: DatabaseDep, celery: CeleryDep, settings: SettingsDep, response: Response) -> Health:
-    """200 when the database and the broker answer, 503 otherwise; lists live workers."""
+def health(
+    db: DatabaseDep,
+    celery: CeleryDep,
+    settings: SettingsDep,
+    response: Response,
+    principal: MaybePrincipal,
+) -> Health | HealthStatus:
+    """200 when the database and the broker answer, 503 otherwise; with credentials, also the
+    versions, hosts and pids of the live workers."""
     database: dict[str, Any] = {"ok": True, "dialect": db.dialect}
     workers: list[WorkerPublic] = []
     try:
@@ -36,6 +45,8 @@ def health(db: DatabaseDep, celery: CeleryDep, settings: SettingsDep, response: 
     ok = database["ok"] and broker["ok"]
     if not ok:
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    if principal is None:
+        return HealthStatus(status="ok" if ok else "degraded")
     return Health(
         status="ok" if ok else "degraded",
         version=core.__version__,

@@ -16,7 +16,7 @@ from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import IntegrityError
 
-from api.deps import Authorized, DatabaseDep
+from api.deps import Authorized, CurrentPrincipal, DatabaseDep, MemberOnly
 from core.spec import MAX_EPOCHS, MAX_REPEATS, ExperimentSpec, SpecError, parse_spec
 from store import imports
 from store.runs import Conflict
@@ -133,8 +133,15 @@ def _provenance(document: ImportDocument, spec: ExperimentSpec) -> dict[str, Any
     return {**provenance, "imported": True, "sha256": sha}
 
 
-@router.post("/import", status_code=status.HTTP_201_CREATED, response_model=ImportResponse)
-def import_experiment(document: ImportDocument, db: DatabaseDep) -> ImportResponse:
+@router.post(
+    "/import",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ImportResponse,
+    dependencies=[MemberOnly],
+)
+def import_experiment(
+    document: ImportDocument, db: DatabaseDep, principal: CurrentPrincipal
+) -> ImportResponse:
     """Store a finished experiment from a results.json document, marked as imported.
 
     409 when the same file (SHA-256) was imported before, naming that experiment.
@@ -149,7 +156,12 @@ def import_experiment(document: ImportDocument, db: DatabaseDep) -> ImportRespon
     try:
         with db.transaction() as session:
             experiment = imports.import_experiment(
-                session, spec=spec, runs=runs, provenance=provenance, sha256=provenance["sha256"]
+                session,
+                spec=spec,
+                runs=runs,
+                provenance=provenance,
+                sha256=provenance["sha256"],
+                owner=principal.name,
             )
             answer = ImportResponse(
                 id=experiment.id,

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, status
 
-from api.deps import Authorized, CeleryDep, DatabaseDep, RunId, SessionDep, SettingsDep
+from api.deps import Authorized, CeleryDep, DatabaseDep, OwnRun, RunId, SessionDep, SettingsDep
 from api.schemas import RunPublic
 from runqueue.app import publish_runs
 from store import runs
@@ -28,7 +28,7 @@ def read_run(run_id: RunId, session: SessionDep) -> Run:
     return run
 
 
-@router.post("/{run_id}/retry", response_model=RunPublic)
+@router.post("/{run_id}/retry", response_model=RunPublic, dependencies=[OwnRun])
 def retry_run(
     run_id: RunId,
     db: DatabaseDep,

@@ -9,7 +9,15 @@ from fastapi import APIRouter, HTTPException, Path, Request, Response, status
 from sqlalchemy import select
 
 from api import crud
-from api.deps import Authorized, CeleryDep, DatabaseDep, SessionDep, SettingsDep
+from api.deps import (
+    Authorized,
+    CeleryDep,
+    CurrentPrincipal,
+    DatabaseDep,
+    MemberOnly,
+    SessionDep,
+    SettingsDep,
+)
 from api.routes.experiments import (
     SPEC_BODY,
     DryRun,
@@ -30,7 +38,11 @@ router = APIRouter(prefix="/sweeps", tags=["sweeps"], dependencies=[Authorized])
 
 
 @router.post(
-    "", status_code=status.HTTP_201_CREATED, response_model=SubmitResponse, openapi_extra=SPEC_BODY
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=SubmitResponse,
+    openapi_extra=SPEC_BODY,
+    dependencies=[MemberOnly],
 )
 def submit_sweep(
     request: Request,
@@ -39,6 +51,7 @@ def submit_sweep(
     db: DatabaseDep,
     celery: CeleryDep,
     settings: SettingsDep,
+    principal: CurrentPrincipal,
     dry_run: DryRun = False,
     priority: Priority = 5,
 ) -> SubmitResponse:
@@ -55,7 +68,7 @@ def submit_sweep(
     if dry_run:
         response.status_code = status.HTTP_200_OK
         return dry_run_response(submission)
-    return store_submission(db, celery, settings, submission, priority)
+    return store_submission(db, celery, settings, submission, priority, principal.name)
 
 
 @router.get("/{sweep_id}", response_model=SweepDetail)

@@ -45,7 +45,8 @@ def _header(experiment: dict[str, Any]) -> None:
         if call("cancel the experiment", client.cancel, eid) is not None:
             st.rerun()
     baseline = experiment["spec"]["baseline"]
-    cols[3].caption(f"Bookmark: `?experiment={eid}` · baseline `{baseline}`")
+    owner = experiment.get("owner") or "—"  # none under the shared token or no auth
+    cols[3].caption(f"Bookmark: `?experiment={eid}` · baseline `{baseline}` · owner {owner}")
     provenance = experiment.get("provenance")
     if is_imported(provenance):  # every tab of an imported experiment says where it came from
         for line in provenance_lines(provenance):

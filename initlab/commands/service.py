@@ -198,6 +198,12 @@ def up(
             fail(f"port {port} on {host} is in use ({option}); stop what listens there or "
                  "choose another port", FAILED)
     migrate(config.database_url)
+    if config.auth_mode == "none" and host not in ("127.0.0.1", "localhost", "::1"):
+        typer.echo(
+            f"initlab: warning: listening on {host} with no authentication: anyone who reaches"
+            " it may submit and cancel; set INITLAB_AUTH=accounts (or INITLAB_API_TOKEN)",
+            err=True,
+        )
     api = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{api_port}"
     python_path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
     env = {

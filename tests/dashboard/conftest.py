@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from store.db import upgrade
-from tests.service.servers import TOKEN, Api, Backend, Service, tiny_spec
+from tests.service.servers import TOKEN, Api, Backend, Service, free_port, tiny_spec, wait_for
 
 APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
 ARMS = [
@@ -66,3 +70,56 @@ def dashboard_env(service: Service, monkeypatch: pytest.MonkeyPatch) -> Service:
     monkeypatch.setenv("INITLAB_API_URL", service.url)
     monkeypatch.setenv("INITLAB_API_TOKEN", TOKEN)
     return service
+
+
+def sign_in(page: Any, url: str, *, token: str = TOKEN, name: str = "", password: str = "") -> None:
+    """Open `url` and pass the dashboard's sign-in form: with a user's name and password, or
+    (by default) with the API's shared token; each full page load is a new session."""
+    page.goto(url)
+    if name:
+        page.get_by_label("User name", exact=True).fill(name)
+        page.get_by_label("Password", exact=True).fill(password)
+    else:
+        page.get_by_label("API token", exact=True).fill(token)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign out").wait_for()
+
+
+@contextmanager
+def run_dashboard(api_url: str, log_path: Path) -> Iterator[str]:
+    """`streamlit run dashboard/app.py` on a free port, pointed at `api_url`; yields its URL.
+
+    The server-wide INITLAB_API_TOKEN is in its environment on purpose: the dashboard must
+    not use it (whoever opens it signs in).
+    """
+    port = free_port()
+    env = {**os.environ, "INITLAB_API_URL": api_url, "INITLAB_API_TOKEN": TOKEN,
+           "PYTHONPATH": str(APP.parents[1])}
+    log = open(log_path, "ab")  # noqa: SIM115
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(APP),
+         "--server.headless", "true", "--server.port", str(port), "--server.address",
+         "127.0.0.1", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
+         "--client.toolbarMode", "viewer"],
+        cwd=APP.parents[1], env=env, stdout=log, stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+
+    def healthy() -> bool:
+        assert process.poll() is None, f"streamlit exited with {process.returncode}"
+        try:
+            return httpx.get(f"{url}/_stcore/health", timeout=2).text == "ok"
+        except httpx.HTTPError:
+            return False
+
+    try:
+        wait_for(healthy, 60, 0.3, "the dashboard to answer")
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()

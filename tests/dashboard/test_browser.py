@@ -7,17 +7,15 @@ worker; screenshots go to test-artifacts/screenshots (printed by the test).
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 import yaml
 
 from core.presets import PRESETS
-from tests.service.servers import TOKEN, Service, free_port, wait_for
+from tests.dashboard.conftest import run_dashboard, sign_in
+from tests.service.servers import Service, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -44,36 +42,8 @@ def tiny_demo_yaml() -> str:
 @pytest.fixture(scope="module")
 def dashboard_url(service: Service) -> Iterator[str]:
     """`streamlit run dashboard/app.py` on a free port, pointed at the live API."""
-    port = free_port()
-    env = {**os.environ, "INITLAB_API_URL": service.url, "INITLAB_API_TOKEN": TOKEN,
-           "PYTHONPATH": str(REPO)}
-    log = open(service.logs / "dashboard.log", "ab")  # noqa: SIM115
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(REPO / "dashboard" / "app.py"),
-         "--server.headless", "true", "--server.port", str(port), "--server.address",
-         "127.0.0.1", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
-         "--client.toolbarMode", "viewer"],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-
-    def healthy() -> bool:
-        assert process.poll() is None, f"streamlit exited with {process.returncode}"
-        try:
-            return httpx.get(f"{url}/_stcore/health", timeout=2).text == "ok"
-        except httpx.HTTPError:
-            return False
-
-    try:
-        wait_for(healthy, 60, 0.3, "the dashboard to answer")
+    with run_dashboard(service.url, service.logs / "dashboard.log") as url:
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
 
 
 def test_submit_demo_in_browser_shows_bands_and_tables(dashboard_url: str) -> None:
@@ -85,7 +55,7 @@ def test_submit_demo_in_browser_shows_bands_and_tables(dashboard_url: str) -> No
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.set_default_timeout(60_000)
         try:
-            page.goto(f"{dashboard_url}/submit")
+            sign_in(page, f"{dashboard_url}/submit")
             editor = page.get_by_label("Spec (YAML)")
             editor.wait_for()
             assert "demo-digits" in editor.input_value()  # the form starts from the demo
@@ -121,7 +91,7 @@ def test_submit_demo_in_browser_shows_bands_and_tables(dashboard_url: str) -> No
                 assert page.locator("table tr", has_text=arm).count() >= 1, arm
             page.screenshot(path=SHOTS / "03-tables.png", full_page=True)
 
-            page.goto(f"{dashboard_url}/?experiment={experiment_url.rsplit('=', 1)[1]}")
+            sign_in(page, f"{dashboard_url}/?experiment={experiment_url.rsplit('=', 1)[1]}")
             page.get_by_role("heading", name="browser-demo").wait_for()  # the bookmark works
             page.get_by_role("tab", name="Exports").click()
             page.get_by_role("button", name="Figure .svg").wait_for()

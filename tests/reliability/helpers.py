@@ -16,7 +16,7 @@ import torch
 
 from core.runner import run_single
 from core.spec import parse_spec
-from tests.service.servers import Api, Service, wait_for
+from tests.service.servers import AUTH, Api, Service, wait_for
 
 Key = tuple[str, int, str, int, str]  # (arm, repeat, phase, epoch, split)
 # Where the random fault points come from; printed, so a failure can be replayed.
@@ -128,7 +128,8 @@ def wait_workers_live(service: Service, timeout: float = 90) -> None:
     def live() -> bool:
         try:
             listed = [
-                w["name"] for w in httpx.get(f"{service.url}/api/v1/health").json()["workers"]
+                w["name"]
+                for w in httpx.get(f"{service.url}/api/v1/health", headers=AUTH).json()["workers"]
             ]
         except (httpx.HTTPError, ValueError, KeyError):
             return False

@@ -22,9 +22,12 @@ from store.config import Settings
 from tests.reliability.inprocess import AUTH, ORIGIN, live_postgres_api, make_app, route_app
 from tests.service.servers import TOKEN, Service, tiny_spec
 
-PUBLIC = {"/api/v1/health"}
+# Open to anyone: ok / not ok, how to sign in, and signing in (test_role_matrix.py has the rest).
+PUBLIC = {"/api/v1/health", "/api/v1/auth/mode", "/api/v1/auth/login"}
 DOCS = ("/openapi.json", "/docs", "/redoc")  # documentation only: no data, left open
-PARAMS = {"experiment_id": "1", "run_id": "1", "sweep_id": "x", "name": "demo-digits"}
+PARAMS = {
+    "experiment_id": "1", "run_id": "1", "sweep_id": "x", "name": "demo-digits", "token_id": "1"
+}
 # app.routes, with included routers expanded (FastAPI >= 0.165 keeps them nested).
 ROUTES = [
     (method, str(route.path))

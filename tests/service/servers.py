@@ -21,6 +21,7 @@ from worker.launch import Slot, celery_argv
 
 REPO = Path(__file__).resolve().parents[2]
 TOKEN = "test-token-0123456789"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}  # /health lists workers only to a signed-in caller
 # Fast liveness so the worker-loss tests finish in seconds, not minutes.
 FAST = {
     "INITLAB_HEARTBEAT_INTERVAL": "0.5",
@@ -167,7 +168,7 @@ class Service:
             if process.poll() is not None:
                 raise AssertionError(f"worker {name} exited with {process.returncode}")
             try:
-                health = httpx.get(f"{self.url}/api/v1/health", timeout=5).json()
+                health = httpx.get(f"{self.url}/api/v1/health", headers=AUTH, timeout=5).json()
             except httpx.HTTPError:
                 return False  # the API is still starting
             return any(w["name"].startswith(f"{name}@") for w in health["workers"])

@@ -5,12 +5,14 @@ from __future__ import annotations
 import httpx
 import yaml
 
-from tests.service.servers import Api, Service, tiny_spec
+from tests.service.servers import AUTH, Api, Service, tiny_spec
 
 
-def test_health_needs_no_token_and_lists_workers(service: Service) -> None:
+def test_health_says_only_ok_without_a_token_and_lists_workers_with_it(service: Service) -> None:
     response = httpx.get(f"{service.url}/api/v1/health")
     assert response.status_code == 200
+    assert response.json() == {"status": "ok"}, "no hosts, pids or versions without the token"
+    response = httpx.get(f"{service.url}/api/v1/health", headers=AUTH)
     body = response.json()
     assert body["status"] == "ok" and body["database"]["ok"] and body["broker"]["ok"]
     assert body["workers"], "the fixture's worker reports live"
