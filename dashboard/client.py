@@ -27,12 +27,16 @@ class ApiUnavailable(RuntimeError):
 
 
 class ApiError(RuntimeError):
-    """The API answered with an error status; `lines` holds its detail, one item per line."""
+    """The API answered with an error status; `lines` holds its detail, one item per line, and
+    `problems` a 422's items as sent ({loc, msg, type}), for placing each beside its field."""
 
-    def __init__(self, status: int, lines: list[str]) -> None:
+    def __init__(
+        self, status: int, lines: list[str], problems: list[dict[str, Any]] | None = None
+    ) -> None:
         super().__init__(f"HTTP {status}: " + "; ".join(lines))
         self.status = status
         self.lines = lines
+        self.problems = problems or []
 
 
 @dataclass(frozen=True)
@@ -48,14 +52,22 @@ class Config:
         return cls(url.rstrip("/"), os.environ.get("INITLAB_API_TOKEN") or None)
 
 
-def _detail_lines(response: httpx.Response) -> list[str]:
+def problem_path(problem: dict[str, Any]) -> str:
+    """A 422 item's field as a dotted path in the spec ("body" left out)."""
+    loc = list(problem.get("loc") or [])
+    return ".".join(str(part) for part in (loc[1:] if loc[:1] == ["body"] else loc)) or "spec"
+
+
+def _api_error(response: httpx.Response) -> ApiError:
     try:
         detail = response.json().get("detail", response.text)
     except ValueError:
         detail = response.text or response.reason_phrase
-    if isinstance(detail, list):
-        return [d if isinstance(d, str) else str(d.get("msg", d)) for d in detail]
-    return [str(detail)]
+    if not isinstance(detail, list):
+        return ApiError(response.status_code, [str(detail)])
+    problems = [d for d in detail if isinstance(d, dict)]
+    lines = [d if isinstance(d, str) else f"{problem_path(d)}: {d.get('msg', d)}" for d in detail]
+    return ApiError(response.status_code, lines, problems)
 
 
 class Client:
@@ -79,7 +91,7 @@ class Client:
         except httpx.TransportError as error:
             raise ApiUnavailable(f"the API at {self.url} is unreachable ({error})") from error
         if response.status_code >= 400:
-            raise ApiError(response.status_code, _detail_lines(response))
+            raise _api_error(response)
         return response.json()
 
     def health(self) -> dict[str, Any]:
@@ -139,8 +151,15 @@ class Client:
         return dict(self._request("GET", f"/experiments/{experiment_id}", timeout=timeout))
 
     def runs(self, experiment_id: int) -> list[dict[str, Any]]:
-        """GET /experiments/{id}/runs."""
-        return list(self._request("GET", f"/experiments/{experiment_id}/runs"))
+        """GET /experiments/{id}/runs, every page."""
+        runs: list[dict[str, Any]] = []
+        while True:
+            page = self._request(
+                "GET", f"/experiments/{experiment_id}/runs", params={"offset": len(runs)}
+            )
+            runs += page["items"]
+            if not page["items"] or len(runs) >= page["total"]:
+                return runs
 
     def metrics(
         self, experiment_id: int, after: int = 0, limit: int = METRIC_PAGE, *, live: bool = False

@@ -1,4 +1,4 @@
-"""ORM tables: experiment, run, metric and worker (SQLAlchemy 2, SQLite and PostgreSQL alike)."""
+"""ORM tables: experiment, run, metric, worker, lease, idempotency key (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -82,6 +83,11 @@ class Experiment(Base):
     provenance: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
     # SHA-256 of what was imported: the same file or document imports once.
     source_sha256: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # What users edit afterwards (PATCH /experiments/{id}); the spec stays as submitted.
+    tags: Mapped[list[str]] = mapped_column(JsonType, default=list, server_default=text("'[]'"))
+    notes: Mapped[str | None] = mapped_column(Text)
+    # Archived experiments are hidden from lists, never deleted; restoring clears this.
+    archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
 
     runs: Mapped[list[Run]] = relationship(
         back_populates="experiment", cascade="all, delete-orphan", order_by="Run.id"
@@ -201,3 +207,17 @@ class Lease(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     holder: Mapped[str | None] = mapped_column(String(255))
     expires: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class IdempotencyKey(Base):
+    """An Idempotency-Key of a POST and its first answer: a retry with the key replays it."""
+
+    __tablename__ = "idempotency_key"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    # SHA-256 of what the key was first sent with (method, path, query, content type, body).
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int] = mapped_column(Integer)
+    response: Mapped[dict[str, Any]] = mapped_column(JsonType)
+    location: Mapped[str | None] = mapped_column(String(300))
+    created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

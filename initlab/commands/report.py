@@ -65,7 +65,7 @@ def fetch_experiment(api: str, experiment_id: str) -> dict[str, Any]:
     base = f"/api/v1/experiments/{experiment_id}"
     with api_client(api) as client:
         detail = _get(client, base)
-        runs = _get(client, f"{base}/runs")
+        runs = _get(client, f"{base}/runs")["items"]  # one page holds a submission's runs
         rows = _metric_rows(client, base)
     spec = detail.get("spec", detail)
     by_key = {(run["arm"], int(run["repeat"])): {**run, "metrics": []} for run in runs}

@@ -191,6 +191,8 @@ def _fail(response: httpx.Response) -> None:
         else response.text
     )
     for line in detail if isinstance(detail, list) else [detail]:
+        if isinstance(line, dict):  # a 422 item: {loc, msg, type}
+            line = f"{'.'.join(str(part) for part in line['loc'][1:])}: {line['msg']}"
         typer.echo(f"initlab: error: {line}", err=True)
     raise typer.Exit(2)
 
@@ -248,7 +250,7 @@ def status(
         f"{100 * e['progress']['fraction']:.1f}% done"
     )
     runs = httpx.get(f"{base}/experiments/{experiment_id}/runs", headers=_headers(), timeout=30)
-    for r in runs.json():
+    for r in runs.json()["items"]:
         where = f"{r['last_phase']} {r['last_epoch']}" if r["last_phase"] else ""
         typer.echo(
             f"  run {r['id']:>6}  {r['arm']:<20} #{r['repeat']:<3} {r['status']:<10} "
