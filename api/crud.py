@@ -55,7 +55,7 @@ def _has_tag(session: Session, tag: str) -> Any:
     return exists(select(1).select_from(values).where(values.c.value == tag))
 
 
-def _filtered(session: Session, where: ExperimentFilter) -> Select[tuple[Experiment]]:
+def _filtered(session: Session, where: ExperimentFilter) -> Select[Any]:
     query = select(Experiment)
     if where.archived != "all":
         archived = Experiment.archived_at.is_not(None)
@@ -119,7 +119,7 @@ def sweeps_page(session: Session, *, limit: int, offset: int) -> tuple[list[dict
         .group_by(Experiment.sweep_id, Run.status)
     ).all()
     for sweep_id, status, n in by_status:
-        counts[sweep_id][status] = n
+        counts[str(sweep_id)][status] = n
     items = [
         {
             "id": row.sweep_id,

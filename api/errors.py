@@ -72,10 +72,13 @@ def spec_items(lines: Iterable[str]) -> list[dict[str, Any]]:
     items = []
     for line in lines:
         match = _SPEC_LINE.match(line)
-        if match is None or match.group(1) in ("body", "spec"):
-            where, msg = ["body"], match.group(2) if match else line
+        where: list[str | int] = ["body"]
+        if match is None:
+            msg = line
         else:
-            where, msg = ["body", *map(_part, match.group(1).split("."))], match.group(2)
+            msg = match.group(2)
+            if match.group(1) not in ("body", "spec"):
+                where += [_part(part) for part in match.group(1).split(".")]
         items.append(item(where, msg, SPEC_ERROR))
     return items
 
@@ -105,7 +108,7 @@ async def request_invalid(_request: Request, error: Exception) -> JSONResponse:
 async def http_error(request: Request, error: Exception) -> Response:
     """HTTPException as FastAPI sends it, except that a 422 given as lines becomes items."""
     assert isinstance(error, StarletteHTTPException)
-    detail = error.detail
+    detail: Any = error.detail
     if error.status_code == 422 and isinstance(detail, str):
         detail = spec_items([detail])
     elif error.status_code == 422 and all(isinstance(line, str) for line in detail):

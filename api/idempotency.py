@@ -30,7 +30,7 @@ Key = Annotated[
         min_length=1,
         max_length=MAX_KEY,
         description="a unique string per submission (e.g. a UUID): a retry with the same key "
-        "and body returns the first answer and queues nothing again",
+        "and body returns the first answer and queues nothing again (dry runs ignore it)",
     ),
 ]
 

@@ -70,10 +70,12 @@ def public_experiments(session: Session, experiments: list[Experiment]) -> list[
     ]
 
 
+COLUMNS = ("id", "name", "status", "priority", "created", "sweep_id", "provenance")
+EDITABLE = ("tags", "notes", "archived_at")
+
+
 def _columns(experiment: Experiment) -> dict[str, Any]:
-    keys = ("id", "name", "status", "priority", "created", "sweep_id", "provenance")
-    keys += ("tags", "notes", "archived_at")
-    return {key: getattr(experiment, key) for key in keys}
+    return {key: getattr(experiment, key) for key in COLUMNS + EDITABLE}
 
 
 @router.get("", response_model=ExperimentPage)
