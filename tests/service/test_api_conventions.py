@@ -27,7 +27,7 @@ from store.models import Experiment, Run
 from tests.core.authors_files import write_authors_file
 from tests.reliability.inprocess import AUTH, make_app
 from tests.service.backends import POSTGRES, admin_connect, unavailable
-from tests.service.servers import problem_lines, tiny_spec
+from tests.service.servers import Api, Service, problem_lines, tiny_spec, wait_for
 
 LIST_KEYS = {"items", "total", "limit", "offset"}
 
@@ -406,3 +406,21 @@ def test_migration_0007_gives_old_experiments_empty_tags(dialect: str, tmp_path:
 def test_created_after_accepts_times_with_and_without_a_zone(client: TestClient) -> None:
     soon = (datetime.now(UTC) + timedelta(days=1)).replace(tzinfo=None).isoformat()
     assert client.get("/experiments", params={"created_after": soon}).json()["total"] == 0
+
+
+def test_cancelling_a_running_run_stops_it_and_spares_the_others(service: Service) -> None:
+    api = Api(service.url)
+    created = api.submit(tiny_spec("cancel-running", epochs=8, repeats=2))
+    first, second = (run["id"] for run in created["runs"])
+    wait_for(
+        lambda: api.http.get(f"/runs/{first}").json()["last_epoch"],
+        60,
+        0.05,
+        "the first run to train an epoch",
+    )
+    cancelled = api.http.post(f"/runs/{first}/cancel")
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+    api.wait_status(created["id"], ("cancelled",))  # the other run finished meanwhile
+    runs = {run["id"]: run for run in api.runs(created["id"])}
+    assert runs[first]["status"] == "cancelled" and runs[first]["last_epoch"] < 8
+    assert runs[second]["status"] == "done"
