@@ -27,7 +27,7 @@ from store.models import Experiment, Run
 from tests.core.authors_files import write_authors_file
 from tests.reliability.inprocess import AUTH, make_app
 from tests.service.backends import POSTGRES, admin_connect, unavailable
-from tests.service.servers import Api, Service, problem_lines, tiny_spec, wait_for
+from tests.service.servers import TOKEN, Api, Service, problem_lines, tiny_spec, wait_for
 
 LIST_KEYS = {"items", "total", "limit", "offset"}
 
@@ -424,3 +424,20 @@ def test_cancelling_a_running_run_stops_it_and_spares_the_others(service: Servic
     runs = {run["id"]: run for run in api.runs(created["id"])}
     assert runs[first]["status"] == "cancelled" and runs[first]["last_epoch"] < 8
     assert runs[second]["status"] == "done"
+
+
+def test_the_cli_prints_422_items_and_pages_of_runs(service: Service, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from initlab.cli import app as cli
+
+    env = {"INITLAB_API_TOKEN": TOKEN, "INITLAB_API_URL": None}
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: bad\nrepeats: 0\nmodel: small_cnn\n")
+    refused = CliRunner().invoke(cli, ["submit", str(bad), "--api", service.url], env=env)
+    assert refused.exit_code == 2
+    assert "initlab: error: repeats: Input should be greater than or equal to 1" in refused.output
+    created = Api(service.url).submit(tiny_spec("cli-status", repeats=2))
+    shown = CliRunner().invoke(cli, ["status", str(created["id"]), "--api", service.url], env=env)
+    assert shown.exit_code == 0, shown.output
+    assert all(f"run {run['id']:>6}" in shown.output for run in created["runs"])
