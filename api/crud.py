@@ -3,26 +3,135 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, exists, func, select, type_coerce
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
 from core.phase_order import ordered_phases
 from store.models import Experiment, Metric, Run
-from store.runs import METRIC_FIELDS
+from store.runs import METRIC_FIELDS, derive_status
+
+Archived = Literal["false", "true", "all"]
+
+
+@dataclass(frozen=True)
+class ExperimentFilter:
+    """GET /experiments' filters; None (or "all") leaves a filter out."""
+
+    status: str | None = None
+    name_contains: str | None = None
+    tag: str | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    archived: Archived = "false"
+
+
+# sort name -> ORDER BY; ties fall back to the id in the same direction.
+SORTS: dict[str, tuple[Any, ...]] = {
+    "created_at": (Experiment.created.asc(), Experiment.id.asc()),
+    "-created_at": (Experiment.created.desc(), Experiment.id.desc()),
+    "name": (Experiment.name.asc(), Experiment.id.asc()),
+    "-name": (Experiment.name.desc(), Experiment.id.desc()),
+    "id": (Experiment.id.asc(),),
+    "-id": (Experiment.id.desc(),),
+}
+
+
+def _like_escaped(text: str) -> str:
+    """`text` as a LIKE pattern that matches it literally anywhere (escape character \\)."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _has_tag(session: Session, tag: str) -> Any:
+    """A WHERE clause: the experiment's JSON tag list holds `tag`."""
+    if session.get_bind().dialect.name == "postgresql":
+        return type_coerce(Experiment.tags, JSONB).contains([tag])
+    values = func.json_each(Experiment.tags).table_valued("value")
+    return exists(select(1).select_from(values).where(values.c.value == tag))
+
+
+def _filtered(session: Session, where: ExperimentFilter) -> Select[Any]:
+    query = select(Experiment)
+    if where.archived != "all":
+        archived = Experiment.archived_at.is_not(None)
+        query = query.where(archived if where.archived == "true" else ~archived)
+    if where.status:
+        query = query.where(Experiment.status == where.status)
+    if where.name_contains:
+        pattern = _like_escaped(where.name_contains.lower())
+        query = query.where(func.lower(Experiment.name).like(pattern, escape="\\"))
+    if where.tag:
+        query = query.where(_has_tag(session, where.tag))
+    if where.created_after:
+        query = query.where(Experiment.created >= where.created_after)
+    if where.created_before:
+        query = query.where(Experiment.created < where.created_before)
+    return query
 
 
 def list_experiments(
-    session: Session, *, status: str | None, limit: int, offset: int
+    session: Session, *, where: ExperimentFilter, sort: str, limit: int, offset: int
 ) -> tuple[list[Experiment], int]:
-    """A page of experiments, newest first, and the total that match."""
-    query = select(Experiment)
-    if status:
-        query = query.where(Experiment.status == status)
+    """A page of the experiments that match, in `sort` order, and how many match in all."""
+    query = _filtered(session, where)
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    page = session.scalars(query.order_by(Experiment.id.desc()).limit(limit).offset(offset)).all()
+    page = session.scalars(query.order_by(*SORTS[sort]).limit(limit).offset(offset)).all()
     return list(page), total
+
+
+def runs_page(
+    session: Session, *, experiment_id: int, limit: int, offset: int
+) -> tuple[list[Run], int]:
+    """A page of an experiment's runs in id order, and how many it has."""
+    mine = Run.experiment_id == experiment_id
+    total = session.scalar(select(func.count()).where(mine)) or 0
+    page = session.scalars(select(Run).where(mine).order_by(Run.id).limit(limit).offset(offset))
+    return list(page), total
+
+
+def sweeps_page(session: Session, *, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
+    """A page of sweeps, newest first: id, created, experiments, and run counts by status."""
+    grouped = (
+        select(
+            Experiment.sweep_id,
+            func.min(Experiment.created).label("created"),
+            func.count().label("experiments"),
+        )
+        .where(Experiment.sweep_id.is_not(None))
+        .group_by(Experiment.sweep_id)
+    )
+    total = session.scalar(select(func.count()).select_from(grouped.subquery())) or 0
+    rows = session.execute(
+        grouped.order_by(func.min(Experiment.created).desc(), Experiment.sweep_id)
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    counts: dict[str, Counter[str]] = {row.sweep_id: Counter() for row in rows}
+    by_status = session.execute(
+        select(Experiment.sweep_id, Run.status, func.count())
+        .join(Run, Run.experiment_id == Experiment.id)
+        .where(Experiment.sweep_id.in_(list(counts)))
+        .group_by(Experiment.sweep_id, Run.status)
+    ).all()
+    for sweep_id, status, n in by_status:
+        counts[str(sweep_id)][status] = n
+    items = [
+        {
+            "id": row.sweep_id,
+            "status": derive_status(counts[row.sweep_id]),
+            "created": row.created,
+            "experiments": row.experiments,
+            "runs_total": sum(counts[row.sweep_id].values()),
+            "runs_done": counts[row.sweep_id]["done"],
+        }
+        for row in rows
+    ]
+    return items, total
 
 
 def run_counts(session: Session, experiment_ids: list[int]) -> dict[int, Counter[str]]:
@@ -36,14 +145,6 @@ def run_counts(session: Session, experiment_ids: list[int]) -> dict[int, Counter
     for experiment_id, status, n in rows:
         counts[experiment_id][status] = n
     return counts
-
-
-def runs_of(session: Session, experiment_id: int) -> list[Run]:
-    return list(
-        session.scalars(
-            select(Run).where(Run.experiment_id == experiment_id).order_by(Run.id)
-        ).all()
-    )
 
 
 def metrics_after(

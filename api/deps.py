@@ -38,6 +38,8 @@ def get_celery(request: Request) -> Celery:
     return app
 
 
+API_PREFIX = "/api/v1"
+
 # Experiment and run ids are 32-bit INTEGER columns; a larger number names nothing, and the
 # database would refuse to compare with it (a 500 instead of a clear 422).
 MAX_ID = 2**31 - 1

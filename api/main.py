@@ -5,22 +5,23 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import core
 from api.cache import ResultCache
-from api.middleware import BodySizeLimit, validation_lines
-from api.routes import auth, experiments, health, imports, presets, results, runs, sweeps
-from api.schemas import ERROR_RESPONSES
+from api.deps import API_PREFIX
+from api.errors import ERROR_RESPONSES, http_error, request_invalid
+from api.middleware import BodySizeLimit
+from api.routes import auth, curation, experiments, health, imports, presets, results, runs, sweeps
 from api.throttle import LoginThrottle
 from runqueue.app import make_celery
 from store.config import Settings, get_settings
 from store.db import get_database
 
-PREFIX = "/api/v1"
+PREFIX = API_PREFIX
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -45,20 +46,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.login_throttle = LoginThrottle(settings.login_failures, settings.login_lockout)
     app.include_router(health.router, prefix=PREFIX)
     # imports before experiments: "/experiments/import" must not be read as an experiment id.
-    for module in (imports, experiments, results, runs, sweeps, presets, auth):
+    for module in (imports, experiments, curation, results, runs, sweeps, presets, auth):
         app.include_router(module.router, prefix=PREFIX, responses=ERROR_RESPONSES)
     app.include_router(auth.users_router, prefix=PREFIX, responses=ERROR_RESPONSES)
 
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(_request: Request, error: RequestValidationError) -> JSONResponse:
-        return JSONResponse({"detail": validation_lines(list(error.errors()))}, status_code=422)
+    app.add_exception_handler(RequestValidationError, request_invalid)
+    app.add_exception_handler(StarletteHTTPException, http_error)
 
     if settings.dashboard_origin:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=[settings.dashboard_origin],
             allow_methods=["GET", "POST", "PATCH", "DELETE"],
-            allow_headers=["Authorization", "Content-Type"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
+            expose_headers=["Location", "Idempotent-Replayed"],
         )
     import_limit = (settings.max_import_bytes, "INITLAB_MAX_IMPORT_BYTES")
     app.add_middleware(

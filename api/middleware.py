@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -72,15 +71,3 @@ class BodySizeLimit:
         except _TooLarge:
             if not started:
                 await self._refuse(send, f"of more than {limit} bytes", limit, setting)
-
-
-def validation_lines(errors: list[dict[str, Any]]) -> list[str]:
-    """FastAPI's request validation errors as 'where: what (got value)' lines."""
-    lines = []
-    for item in errors:
-        loc = ".".join(str(part) for part in item.get("loc", ())) or "request"
-        line = f"{loc}: {item.get('msg', 'invalid')}"
-        if "input" in item and item.get("type") != "missing":
-            line += f" (got {item['input']!r})"
-        lines.append(line)
-    return lines

@@ -3,33 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, computed_field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, computed_field
 
-Band = Literal["iqr", "p10p90", "minmax", "std", "ci95"]
-MetricName = Literal["loss", "accuracy", "lr"]  # lr: the learning rate, per epoch
-
-
-class ErrorBody(BaseModel):
-    """Every 4xx body: what is wrong, as one line or one line per problem."""
-
-    detail: str | list[str]
-
-
-# Documented on every route, so a client (and schemathesis) can check error bodies too.
-ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorBody, "description": description}
-    for code, description in {
-        401: "missing, wrong, expired or revoked bearer token (INITLAB_AUTH)",
-        403: "the caller's role may not do this, or the object is another member's",
-        404: "no such object",
-        409: "the object's state forbids the request",
-        413: "request body over INITLAB_MAX_BODY_BYTES",
-        415: "body neither JSON nor YAML",
-        422: "invalid request: one line per problem",
-    }.items()
-}
+MAX_TAG = 64
+MAX_TAGS = 32
+MAX_NOTES = 20_000
+Tag = Annotated[
+    str, StringConstraints(min_length=1, max_length=MAX_TAG, pattern=r"^[A-Za-z0-9_.:/+\-]+$")
+]
 
 
 class RunBrief(BaseModel):
@@ -151,6 +134,25 @@ class ExperimentPublic(BaseModel):
         None, description="set for imported experiments: source, licence, sha256, caveats"
     )
     owner: str | None = Field(None, description="the user who submitted it (INITLAB_AUTH=accounts)")
+    tags: list[str] = Field(default_factory=list)
+    notes: str | None = None
+    archived_at: datetime | None = Field(None, description="set while archived (hidden from lists)")
+
+
+class ExperimentUpdate(BaseModel):
+    """PATCH /experiments/{id}: the fields given replace the stored ones; the spec never changes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)] | (
+        None
+    ) = Field(None, description="a new display name")
+    tags: list[Tag] | None = Field(
+        None,
+        max_length=MAX_TAGS,
+        description="replaces the tags (duplicates dropped); letters, digits and _ . : / + -",
+    )
+    notes: str | None = Field(None, max_length=MAX_NOTES, description="free text; '' clears it")
 
 
 class StoppedEarly(BaseModel):
@@ -189,47 +191,39 @@ class PresetBrief(BaseModel):
     summary: str
 
 
-class ExperimentPage(BaseModel):
-    items: list[ExperimentPublic]
+class Page(BaseModel):
+    """Every list route: `limit` items from `offset`, and how many match in all."""
+
     total: int
     limit: int
     offset: int
 
 
-class MetricRow(BaseModel):
-    id: int
-    run_id: int
-    arm: str
-    repeat: int
-    phase: str
-    epoch: int
-    split: str
-    loss: float | None
-    accuracy: float | None
-    lr: float | None
-    seconds: float | None
-    examples: int | None
-    examples_total: int | None = None
-    seconds_total: float | None = None
+class ExperimentPage(Page):
+    items: list[ExperimentPublic]
 
 
-class MetricPage(BaseModel):
-    """Rows with id > after; pass next_cursor as ?after= to get only newer rows."""
-
-    items: list[MetricRow]
-    next_cursor: int
+class RunPage(Page):
+    items: list[RunPublic]
 
 
-class Curves(BaseModel):
-    """Per arm, per x (epoch, examples or seconds trained on): core.stats.curve_stats plus the
-    chosen band as low/high; every point has "x" (and "epoch" on the epoch axis)."""
+class PresetPage(Page):
+    items: list[PresetBrief]
 
-    phase: str
-    split: str
-    metric: MetricName
-    band: Band
-    x: str = "epoch"
-    arms: dict[str, list[dict[str, Any]]]
+
+class SweepBrief(BaseModel):
+    """A sweep in GET /sweeps: its status and run counts over all its experiments."""
+
+    id: str
+    status: str
+    created: datetime = Field(description="when its first experiment was stored")
+    experiments: int
+    runs_total: int
+    runs_done: int
+
+
+class SweepPage(Page):
+    items: list[SweepBrief]
 
 
 class CancelResponse(BaseModel):
@@ -263,21 +257,3 @@ class Health(HealthStatus):
     database: dict[str, Any]
     broker: dict[str, Any]
     workers: list[WorkerPublic]
-
-
-class RunLine(BaseModel):
-    """One run's figure along x, down-sampled (core.run_lines)."""
-
-    repeat: int
-    x: list[float]
-    y: list[float]
-
-
-class RunLines(BaseModel):
-    """Per arm, each repeat's own line: the chart's "individual runs" overlay."""
-
-    phase: str
-    split: str
-    metric: MetricName
-    x: str
-    arms: dict[str, list[RunLine]]

@@ -2,7 +2,7 @@
 dashboard. Imports only httpx, so a command that talks to the API starts fast."""
 
 from apiclient.client import DEFAULT_URL, LIVE_TIMEOUT, METRIC_PAGE, PREFIX, Client, Config
-from apiclient.errors import ApiError, AuthFailed, Unreachable
+from apiclient.errors import ApiError, AuthFailed, Unreachable, problem_path
 
 __all__ = [
     "DEFAULT_URL",
@@ -14,4 +14,5 @@ __all__ = [
     "Client",
     "Config",
     "Unreachable",
+    "problem_path",
 ]

@@ -166,8 +166,15 @@ class Client:
         return dict(self._request("GET", f"/experiments/{experiment_id}", timeout=timeout))
 
     def runs(self, experiment_id: int) -> list[dict[str, Any]]:
-        """GET /experiments/{id}/runs."""
-        return list(self._request("GET", f"/experiments/{experiment_id}/runs"))
+        """GET /experiments/{id}/runs, every page."""
+        runs: list[dict[str, Any]] = []
+        while True:
+            page = self._request(
+                "GET", f"/experiments/{experiment_id}/runs", params={"offset": len(runs)}
+            )
+            runs += page["items"]
+            if not page["items"] or len(runs) >= page["total"]:
+                return runs
 
     def run(self, run_id: int) -> dict[str, Any]:
         """GET /runs/{id}: status, attempts, re-queues, worker, environment and error."""

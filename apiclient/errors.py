@@ -19,6 +19,12 @@ class ApiError(RuntimeError):
         self.lines = lines
         self.detail = detail
 
+    @property
+    def problems(self) -> list[dict[str, object]]:
+        """A 422's `{loc, msg, type}` items as sent, for placing each beside its field."""
+        items = self.detail if isinstance(self.detail, list) else []
+        return [d for d in items if isinstance(d, dict)]
+
 
 class AuthFailed(ApiError):
     """401 or 403: no token, a wrong one, or one without the right to do this."""
@@ -39,12 +45,17 @@ def detail_lines(detail: object) -> list[str]:
     return [str(detail)]
 
 
+def problem_path(problem: dict[str, object]) -> str:
+    """A 422 item's field as a dotted path in the spec ("body" left out; "" for the body)."""
+    loc = list(problem.get("loc") or [])  # type: ignore[call-overload]
+    return ".".join(str(part) for part in (loc[1:] if loc[:1] == ["body"] else loc))
+
+
 def _line(item: object) -> str:
     """'loc: msg' for a structured `{loc, msg, type}` item, the item itself for a string."""
     if not isinstance(item, dict):
         return str(item)
-    loc = ".".join(str(part) for part in item.get("loc", []) if part != "body")
-    message = str(item.get("msg", item))
+    loc, message = problem_path(item), str(item.get("msg", item))
     return f"{loc}: {message}" if loc else message
 
 

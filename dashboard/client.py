@@ -13,11 +13,11 @@ import httpx
 import streamlit as st
 
 import apiclient
-from apiclient import LIVE_TIMEOUT, METRIC_PAGE, ApiError, Config
+from apiclient import LIVE_TIMEOUT, METRIC_PAGE, ApiError, Config, problem_path
 from apiclient import Unreachable as ApiUnavailable
 
 __all__ = ["METRIC_PAGE", "ApiError", "ApiUnavailable", "Client", "Config", "client_for",
-           "get_client"]
+           "get_client", "problem_path"]
 
 # Seconds. Connecting is local or LAN-fast; reads cover a summary of a large experiment.
 TIMEOUT = httpx.Timeout(5.0, connect=1.5)

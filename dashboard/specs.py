@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,6 +11,7 @@ import yaml
 
 from core.presets import PRESETS
 from core.spec import ExperimentSpec
+from dashboard.client import problem_path
 
 DEMO = "demo-digits"
 # Training-set sizes the estimate can name without loading data (after the held-out share).
@@ -76,12 +77,16 @@ def locate(text: str, path: str) -> int | None:
     return line
 
 
-def field_errors(text: str, lines: Sequence[str]) -> list[FieldError]:
-    """The API's error lines ('path: message'), each with the line of its field."""
+def field_errors(text: str, problems: Sequence[str | Mapping[str, Any]]) -> list[FieldError]:
+    """The API's 422 items ({loc, msg}) or spec error lines ('path: message'), each with the
+    line of its field."""
     errors = []
-    for raw in lines:
-        match = _LOC.match(raw)
-        path, message = (match["path"], match["message"]) if match else ("spec", raw)
+    for raw in problems:
+        if isinstance(raw, Mapping):
+            path, message = problem_path(dict(raw)) or "spec", str(raw.get("msg", ""))
+        else:
+            match = _LOC.match(raw)
+            path, message = (match["path"], match["message"]) if match else ("spec", raw)
         line = locate(text, path) if path not in ("spec", "body") else None
         errors.append(FieldError(path, message, line))
     return errors

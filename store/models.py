@@ -1,5 +1,5 @@
-"""ORM tables: experiment, run, metric, worker, lease, user, api_token (SQLAlchemy 2, SQLite and
-PostgreSQL alike)."""
+"""ORM tables: experiment, run, metric, worker, lease, user, api_token, idempotency key (SQLite
+and PostgreSQL alike)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -85,6 +86,11 @@ class Experiment(Base):
     source_sha256: Mapped[str | None] = mapped_column(String(64), unique=True)
     # The user who submitted it (store/accounts.py); None under a shared token or no auth.
     owner: Mapped[str | None] = mapped_column(String(64), index=True)
+    # What users edit afterwards (PATCH /experiments/{id}); the spec stays as submitted.
+    tags: Mapped[list[str]] = mapped_column(JsonType, default=list, server_default=text("'[]'"))
+    notes: Mapped[str | None] = mapped_column(Text)
+    # Archived experiments are hidden from lists, never deleted; restoring clears this.
+    archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
 
     runs: Mapped[list[Run]] = relationship(
         back_populates="experiment", cascade="all, delete-orphan", order_by="Run.id"
@@ -240,3 +246,15 @@ class ApiToken(Base):
         """Not revoked, not expired, and its user not disabled."""
         expired = self.expires is not None and self.expires <= now
         return self.revoked is None and not expired and not self.user.disabled
+class IdempotencyKey(Base):
+    """An Idempotency-Key of a POST and its first answer: a retry with the key replays it."""
+
+    __tablename__ = "idempotency_key"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    # SHA-256 of what the key was first sent with (method, path, query, content type, body).
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int] = mapped_column(Integer)
+    response: Mapped[dict[str, Any]] = mapped_column(JsonType)
+    location: Mapped[str | None] = mapped_column(String(300))
+    created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -151,6 +151,25 @@ def cancel_experiment(session: Session, *, experiment: Experiment) -> int:
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
+def cancel_run(session: Session, *, run_id: int) -> Run:
+    """Cancel one queued or running run (fenced like an experiment's cancel); its status after.
+
+    Raises LookupError for an unknown run and Conflict for one that has already finished.
+    """
+    locked = lock_both(session, run_id)
+    if locked is None:
+        raise LookupError(f"run {run_id} not found")
+    experiment, run = locked
+    if run.status not in sources("cancelled"):
+        raise Conflict(
+            f"run {run.id} is {run.status}; only "
+            f"{' or '.join(sources('cancelled'))} runs can be cancelled"
+        )
+    transition(run, "cancelled", finished=database_now(session))
+    sync_status(session, experiment)
+    return run
+
+
 def retry_run(session: Session, *, run_id: int, fresh: bool) -> tuple[Run, Dispatch]:
     """Queue a failed or cancelled run again as a new attempt (resuming unless `fresh`).
 

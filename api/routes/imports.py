@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import IntegrityError
 
 from api.deps import Authorized, CurrentPrincipal, DatabaseDep, MemberOnly
+from api.errors import invalid, spec_items
 from core.spec import MAX_EPOCHS, MAX_REPEATS, ExperimentSpec, SpecError, parse_spec
 from store import imports
 from store.runs import Conflict
@@ -80,7 +81,7 @@ class ImportResponse(BaseModel):
 
 
 def _invalid(lines: list[str]) -> HTTPException:
-    return HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, lines)
+    return invalid(spec_items(lines))
 
 
 def _spec(document: ImportDocument) -> ExperimentSpec:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, HTTPException, Query, status
 
-from api.deps import Authorized
-from api.schemas import PresetBrief
+from api.deps import MAX_ID, Authorized
+from api.schemas import PresetBrief, PresetPage
 from core.presets import PRESETS, get_preset
 from core.registry import UnknownNameError
 from core.spec import SpecError, spec_to_json
@@ -21,10 +21,15 @@ def _summary(name: str) -> str:
     return lines[0].strip() if lines else ""
 
 
-@router.get("", response_model=list[PresetBrief])
-def list_presets() -> list[PresetBrief]:
-    """Every preset's name and one-line summary, by name."""
-    return [PresetBrief(name=name, summary=_summary(name)) for name in PRESETS.names()]
+@router.get("", response_model=PresetPage)
+def list_presets(
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
+) -> PresetPage:
+    """The presets' names and one-line summaries, by name."""
+    names = PRESETS.names()
+    items = [PresetBrief(name=name, summary=_summary(name)) for name in names[offset:][:limit]]
+    return PresetPage(items=items, total=len(names), limit=limit, offset=offset)
 
 
 @router.get("/{name}", response_model=dict[str, Any])

@@ -4,14 +4,24 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from api import crud
 from api.cache import ResultCache
-from api.deps import MAX_CURSOR, Authorized, ExperimentId, SessionDep
+from api.deps import MAX_CURSOR, MAX_ID, Authorized, ExperimentId, SessionDep
+from api.errors import invalid, item
+from api.result_schemas import (
+    Band,
+    Curves,
+    MetricName,
+    MetricPage,
+    RunLines,
+    SelectedRun,
+    Summary,
+)
 from api.routes.experiments import get_experiment, spec_of
-from api.schemas import Band, Curves, MetricName, MetricPage, RunLines, RunPublic
+from api.schemas import RunPage
 from core.run_lines import MAX_POINTS, run_lines
 from core.stats import band as band_edges
 from core.stats import curve_stats, select, summarize
@@ -23,13 +33,20 @@ SplitName = Literal["sample", "train", "val", "test"]
 PHASE = r"^(all|main|preprocess|stage-[1-9][0-9]*)$"
 XAxis = Literal["epoch", "examples_total", "seconds_total"]
 Rule = Literal["val_loss", "final", "paper"]
+MAX_RUNS_PAGE = 5000  # INITLAB_MAX_RUNS_PER_SUBMISSION's default: one page holds most experiments
 
 
-@router.get("/{experiment_id}/runs", response_model=list[RunPublic])
-def list_runs(experiment_id: ExperimentId, session: SessionDep) -> list[Any]:
-    """Every run of the experiment with its status, worker, environment and error."""
+@router.get("/{experiment_id}/runs", response_model=RunPage)
+def list_runs(
+    experiment_id: ExperimentId,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=MAX_RUNS_PAGE)] = MAX_RUNS_PAGE,
+    offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
+) -> dict[str, Any]:
+    """The experiment's runs in id order with status, worker, environment and error."""
     get_experiment(session, experiment_id)
-    return crud.runs_of(session, experiment_id)
+    items, total = crud.runs_page(session, experiment_id=experiment_id, limit=limit, offset=offset)
+    return {"items": items, "total": total, "limit": limit, "offset": offset}
 
 
 @router.get("/{experiment_id}/metrics", response_model=MetricPage)
@@ -50,9 +67,14 @@ def list_metrics(
 def _check_axis(phase: str, x: str) -> None:
     """phase=all strings phases together, which only an axis that keeps growing can show."""
     if phase == "all" and x == "epoch":
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_ENTITY,
-            "phase 'all' needs x examples_total or seconds_total: epochs restart in every phase",
+        raise invalid(
+            [
+                item(
+                    ["query", "x"],
+                    "phase 'all' needs x examples_total or seconds_total: epochs restart in "
+                    "every phase",
+                )
+            ]
         )
 
 
@@ -140,7 +162,7 @@ def read_phases(experiment_id: ExperimentId, session: SessionDep) -> list[str]:
     return crud.phases_of(session, experiment_id=experiment_id)
 
 
-@router.get("/{experiment_id}/selected", response_model=list[dict[str, Any]])
+@router.get("/{experiment_id}/selected", response_model=list[SelectedRun])
 def read_selected(
     request: Request, experiment_id: ExperimentId, session: SessionDep, rule: Rule = "val_loss"
 ) -> Response:
@@ -156,7 +178,7 @@ def read_selected(
     return _cache(request).respond(("selected", experiment_id, rule), version, compute)
 
 
-@router.get("/{experiment_id}/summary", response_model=dict[str, Any])
+@router.get("/{experiment_id}/summary", response_model=Summary)
 def read_summary(
     request: Request,
     experiment_id: ExperimentId,

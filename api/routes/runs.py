@@ -1,4 +1,4 @@
-"""/runs/{id}: one run, and retrying it."""
+"""/runs/{id}: one run, cancelling it and retrying it."""
 
 from __future__ import annotations
 
@@ -26,6 +26,21 @@ def read_run(run_id: RunId, session: SessionDep) -> Run:
     if run is None:
         raise _not_found(run_id)
     return run
+
+
+@router.post("/{run_id}/cancel", response_model=RunPublic, dependencies=[OwnRun])
+def cancel_run(run_id: RunId, db: DatabaseDep) -> Run:
+    """Cancel one queued or running run: a queued one never starts, a running one stops soon.
+
+    409 for a run that already finished (done, failed or cancelled).
+    """
+    with db.transaction() as session:
+        try:
+            return runs.cancel_run(session, run_id=run_id)
+        except LookupError:
+            raise _not_found(run_id) from None
+        except runs.Conflict as error:
+            raise HTTPException(status.HTTP_409_CONFLICT, str(error)) from None
 
 
 @router.post("/{run_id}/retry", response_model=RunPublic, dependencies=[OwnRun])

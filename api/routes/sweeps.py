@@ -5,31 +5,14 @@ from __future__ import annotations
 from collections import Counter
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path, Request, Response, status
+from fastapi import APIRouter, HTTPException, Path, Query, status
 from sqlalchemy import select
 
 from api import crud
-from api.deps import (
-    Authorized,
-    CeleryDep,
-    CurrentPrincipal,
-    DatabaseDep,
-    MemberOnly,
-    SessionDep,
-    SettingsDep,
-)
-from api.routes.experiments import (
-    SPEC_BODY,
-    DryRun,
-    Priority,
-    RawBody,
-    dry_run_response,
-    public_experiments,
-    read_submission,
-    spec_of,
-    store_submission,
-)
-from api.schemas import SubmitResponse, SweepDetail
+from api.deps import API_PREFIX, MAX_ID, Authorized, MemberOnly, SessionDep
+from api.routes.experiments import public_experiments, spec_of
+from api.schemas import SubmitResponse, SweepDetail, SweepPage
+from api.submit import SPEC_BODY, SUBMIT_RESPONSES, SubmitDep, accept
 from core.sweep import swept_values
 from store.models import Experiment
 from store.runs import derive_status
@@ -41,34 +24,29 @@ router = APIRouter(prefix="/sweeps", tags=["sweeps"], dependencies=[Authorized])
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=SubmitResponse,
+    responses=SUBMIT_RESPONSES,
     openapi_extra=SPEC_BODY,
     dependencies=[MemberOnly],
 )
-def submit_sweep(
-    request: Request,
-    body: RawBody,
-    response: Response,
-    db: DatabaseDep,
-    celery: CeleryDep,
-    settings: SettingsDep,
-    principal: CurrentPrincipal,
-    dry_run: DryRun = False,
-    priority: Priority = 5,
-) -> SubmitResponse:
-    """Store one experiment per combination of the spec's `sweep:` values, under one sweep id."""
-    submission = read_submission(request, body, settings)
-    if not submission.is_sweep:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            [
-                "sweep: missing; give dotted field paths with values, e.g. "
-                "{'training.lr': [0.01, 0.001]} (POST /experiments takes a single experiment)"
-            ],
-        )
-    if dry_run:
-        response.status_code = status.HTTP_200_OK
-        return dry_run_response(submission)
-    return store_submission(db, celery, settings, submission, priority, principal.name)
+def submit_sweep(call: SubmitDep) -> Any:
+    """Store one experiment per combination of the spec's `sweep:` values, under one sweep id.
+
+    201 with Location /api/v1/sweeps/{sweep_id}; Idempotency-Key as on POST /experiments.
+    """
+    return accept(
+        call, locate=lambda answer: f"{API_PREFIX}/sweeps/{answer.sweep_id}", sweep_only=True
+    )
+
+
+@router.get("", response_model=SweepPage)
+def list_sweeps(
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
+) -> dict[str, Any]:
+    """Sweeps, newest first, with their status and run counts."""
+    items, total = crud.sweeps_page(session, limit=limit, offset=offset)
+    return {"items": items, "total": total, "limit": limit, "offset": offset}
 
 
 @router.get("/{sweep_id}", response_model=SweepDetail)

@@ -65,7 +65,7 @@ def _validate(text: str) -> dict[str, Any]:
         try:
             outcome["result"] = _submitter(text)(text, dry_run=True)
         except ApiError as error:
-            outcome["errors"] = field_errors(text, error.lines)
+            outcome["errors"] = field_errors(text, error.problems or error.lines)
         except ApiUnavailable as error:
             outcome["offline"] = str(error)
             try:

@@ -211,7 +211,7 @@ class Api:
         return dict(self.http.get(f"/experiments/{experiment_id}").json())
 
     def runs(self, experiment_id: int) -> list[dict[str, Any]]:
-        return list(self.http.get(f"/experiments/{experiment_id}/runs").json())
+        return list(self.http.get(f"/experiments/{experiment_id}/runs").json()["items"])
 
     def metrics(self, experiment_id: int) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = []
@@ -238,6 +238,19 @@ class Api:
             return experiment if experiment["status"] in statuses else None
 
         return dict(wait_for(reached, timeout, 0.2, f"experiment {experiment_id} {statuses}"))
+
+
+def problem_lines(response: httpx.Response) -> list[str]:
+    """A 422's items as "path: msg" lines ("body" left out of the path, "spec" for the body),
+    after checking that every item has the {loc, msg, type} shape."""
+    lines = []
+    for problem in response.json()["detail"]:
+        assert set(problem) == {"loc", "msg", "type"}, problem
+        assert isinstance(problem["loc"], list) and isinstance(problem["msg"], str), problem
+        assert isinstance(problem["type"], str), problem
+        loc = problem["loc"][1:] if problem["loc"][:1] == ["body"] else problem["loc"]
+        lines.append(f"{'.'.join(str(part) for part in loc) or 'spec'}: {problem['msg']}")
+    return lines
 
 
 def tiny_spec(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import yaml
 
-from tests.service.servers import AUTH, Api, Service, tiny_spec
+from tests.service.servers import AUTH, Api, Service, problem_lines, tiny_spec
 
 
 def test_health_says_only_ok_without_a_token_and_lists_workers_with_it(service: Service) -> None:
@@ -39,14 +39,14 @@ def test_invalid_spec_is_422_with_a_line_per_field(service: Service) -> None:
     spec["training"] = {"lr": -1}
     response = Api(service.url).http.post("/experiments", json=spec)
     assert response.status_code == 422
-    detail = response.json()["detail"]
-    assert all(isinstance(line, str) for line in detail)
+    detail = problem_lines(response)
     for field in ("model:", "repeats:", "training.lr:"):
         assert any(line.startswith(field) for line in detail), detail
     broken = Api(service.url).http.post(
         "/experiments", content=b"{not json", headers={"Content-Type": "application/json"}
     )
-    assert broken.status_code == 422 and broken.json()["detail"][0].startswith("body:")
+    assert broken.status_code == 422 and broken.json()["detail"][0]["loc"] == ["body"]
+    assert problem_lines(broken)[0].startswith("spec: not valid JSON")
 
 
 def test_path_escaping_the_data_root_is_422(service: Service) -> None:
@@ -54,8 +54,8 @@ def test_path_escaping_the_data_root_is_422(service: Service) -> None:
     spec["dataset"] = {"name": "cifar10", "root": "../../etc"}
     response = Api(service.url).http.post("/experiments", json=spec)
     assert response.status_code == 422
-    assert response.json()["detail"][0].startswith("dataset.root:")
-    assert "escapes the data root" in response.json()["detail"][0]
+    assert response.json()["detail"][0]["loc"] == ["body", "dataset", "root"]
+    assert "escapes the data root" in problem_lines(response)[0]
 
 
 def test_dry_run_lists_runs_and_stores_nothing(service: Service) -> None:
@@ -117,7 +117,7 @@ def test_clear_404s_and_bad_queries(service: Service) -> None:
     assert api.http.post("/runs/999999/retry").status_code == 404
     bad = api.http.get("/experiments", params={"status": "sleeping", "limit": 0})
     assert bad.status_code == 422
-    assert any(line.startswith("query.status:") for line in bad.json()["detail"])
+    assert any(line.startswith("query.status:") for line in problem_lines(bad))
 
 
 def test_openapi_lists_every_route(service: Service) -> None:
@@ -151,12 +151,12 @@ def test_model_names_beyond_the_registry_are_checked(service: Service) -> None:
     spec["model"] = "import:os:system"
     response = http.post("/experiments", json=spec)
     assert response.status_code == 422
-    assert "INITLAB_ALLOWED_MODEL_MODULES" in response.json()["detail"][0]
-    assert "'os'" in response.json()["detail"][0]
+    assert "INITLAB_ALLOWED_MODEL_MODULES" in problem_lines(response)[0]
+    assert "'os'" in problem_lines(response)[0]
     spec["model"] = "torchvision:resnet1"
     response = http.post("/experiments", json=spec)
     assert response.status_code == 422
-    assert "torchvision:resnet18" in response.json()["detail"][0]  # the close-name hint
+    assert "torchvision:resnet18" in problem_lines(response)[0]  # the close-name hint
     spec["model"], spec["arms"] = "torchvision:resnet18", [
         {"name": "lsuv", "method": "original", "init": "lsuv"}]
     spec["dataset"] = {"name": "fashion_mnist", "train_size": 100}

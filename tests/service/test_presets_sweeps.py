@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from core.presets import PRESETS, get_preset
 from core.spec import parse_spec, spec_to_json
 from tests.reliability.inprocess import AUTH, make_app
-from tests.service.servers import tiny_spec
+from tests.service.servers import problem_lines, tiny_spec
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +22,7 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
 
 
 def test_presets_list_names_and_summaries(client: TestClient) -> None:
-    listed = client.get("/presets").json()
+    listed = client.get("/presets").json()["items"]
     assert [p["name"] for p in listed] == PRESETS.names()
     assert all(p["summary"] and "\n" not in p["summary"] for p in listed)
 
@@ -60,8 +60,8 @@ def test_a_sweep_is_a_group_of_experiments_with_their_values(client: TestClient)
 
 def test_sweep_errors_are_clear(client: TestClient) -> None:
     single = client.post("/sweeps", json=tiny_spec("no-sweep"))
-    assert single.status_code == 422 and single.json()["detail"][0].startswith("sweep: missing")
+    assert single.status_code == 422 and problem_lines(single)[0].startswith("sweep: missing")
     typo = client.post("/sweeps", json={**tiny_spec(), "sweep": {"training.lrr": [1e-3]}})
     assert typo.status_code == 422
-    assert "no field 'lrr'; valid choices: " in typo.json()["detail"][0]
+    assert "no field 'lrr'; valid choices: " in problem_lines(typo)[0]
     assert client.get("/sweeps/no-such-sweep").status_code == 404

@@ -1,6 +1,6 @@
 """Accounts: users, their API tokens (stored hashed), and each experiment's owner.
 
-Revision ID: 0007_auth17
+Revision ID: 0007
 Revises: 0006
 Create Date: 2026-12-01
 """
@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0007_auth17"
+revision: str = "0007"
 down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

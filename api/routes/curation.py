@@ -1,0 +1,82 @@
+"""/experiments/{id}: edit name, tags and notes; archive and restore (nothing is ever erased)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, status
+from sqlalchemy.orm import Session
+
+from api.deps import Authorized, DatabaseDep, ExperimentId
+from api.routes.experiments import experiment_detail
+from api.schemas import ExperimentDetail, ExperimentUpdate
+from store import runs
+from store.clock import database_now
+from store.db import Database
+from store.models import Experiment
+
+router = APIRouter(prefix="/experiments", tags=["experiments"], dependencies=[Authorized])
+
+ACTIVE = ("queued", "running")
+
+
+def _locked(session: Session, experiment_id: int) -> Experiment:
+    experiment = runs.lock_experiment(session, experiment_id)
+    if experiment is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"experiment {experiment_id} not found")
+    return experiment
+
+
+def _change(
+    db: Database, experiment_id: int, change: Callable[[Session, Experiment], None]
+) -> dict[str, Any]:
+    """Apply `change` to the locked experiment and answer with the experiment as it is now."""
+    with db.transaction() as session:
+        change(session, _locked(session, experiment_id))
+        session.flush()
+        return experiment_detail(session, experiment_id)
+
+
+@router.patch("/{experiment_id}", response_model=ExperimentDetail)
+def update_experiment(
+    experiment_id: ExperimentId, changes: ExperimentUpdate, db: DatabaseDep
+) -> dict[str, Any]:
+    """Rename, retag or annotate an experiment; fields left out stay as they are."""
+
+    def update(_session: Session, experiment: Experiment) -> None:
+        if changes.name is not None:
+            experiment.name = changes.name
+        if changes.tags is not None:
+            experiment.tags = list(dict.fromkeys(changes.tags))
+        if changes.notes is not None:
+            experiment.notes = changes.notes or None
+
+    return _change(db, experiment_id, update)
+
+
+@router.post("/{experiment_id}/archive", response_model=ExperimentDetail)
+def archive_experiment(experiment_id: ExperimentId, db: DatabaseDep) -> dict[str, Any]:
+    """Hide a finished experiment from lists (kept whole; see ?archived=); 409 while it runs."""
+
+    def archive(session: Session, experiment: Experiment) -> None:
+        if experiment.status in ACTIVE:
+            raise HTTPException(
+                status.HTTP_409_CONFLICT,
+                f"experiment {experiment_id} is {experiment.status}; cancel it or let it finish "
+                "before archiving",
+            )
+        if experiment.archived_at is None:
+            experiment.archived_at = database_now(session)
+
+    return _change(db, experiment_id, archive)
+
+
+@router.post("/{experiment_id}/restore", response_model=ExperimentDetail)
+def restore_experiment(experiment_id: ExperimentId, db: DatabaseDep) -> dict[str, Any]:
+    """Bring an archived experiment back into the lists (a no-op for one that is not)."""
+
+    def restore(_session: Session, experiment: Experiment) -> None:
+        experiment.archived_at = None
+
+    return _change(db, experiment_id, restore)

@@ -1,0 +1,443 @@
+"""API conventions (issue 17): one list shape with filters and sort, 201 + Location, idempotent
+submits that survive a dropped response, 422s as {loc, msg, type}, typed OpenAPI, PATCH,
+archive/restore, single-run cancel, GET /sweeps. In-process on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from api.result_schemas import CurvePoint, SelectedRun, Summary
+from core.authors_import import import_authors_file
+from dashboard.specs import field_errors
+from initlab.commands.import_ import upload_document
+from runqueue.inspect import pending_task_ids
+from store.db import Database, alembic_config, upgrade
+from store.models import Experiment, Run
+from tests.core.authors_files import write_authors_file
+from tests.reliability.inprocess import AUTH, make_app
+from tests.service.backends import POSTGRES, admin_connect, unavailable
+from tests.service.servers import TOKEN, Api, Service, problem_lines, tiny_spec, wait_for
+
+LIST_KEYS = {"items", "total", "limit", "offset"}
+
+
+def _postgres_url(label: str) -> tuple[str, Any]:
+    """A fresh scratch PostgreSQL database (url, admin connection), or skip."""
+    try:
+        admin = admin_connect()
+    except Exception as error:
+        unavailable(f"PostgreSQL is not reachable ({error})")
+    name = f"initlab_{label}_{uuid.uuid4().hex[:10]}"
+    admin.execute(f'CREATE DATABASE "{name}"')
+    return POSTGRES.rsplit("/", 1)[0] + f"/{name}", (admin, name)
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def app(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[FastAPI]:
+    """The API in this process on a fresh store of each dialect, with the file broker."""
+    root = Path(tmp_path_factory.mktemp(f"conventions-{request.param}"))
+    if request.param == "sqlite":
+        yield make_app(root)
+        return
+    url, (admin, name) = _postgres_url("conventions")
+    upgrade(url)
+    application = make_app(root, database_url=url)
+    yield application
+    application.state.db.dispose()
+    admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="module")
+def client(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app, headers=AUTH, base_url="http://testserver/api/v1") as test_client:
+        yield test_client
+
+
+def _submit(client: TestClient, name: str, **spec: Any) -> dict[str, Any]:
+    response = client.post("/experiments", json={**tiny_spec(name), **spec})
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+def _names(client: TestClient, **params: Any) -> list[str]:
+    response = client.get("/experiments", params=params)
+    assert response.status_code == 200, response.text
+    return [e["name"] for e in response.json()["items"]]
+
+
+def _db(app: FastAPI) -> Database:
+    db: Database = app.state.db
+    return db
+
+
+def test_every_list_route_has_one_shape(client: TestClient) -> None:
+    created = _submit(client, f"shape-{uuid.uuid4().hex[:6]}", repeats=3)
+    for seeds in ([1, 2], [3, 4]):
+        sweep = {**tiny_spec("shape-sweep"), "sweep": {"seed": seeds}}
+        assert client.post("/sweeps", json=sweep).status_code == 201
+    for path in ("/experiments", f"/experiments/{created['id']}/runs", "/presets", "/sweeps"):
+        body = client.get(path, params={"limit": 1, "offset": 1}).json()
+        assert set(body) == LIST_KEYS and (body["limit"], body["offset"]) == (1, 1), path
+        assert len(body["items"]) == 1 and body["total"] >= 2, path
+    runs = client.get(f"/experiments/{created['id']}/runs").json()
+    assert runs["total"] == 3 and [r["id"] for r in runs["items"]] == [
+        r["id"] for r in created["runs"]
+    ]
+    (newest,) = client.get("/sweeps", params={"limit": 1}).json()["items"]
+    assert newest["experiments"] == 2 and newest["runs_total"] == 2
+    assert newest["status"] == "queued" and newest["runs_done"] == 0
+
+
+def test_experiments_filter_and_sort(app: FastAPI, client: TestClient) -> None:
+    tag = f"t{uuid.uuid4().hex[:8]}"
+    names = [f"{tag}-Alpha-conv", f"{tag}-beta", f"{tag}-gamma_x"]
+    ids = [_submit(client, name)["id"] for name in names]
+    for experiment_id in ids[:2]:
+        client.patch(f"/experiments/{experiment_id}", json={"tags": [tag, "other"]})
+    assert _names(client, q=tag.upper(), sort="name") == names  # any case
+    assert _names(client, q=f"{tag}-ALPHA") == [names[0]]
+    assert _names(client, q="ha_c") == []  # '_' is a character, not a wildcard
+    assert _names(client, q="a_x") == [names[2]]
+    assert _names(client, tag=tag, sort="-name") == names[1::-1]
+    assert _names(client, tag=tag[:-1]) == []  # a whole tag, not a substring
+    assert _names(client, q=tag, sort="-id") == names[::-1]
+    assert _names(client, q=tag, sort="id", status="queued") == names
+    assert _names(client, q=tag, status="done") == []
+    with _db(app).transaction() as session:  # spread the creation times out
+        for i, experiment_id in enumerate(ids):
+            row = session.get(Experiment, experiment_id)
+            assert row is not None
+            row.created = datetime(2020, 1, 1 + i, tzinfo=UTC)
+    assert _names(client, q=tag) == names[::-1]  # newest first by default
+    assert _names(client, q=tag, sort="created_at") == names
+    after = _names(client, q=tag, created_after="2020-01-02T00:00:00Z")
+    assert after == names[:0:-1]
+    window = {"created_after": "2020-01-02T00:00:00", "created_before": "2020-01-03T00:00:00+00:00"}
+    assert _names(client, q=tag, **window) == [names[1]]
+    bad = client.get("/experiments", params={"sort": "size", "created_after": "yesterday"})
+    assert bad.status_code == 422
+    assert {tuple(p["loc"]) for p in bad.json()["detail"]} == {
+        ("query", "sort"),
+        ("query", "created_after"),
+    }
+
+
+def test_submit_answers_201_with_a_location(client: TestClient) -> None:
+    created = client.post("/experiments", json=tiny_spec("located"))
+    assert created.status_code == 201
+    assert created.headers["location"] == f"/api/v1/experiments/{created.json()['id']}"
+    assert client.get(created.headers["location"].removeprefix("/api/v1")).json()["name"] == (
+        "located"
+    )
+    sweep = client.post("/sweeps", json={**tiny_spec("located-sweep"), "sweep": {"seed": [1, 2]}})
+    assert sweep.status_code == 201
+    assert sweep.headers["location"] == f"/api/v1/sweeps/{sweep.json()['sweep_id']}"
+    assert len(client.get(sweep.headers["location"][7:]).json()["experiments"]) == 2
+    dry = client.post("/experiments", json=tiny_spec("dry"), params={"dry_run": True})
+    assert dry.status_code == 200 and "location" not in dry.headers
+
+
+class DropsFirstAnswer(TestClient):
+    """A client whose first answer is lost on the way back: the server did the work, the
+    caller sees a reset connection (as after a proxy timeout or a network cut)."""
+
+    def __init__(self, app: FastAPI) -> None:
+        super().__init__(app, headers=AUTH, base_url="http://testserver/api/v1")
+        self.dropped = 0
+
+    def send(self, request: httpx.Request, **kwargs: Any) -> httpx.Response:
+        response = super().send(request, **kwargs)
+        if not self.dropped:
+            self.dropped += 1
+            raise httpx.ReadError("connection reset before the answer arrived", request=request)
+        return response
+
+
+def _post_with_retries(client: httpx.Client, path: str, spec: dict[str, Any]) -> httpx.Response:
+    """What a careful client does: one key per submission, the same key on every retry."""
+    headers = {"Idempotency-Key": str(uuid.uuid4())}
+    for _ in range(3):
+        try:
+            return client.post(path, json=spec, headers=headers, params={"priority": 7})
+        except httpx.TransportError:
+            continue
+    raise AssertionError("no answer after 3 tries")
+
+
+def _task_ids(app: FastAPI, experiment_ids: list[int]) -> set[str]:
+    with _db(app).session() as session:
+        query = select(Run.task_id).where(Run.experiment_id.in_(experiment_ids))
+        return {str(task_id) for task_id in session.scalars(query)}
+
+
+@pytest.mark.parametrize("path", ["/experiments", "/sweeps"])
+def test_a_retry_after_a_dropped_answer_queues_nothing_twice(
+    app: FastAPI, client: TestClient, path: str
+) -> None:
+    name = f"retried-{uuid.uuid4().hex[:8]}"
+    spec = tiny_spec(name, repeats=2)
+    if path == "/sweeps":
+        spec["sweep"] = {"seed": [1, 2]}
+    settings = app.state.settings
+    before = pending_task_ids(settings)
+    assert before is not None
+    with DropsFirstAnswer(app) as flaky:
+        answer = _post_with_retries(flaky, path, spec)
+        assert flaky.dropped == 1
+    assert answer.status_code == 201 and answer.headers["idempotent-replayed"] == "true"
+    stored = client.get("/experiments", params={"q": name}).json()["items"]
+    expected = 2 if path == "/sweeps" else 1
+    assert len(stored) == expected and [e["id"] for e in answer.json()["experiments"]] == sorted(
+        e["id"] for e in stored
+    )
+    queued = _task_ids(app, [e["id"] for e in stored])
+    assert len(queued) == 2 * expected == len(answer.json()["runs"])
+    assert pending_task_ids(settings) == before | queued  # one message per run, no more
+    location = answer.headers["location"]
+    assert location.endswith(str(answer.json()["sweep_id"] or answer.json()["id"]))
+
+
+def test_a_key_means_one_request(client: TestClient) -> None:
+    key = {"Idempotency-Key": f"k-{uuid.uuid4()}"}
+    first = client.post("/experiments", json=tiny_spec("keyed"), headers=key)
+    again = client.post("/experiments", json=tiny_spec("keyed"), headers=key)
+    assert first.status_code == again.status_code == 201
+    assert again.json() == first.json() and again.headers["location"] == first.headers["location"]
+    assert "idempotent-replayed" not in first.headers
+    for other in (
+        client.post("/experiments", json=tiny_spec("keyed-other"), headers=key),
+        client.post("/experiments", json=tiny_spec("keyed"), headers=key, params={"priority": 1}),
+        client.post("/sweeps", json={**tiny_spec("keyed"), "sweep": {"seed": [1]}}, headers=key),
+    ):
+        assert other.status_code == 422, other.text
+        (problem,) = other.json()["detail"]
+        assert problem["loc"] == ["header", "Idempotency-Key"]
+        assert problem["type"] == "idempotency_key_reused"
+    too_long = client.post("/experiments", json=tiny_spec(), headers={"Idempotency-Key": "k" * 201})
+    assert too_long.status_code == 422
+    assert too_long.json()["detail"][0]["loc"] == ["header", "Idempotency-Key"]
+
+
+def test_concurrent_submits_with_one_key_store_one_experiment(
+    app: FastAPI, client: TestClient
+) -> None:
+    name = f"raced-{uuid.uuid4().hex[:8]}"
+    key = {"Idempotency-Key": name}
+    answers: list[httpx.Response] = []
+
+    def submit() -> None:
+        with TestClient(app, headers=AUTH, base_url="http://testserver/api/v1") as own:
+            answers.append(own.post("/experiments", json=tiny_spec(name), headers=key))
+
+    threads = [threading.Thread(target=submit) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert [a.status_code for a in answers] == [201] * 4, [a.text for a in answers]
+    assert len({a.json()["id"] for a in answers}) == 1
+    assert len(_names(client, q=name)) == 1
+
+
+def test_every_422_is_a_list_of_loc_msg_type(client: TestClient) -> None:
+    text = "name: bad\nrepeats: 0\ntraining:\n  lr: -1\n"
+    spec = client.post("/experiments", content=text, headers={"Content-Type": "application/yaml"})
+    assert spec.status_code == 422
+    lines = problem_lines(spec)
+    assert any(line.startswith("repeats: ") for line in lines), lines
+    assert ["body", "training", "lr"] in [p["loc"] for p in spec.json()["detail"]]
+    # The dashboard places each item on its YAML line from loc, without parsing the message.
+    placed = {e.path: e.line for e in field_errors(text, spec.json()["detail"])}
+    assert placed["repeats"] == 2 and placed["training.lr"] == 4
+    checks = [
+        client.get("/experiments", params={"limit": 0}),
+        client.get("/experiments/1/curves", params={"phase": "all"}),
+        client.patch("/experiments/1", json={"tags": ["has space"]}),
+        client.post("/experiments/import", json={"spec": {}, "runs": []}),
+        client.post("/sweeps", json=tiny_spec()),
+    ]
+    for response in checks:
+        assert response.status_code == 422, response.text
+        assert problem_lines(response)  # every item {loc, msg, type}
+    assert checks[1].json()["detail"][0]["loc"] == ["query", "x"]
+    assert checks[4].json()["detail"][0]["loc"] == ["body", "sweep"]
+
+
+def test_patch_edits_name_tags_and_notes_and_checks_them(client: TestClient) -> None:
+    created = _submit(client, "to-edit")
+    path = f"/experiments/{created['id']}"
+    edited = client.patch(path, json={"name": " renamed ", "tags": ["a", "b", "a"], "notes": "n"})
+    assert edited.status_code == 200, edited.text
+    body = edited.json()
+    assert (body["name"], body["tags"], body["notes"]) == ("renamed", ["a", "b"], "n")
+    assert body["spec"]["name"] == "to-edit"  # the spec stays as submitted
+    kept = client.patch(path, json={"notes": ""}).json()
+    assert (kept["name"], kept["tags"], kept["notes"]) == ("renamed", ["a", "b"], None)
+    for bad, where in [
+        ({"name": "x" * 201}, ["body", "name"]),
+        ({"name": "  "}, ["body", "name"]),
+        ({"tags": ["t"] * 33}, ["body", "tags"]),
+        ({"tags": ["x" * 65]}, ["body", "tags", 0]),
+        ({"notes": "x" * 20_001}, ["body", "notes"]),
+        ({"owner": "me"}, ["body", "owner"]),
+    ]:
+        response = client.patch(path, json=bad)
+        assert response.status_code == 422, (bad, response.text)
+        assert response.json()["detail"][0]["loc"] == where
+    assert client.patch("/experiments/999999", json={"notes": "x"}).status_code == 404
+
+
+def test_archive_hides_and_restore_brings_back(client: TestClient) -> None:
+    name = f"archived-{uuid.uuid4().hex[:8]}"
+    created = _submit(client, name, repeats=2)
+    path = f"/experiments/{created['id']}"
+    refused = client.post(f"{path}/archive")
+    assert refused.status_code == 409 and "cancel it" in refused.json()["detail"]
+    client.post(f"{path}/cancel")
+    archived = client.post(f"{path}/archive")
+    assert archived.status_code == 200 and archived.json()["archived_at"]
+    assert client.post(f"{path}/archive").json()["archived_at"] == archived.json()["archived_at"]
+    assert _names(client, q=name) == []
+    assert (
+        _names(client, q=name, archived="true") == [name] == _names(client, q=name, archived="all")
+    )
+    assert client.get(path).json()["archived_at"] == archived.json()["archived_at"]
+    assert client.get(f"{path}/runs").json()["total"] == 2  # nothing erased
+    restored = client.post(f"{path}/restore")
+    assert restored.status_code == 200 and restored.json()["archived_at"] is None
+    assert _names(client, q=name) == [name] and _names(client, q=name, archived="true") == []
+    assert client.post("/experiments/999999/archive").status_code == 404
+
+
+def test_cancel_one_run(client: TestClient) -> None:
+    created = _submit(client, "cancel-one", repeats=2)
+    first, second = (run["id"] for run in created["runs"])
+    cancelled = client.post(f"/runs/{first}/cancel")
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+    assert cancelled.json()["finished"] is not None
+    assert client.get(f"/runs/{second}").json()["status"] == "queued"
+    again = client.post(f"/runs/{first}/cancel")
+    assert again.status_code == 409 and "only queued or running runs" in again.json()["detail"]
+    assert client.post("/runs/999999/cancel").status_code == 404
+    assert client.post(f"/runs/{first}/retry").json()["status"] == "queued"  # and back
+
+
+def test_results_match_their_typed_schemas(client: TestClient, tmp_path: Path) -> None:
+    file = write_authors_file(tmp_path / "typed.npz", runs=2, epochs=3, seed=uuid.uuid4().int % 999)
+    stored = client.post(
+        "/experiments/import", json=upload_document(import_authors_file(file, "table1-32"))
+    )
+    assert stored.status_code == 201, stored.text
+    base = f"/experiments/{stored.json()['id']}"
+    summary = Summary.model_validate(client.get(f"{base}/summary").json())
+    assert summary.tables and summary.arms
+    curves = client.get(f"{base}/curves").json()
+    points = [CurvePoint.model_validate(p) for arm in curves["arms"].values() for p in arm]
+    assert points and all(p.low is not None for p in points)
+    by_examples = client.get(f"{base}/curves", params={"x": "examples_total"}).json()
+    assert all("examples_total" in p for arm in by_examples["arms"].values() for p in arm)
+    selected = [SelectedRun.model_validate(r) for r in client.get(f"{base}/selected").json()]
+    assert len(selected) == 4
+
+
+def test_openapi_types_every_answer(client: TestClient) -> None:
+    document = client.get("http://testserver/openapi.json")
+    paths = document.json()["paths"]
+    ref = paths["/api/v1/experiments/{experiment_id}/summary"]["get"]["responses"]["200"]
+    assert ref["content"]["application/json"]["schema"]["$ref"].endswith("/Summary")
+    schemas = document.json()["components"]["schemas"]
+    assert schemas["Curves"]["properties"]["arms"]["additionalProperties"]["items"][
+        "$ref"
+    ].endswith("/CurvePoint")
+    untyped = []
+    for path, methods in paths.items():
+        for method, operation in methods.items():
+            for code, answer in operation["responses"].items():
+                schema = answer.get("content", {}).get("application/json", {}).get("schema")
+                if code.startswith("2") and (not schema or schema.get("additionalProperties")):
+                    untyped.append((method, path, code))
+    # A preset is an ExperimentSpec written out as JSON: the one free-form answer.
+    assert untyped == [("get", "/api/v1/presets/{name}", "200")]
+    for path in ("/api/v1/experiments", "/api/v1/sweeps"):
+        headers = paths[path]["post"]["responses"]["201"]["headers"]
+        assert "Location" in headers
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "postgres"])
+def test_migration_0008_gives_old_experiments_empty_tags(dialect: str, tmp_path: Path) -> None:
+    from alembic import command
+
+    url, admin = (
+        (f"sqlite:///{tmp_path / 'old.db'}", None) if dialect == "sqlite" else _postgres_url("m7")
+    )
+    try:
+        upgrade(url, "0006")
+        db = Database(url)
+        with db.engine.begin() as connection:
+            connection.exec_driver_sql(
+                "INSERT INTO experiment (name, spec, status, priority, created) "
+                "VALUES ('old', '{}', 'done', 5, CURRENT_TIMESTAMP)"
+            )
+        upgrade(url, "0008")
+        with db.session() as session:
+            (old,) = session.scalars(select(Experiment)).all()
+            assert (old.tags, old.notes, old.archived_at) == ([], None, None)
+        db.dispose()
+        command.downgrade(alembic_config(url), "0006")
+        upgrade(url)
+    finally:
+        if admin is not None:
+            admin[0].execute(f'DROP DATABASE IF EXISTS "{admin[1]}" WITH (FORCE)')
+
+
+def test_created_after_accepts_times_with_and_without_a_zone(client: TestClient) -> None:
+    soon = (datetime.now(UTC) + timedelta(days=1)).replace(tzinfo=None).isoformat()
+    assert client.get("/experiments", params={"created_after": soon}).json()["total"] == 0
+
+
+def test_cancelling_a_running_run_stops_it_and_spares_the_others(service: Service) -> None:
+    api = Api(service.url)
+    created = api.submit(tiny_spec("cancel-running", epochs=8, repeats=2))
+    first, second = (run["id"] for run in created["runs"])
+    wait_for(
+        lambda: api.http.get(f"/runs/{first}").json()["last_epoch"],
+        60,
+        0.05,
+        "the first run to train an epoch",
+    )
+    cancelled = api.http.post(f"/runs/{first}/cancel")
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+    api.wait_status(created["id"], ("cancelled",))  # the other run finished meanwhile
+    runs = {run["id"]: run for run in api.runs(created["id"])}
+    assert runs[first]["status"] == "cancelled" and runs[first]["last_epoch"] < 8
+    assert runs[second]["status"] == "done"
+
+
+def test_the_cli_prints_422_items_and_pages_of_runs(service: Service, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from initlab.cli import app as cli
+
+    env = {"INITLAB_API_TOKEN": TOKEN, "INITLAB_API_URL": None}
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: bad\nrepeats: 0\nmodel: small_cnn\n")
+    refused = CliRunner().invoke(cli, ["submit", str(bad), "--api", service.url], env=env)
+    assert refused.exit_code == 2
+    assert "initlab: error: repeats: Input should be greater than or equal to 1" in refused.output
+    created = Api(service.url).submit(tiny_spec("cli-status", repeats=2))
+    shown = CliRunner().invoke(cli, ["status", str(created["id"]), "--api", service.url], env=env)
+    assert shown.exit_code == 0, shown.output
+    assert all(f"run {run['id']:>6}" in shown.output for run in created["runs"])
