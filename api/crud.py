@@ -25,6 +25,7 @@ class ExperimentFilter:
     status: str | None = None
     name_contains: str | None = None
     tag: str | None = None
+    owner: str | None = None
     created_after: datetime | None = None
     created_before: datetime | None = None
     archived: Archived = "false"
@@ -67,6 +68,8 @@ def _filtered(session: Session, where: ExperimentFilter) -> Select[Any]:
         query = query.where(func.lower(Experiment.name).like(pattern, escape="\\"))
     if where.tag:
         query = query.where(_has_tag(session, where.tag))
+    if where.owner:
+        query = query.where(Experiment.owner == where.owner)
     if where.created_after:
         query = query.where(Experiment.created >= where.created_after)
     if where.created_before:

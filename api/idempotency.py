@@ -35,11 +35,12 @@ Key = Annotated[
 ]
 
 
-def fingerprint(request: Request, body: bytes) -> str:
-    """SHA-256 of what makes two requests the same: method, path, query, content type, body."""
+def fingerprint(request: Request, body: bytes, caller: str | None = None) -> str:
+    """SHA-256 of what makes two requests the same: caller, method, path, query, content type,
+    body."""
     query = sorted(request.query_params.multi_items())
     content_type = request.headers.get("content-type", "")
-    head = repr((request.method, request.url.path, query, content_type)).encode()
+    head = repr((caller, request.method, request.url.path, query, content_type)).encode()
     return hashlib.sha256(head + b"\0" + body).hexdigest()
 
 

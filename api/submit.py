@@ -16,7 +16,7 @@ from fastapi import Depends, HTTPException, Query, Request, Response, status
 from sqlalchemy.exc import IntegrityError
 
 from api import idempotency
-from api.deps import CeleryDep, DatabaseDep, SettingsDep
+from api.deps import CeleryDep, CurrentPrincipal, DatabaseDep, SettingsDep
 from api.errors import item, spec_items
 from api.schemas import ExperimentBrief, RunBrief, SubmitResponse
 from api.submission import Submission, UnsupportedMediaType, prepare
@@ -135,6 +135,7 @@ def store_submission(
     priority: int,
     locate: Callable[[SubmitResponse], str],
     remembered: Remembered | None = None,
+    owner: str | None = None,
 ) -> SubmitResponse:
     """Store every experiment (and the key's answer) in one transaction, then publish."""
     sweep_id = str(uuid.uuid4()) if submission.is_sweep else None
@@ -143,7 +144,7 @@ def store_submission(
         stored = []
         for spec in submission.experiments:
             experiment, sent = runs.create_experiment(
-                session, spec=spec, priority=priority, sweep_id=sweep_id
+                session, spec=spec, priority=priority, sweep_id=sweep_id, owner=owner
             )
             stored.append((experiment, spec))
             dispatches += sent
@@ -181,6 +182,7 @@ class SubmitCall:
     key: str | None
     dry_run: bool
     priority: int
+    owner: str | None  # the signed-in user (None under a shared token or no auth)
 
 
 def submit_call(
@@ -188,11 +190,14 @@ def submit_call(
     body: RawBody,
     response: Response,
     services: ServicesDep,
+    principal: CurrentPrincipal,
     idempotency_key: idempotency.Key = None,
     dry_run: DryRun = False,
     priority: Priority = 5,
 ) -> SubmitCall:
-    return SubmitCall(request, body, response, services, idempotency_key, dry_run, priority)
+    return SubmitCall(
+        request, body, response, services, idempotency_key, dry_run, priority, principal.name
+    )
 
 
 SubmitDep = Annotated[SubmitCall, Depends(submit_call)]
@@ -204,7 +209,9 @@ def accept(
     """A submit route's answer: a replay, a dry run (200), or the stored submission (201)."""
     services, remembered = call.services, None
     if call.key is not None and not call.dry_run:
-        remembered = Remembered(call.key, idempotency.fingerprint(call.request, call.body))
+        # The caller is part of the fingerprint: another user's key is refused, never replayed.
+        digest = idempotency.fingerprint(call.request, call.body, call.owner)
+        remembered = Remembered(call.key, digest)
         with services.db.session() as session:
             replayed = idempotency.replay(session, call.key, remembered.digest)
         if replayed is not None:
@@ -216,7 +223,9 @@ def accept(
         call.response.status_code = status.HTTP_200_OK
         return dry_run_response(submission)
     try:
-        answer = store_submission(services, submission, call.priority, locate, remembered)
+        answer = store_submission(
+            services, submission, call.priority, locate, remembered, call.owner
+        )
     except IntegrityError:
         if remembered is None:
             raise

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, status
 from sqlalchemy.orm import Session
 
-from api.deps import Authorized, DatabaseDep, ExperimentId
+from api.deps import Authorized, DatabaseDep, ExperimentId, OwnExperiment
 from api.routes.experiments import experiment_detail
 from api.schemas import ExperimentDetail, ExperimentUpdate
 from store import runs
@@ -38,7 +38,7 @@ def _change(
         return experiment_detail(session, experiment_id)
 
 
-@router.patch("/{experiment_id}", response_model=ExperimentDetail)
+@router.patch("/{experiment_id}", response_model=ExperimentDetail, dependencies=[OwnExperiment])
 def update_experiment(
     experiment_id: ExperimentId, changes: ExperimentUpdate, db: DatabaseDep
 ) -> dict[str, Any]:
@@ -55,7 +55,9 @@ def update_experiment(
     return _change(db, experiment_id, update)
 
 
-@router.post("/{experiment_id}/archive", response_model=ExperimentDetail)
+@router.post(
+    "/{experiment_id}/archive", response_model=ExperimentDetail, dependencies=[OwnExperiment]
+)
 def archive_experiment(experiment_id: ExperimentId, db: DatabaseDep) -> dict[str, Any]:
     """Hide a finished experiment from lists (kept whole; see ?archived=); 409 while it runs."""
 
@@ -72,7 +74,9 @@ def archive_experiment(experiment_id: ExperimentId, db: DatabaseDep) -> dict[str
     return _change(db, experiment_id, archive)
 
 
-@router.post("/{experiment_id}/restore", response_model=ExperimentDetail)
+@router.post(
+    "/{experiment_id}/restore", response_model=ExperimentDetail, dependencies=[OwnExperiment]
+)
 def restore_experiment(experiment_id: ExperimentId, db: DatabaseDep) -> dict[str, Any]:
     """Bring an archived experiment back into the lists (a no-op for one that is not)."""
 

@@ -98,6 +98,9 @@ def list_experiments(
         str | None, Query(max_length=200, description="name contains this (any case)")
     ] = None,
     tag: Annotated[str | None, Query(max_length=MAX_TAG, description="has this tag")] = None,
+    owner: Annotated[
+        str | None, Query(max_length=64, description="submitted by this user")
+    ] = None,
     created_after: Annotated[
         datetime | None, Query(description="ISO 8601; created at or after (UTC if no zone)")
     ] = None,
@@ -114,6 +117,7 @@ def list_experiments(
         status=status_,
         name_contains=q,
         tag=tag,
+        owner=owner,
         created_after=created_after,
         created_before=created_before,
         archived=archived,

@@ -40,6 +40,9 @@ class Rule:
     ok: int
     body: Any = None
     params: dict[str, Any] | None = None
+    # "cancelled": the path names a cancelled experiment of Mia's and one of its runs, so the
+    # answer does not depend on which caller came first (archive, restore, cancel a run).
+    on: str = ""
 
 
 SWEEP = {**tiny_spec("matrix-sweep"), "sweep": {"training.lr": [0.01, 0.001]}}
@@ -72,8 +75,13 @@ EXPECTED: dict[tuple[str, str], Rule] = {
     ("GET", E + "/selected"): Rule("viewer", 200),
     ("GET", E + "/summary"): Rule("viewer", 200),
     ("POST", E + "/cancel"): Rule("owner", 200),
+    ("PATCH", E): Rule("owner", 200, {"notes": "checked"}, on="cancelled"),
+    ("POST", E + "/archive"): Rule("owner", 200, on="cancelled"),
+    ("POST", E + "/restore"): Rule("owner", 200, on="cancelled"),
+    ("GET", "/api/v1/sweeps"): Rule("viewer", 200),
     ("GET", R): Rule("viewer", 200),
     ("POST", R + "/retry"): Rule("owner", 409),  # a queued run: allowed, but not retryable
+    ("POST", R + "/cancel"): Rule("owner", 409, on="cancelled"),  # allowed; already over
 }
 
 
@@ -133,7 +141,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         accounts.add_user(session, name="gone", password=PASSWORD, role="admin").disabled = True
     with TestClient(app, base_url="http://testserver") as client:
         ids = {}
-        for name in ("mia", "mia", "max"):
+        for name in ("mia", "mia", "max", "mia"):
             auth = {"Authorization": f"Bearer {_token(db, name)}"}
             submitted = client.post("/api/v1/experiments", json=tiny_spec(name), headers=auth)
             assert submitted.status_code == 201, submitted.text
@@ -143,6 +151,12 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
                   "run_id": str(ids["mia"][1]["runs"][0]["id"]),
                   "sweep_id": "no-such-sweep", "name": "vera", "token_id": "999999"}
         params["preset"] = "demo-digits"
+        cancelled = ids["mia"][2]
+        mia = {"Authorization": f"Bearer {_token(db, 'mia')}"}
+        cancel = client.post(f"/api/v1/experiments/{cancelled['id']}/cancel", headers=mia)
+        assert cancel.status_code == 200, cancel.text
+        params["cancelled_experiment_id"] = str(cancelled["id"])
+        params["cancelled_run_id"] = str(cancelled["runs"][0]["id"])
         yield World(client, db, params)
 
 
@@ -161,8 +175,10 @@ def credentials(world: World, who: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {secret}"}
 
 
-def _url(path: str, params: dict[str, str]) -> str:
+def _url(path: str, params: dict[str, str], on: str = "") -> str:
     values = {**params, "name": params["preset"] if "/presets/" in path else params["name"]}
+    if on:
+        values.update(experiment_id=params[f"{on}_experiment_id"], run_id=params[f"{on}_run_id"])
     return re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], path)
 
 
@@ -185,7 +201,7 @@ def test_route_answers_each_caller_as_expected(
     if path == "/api/v1/users" and method == "POST":  # a new name each time it is allowed
         body = {**body, "name": f"newcomer-{who}"}
     response = world.client.request(
-        method, _url(path, world.params), headers=credentials(world, who), json=body,
+        method, _url(path, world.params, rule.on), headers=credentials(world, who), json=body,
         params=rule.params,
     )
     assert response.status_code == expected(rule, who), (method, path, who, response.text)
