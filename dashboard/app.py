@@ -33,6 +33,8 @@ pages = [
     st.Page("views/sweep.py", title="Sweep", icon=":material/tune:", url_path="sweep",
             default=to_sweep),
     st.Page("views/live.py", title="Live", icon=":material/sensors:", url_path="live"),
+    st.Page("views/compare.py", title="Compare", icon=":material/compare_arrows:",
+            url_path="compare"),
 ]
 page = st.navigation(pages)
 sidebar_health(get_client())
