@@ -1,18 +1,27 @@
-"""A live API and worker (tests/service's Service on SQLite) for the dashboard's tests."""
+"""A live API and worker (tests/service's Service on SQLite) for the dashboard's tests, and the
+dashboard itself (`streamlit run`) for the real-browser tests."""
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
+import httpx
 import pytest
 
 from store.db import upgrade
-from tests.service.servers import TOKEN, Api, Backend, Service, tiny_spec
+from tests.service.servers import TOKEN, Api, Backend, Service, free_port, tiny_spec, wait_for
 
-APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
+REPO = Path(__file__).resolve().parents[2]
+APP = REPO / "dashboard" / "app.py"
+CHROMIUM = "/usr/bin/chromium"
+SHOTS = Path(os.environ.get("INITLAB_SCREENSHOTS") or REPO / "test-artifacts" / "screenshots")
 ARMS = [
     {"name": "original", "method": "original", "preprocess_epochs": 1},
     {"name": "smart", "method": "smart_init",
@@ -66,3 +75,70 @@ def dashboard_env(service: Service, monkeypatch: pytest.MonkeyPatch) -> Service:
     monkeypatch.setenv("INITLAB_API_URL", service.url)
     monkeypatch.setenv("INITLAB_API_TOKEN", TOKEN)
     return service
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item) -> Iterator[Any]:
+    """Mark a test whose call failed, so a browser fixture can leave a screenshot."""
+    report = yield
+    if report.when == "call":
+        item.call_failed = report.failed  # type: ignore[attr-defined]
+    return report
+
+
+def needs_chromium() -> ModuleType:
+    """playwright.sync_api, or skip the calling module where it or Debian's chromium is absent."""
+    module = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no chromium at {CHROMIUM}", allow_module_level=True)
+    return module
+
+
+@contextmanager
+def browser_page(timeout_ms: int) -> Iterator[Any]:
+    """A page of a fresh headless chromium (Debian's), closed on leaving the block."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with needs_chromium().sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(timeout_ms)
+        try:
+            yield page
+        finally:
+            browser.close()
+
+
+@pytest.fixture(scope="module")
+def dashboard_url(service: Service) -> Iterator[str]:
+    """`streamlit run dashboard/app.py` on a free port, pointed at the live API."""
+    port = free_port()
+    env = {**os.environ, "INITLAB_API_URL": service.url, "INITLAB_API_TOKEN": TOKEN,
+           "PYTHONPATH": str(REPO)}
+    log = open(service.logs / "dashboard.log", "ab")  # noqa: SIM115
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(APP),
+         "--server.headless", "true", "--server.port", str(port), "--server.address",
+         "127.0.0.1", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
+         "--client.toolbarMode", "viewer"],
+        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+
+    def healthy() -> bool:
+        assert process.poll() is None, f"streamlit exited with {process.returncode}"
+        try:
+            return httpx.get(f"{url}/_stcore/health", timeout=2).text == "ok"
+        except httpx.HTTPError:
+            return False
+
+    try:
+        wait_for(healthy, 60, 0.3, "the dashboard to answer")
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()

@@ -6,27 +6,15 @@ worker; screenshots go to test-artifacts/screenshots (printed by the test).
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from collections.abc import Iterator
-from pathlib import Path
-
-import httpx
 import pytest
 import yaml
 
 from core.presets import PRESETS
-from tests.service.servers import TOKEN, Service, free_port, wait_for
-
-REPO = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
-SHOTS = Path(os.environ.get("INITLAB_SCREENSHOTS") or REPO / "test-artifacts" / "screenshots")
+from tests.dashboard.conftest import SHOTS, browser_page, needs_chromium
+from tests.service.servers import wait_for
 
 pytestmark = pytest.mark.slow
-playwright = pytest.importorskip("playwright.sync_api")
-if not Path(CHROMIUM).exists():
-    pytest.skip(f"no chromium at {CHROMIUM}", allow_module_level=True)
+needs_chromium()
 
 
 def tiny_demo_yaml() -> str:
@@ -41,49 +29,9 @@ def tiny_demo_yaml() -> str:
     return yaml.safe_dump(spec, sort_keys=False)
 
 
-@pytest.fixture(scope="module")
-def dashboard_url(service: Service) -> Iterator[str]:
-    """`streamlit run dashboard/app.py` on a free port, pointed at the live API."""
-    port = free_port()
-    env = {**os.environ, "INITLAB_API_URL": service.url, "INITLAB_API_TOKEN": TOKEN,
-           "PYTHONPATH": str(REPO)}
-    log = open(service.logs / "dashboard.log", "ab")  # noqa: SIM115
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(REPO / "dashboard" / "app.py"),
-         "--server.headless", "true", "--server.port", str(port), "--server.address",
-         "127.0.0.1", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
-         "--client.toolbarMode", "viewer"],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-
-    def healthy() -> bool:
-        assert process.poll() is None, f"streamlit exited with {process.returncode}"
-        try:
-            return httpx.get(f"{url}/_stcore/health", timeout=2).text == "ok"
-        except httpx.HTTPError:
-            return False
-
-    try:
-        wait_for(healthy, 60, 0.3, "the dashboard to answer")
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
-
-
 def test_submit_demo_in_browser_shows_bands_and_tables(dashboard_url: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
     print(f"screenshots: {SHOTS}")
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.set_default_timeout(60_000)
+    with browser_page(60_000) as page:
         try:
             page.goto(f"{dashboard_url}/submit")
             editor = page.get_by_label("Spec (YAML)")
@@ -129,5 +77,3 @@ def test_submit_demo_in_browser_shows_bands_and_tables(dashboard_url: str) -> No
         except Exception:
             page.screenshot(path=SHOTS / "failure.png", full_page=True)
             raise
-        finally:
-            browser.close()
