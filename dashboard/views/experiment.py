@@ -35,17 +35,19 @@ def _header(experiment: dict[str, Any]) -> None:
     stopped = stopped_early_line(experiment)
     if stopped:
         st.success(stopped, icon=":material/done_all:")
-    cols = st.columns([1, 1, 1, 3], vertical_alignment="center")
+    cols = st.columns([1, 1, 1, 1, 3], vertical_alignment="center")
     if cols[0].button("Refresh", key="refresh", help="fetch everything again now"):
         st.cache_data.clear()  # e.g. after a run was retried afresh
     cols[1].page_link("views/live.py", label="Live view", icon=":material/sensors:",
                       query_params={"experiment": str(eid)})
+    cols[2].page_link("views/compare.py", label="Compare", icon=":material/compare_arrows:",
+                      query_params={"experiments": str(eid)})
     finished = experiment["status"] in FINISHED
-    if cols[2].button("Cancel", key="cancel", disabled=finished):  # noqa: SIM102
+    if cols[3].button("Cancel", key="cancel", disabled=finished):  # noqa: SIM102
         if call("cancel the experiment", client.cancel, eid) is not None:
             st.rerun()
     baseline = experiment["spec"]["baseline"]
-    cols[3].caption(f"Bookmark: `?experiment={eid}` · baseline `{baseline}`")
+    cols[4].caption(f"Bookmark: `?experiment={eid}` · baseline `{baseline}`")
     provenance = experiment.get("provenance")
     if is_imported(provenance):  # every tab of an imported experiment says where it came from
         for line in provenance_lines(provenance):
