@@ -115,6 +115,8 @@ def _page(eid: int) -> None:
 eid = pick_experiment(client, key="experiment_pick")
 if eid is None:
     st.stop()
-# Until the first draw says whether runs are active, assume they are (it corrects at once).
-active = st.session_state.setdefault(f"{ACTIVE}-{eid}", True)
+if f"{ACTIVE}-{eid}" not in st.session_state:  # ask once, so a finished one draws only once
+    first = call(f"load experiment {eid}", client.experiment, eid)
+    st.session_state[f"{ACTIVE}-{eid}"] = first is None or first["status"] not in FINISHED
+active = st.session_state[f"{ACTIVE}-{eid}"]
 st.fragment(run_every=TICK if active else None)(_page)(eid)

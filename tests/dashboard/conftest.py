@@ -101,7 +101,8 @@ def browser_page(timeout_ms: int) -> Iterator[Any]:
     with needs_chromium().sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=[
             "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        # A context of its own, so page.context.new_page() opens more sessions sharing its cache.
+        page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
         page.set_default_timeout(timeout_ms)
         try:
             yield page
@@ -109,13 +110,13 @@ def browser_page(timeout_ms: int) -> Iterator[Any]:
             browser.close()
 
 
-@pytest.fixture(scope="module")
-def dashboard_url(service: Service) -> Iterator[str]:
-    """`streamlit run dashboard/app.py` on a free port, pointed at the live API."""
+@contextmanager
+def streamlit_server(api_url: str, log_path: Path) -> Iterator[tuple[str, int]]:
+    """`streamlit run dashboard/app.py` on a free port, pointed at the API; (URL, its pid)."""
     port = free_port()
-    env = {**os.environ, "INITLAB_API_URL": service.url, "INITLAB_API_TOKEN": TOKEN,
+    env = {**os.environ, "INITLAB_API_URL": api_url, "INITLAB_API_TOKEN": TOKEN,
            "PYTHONPATH": str(REPO)}
-    log = open(service.logs / "dashboard.log", "ab")  # noqa: SIM115
+    log = open(log_path, "ab")  # noqa: SIM115
     process = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(APP),
          "--server.headless", "true", "--server.port", str(port), "--server.address",
@@ -134,7 +135,7 @@ def dashboard_url(service: Service) -> Iterator[str]:
 
     try:
         wait_for(healthy, 60, 0.3, "the dashboard to answer")
-        yield url
+        yield url, process.pid
     finally:
         process.terminate()
         try:
@@ -142,3 +143,10 @@ def dashboard_url(service: Service) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             process.kill()
         log.close()
+
+
+@pytest.fixture(scope="module")
+def dashboard_url(service: Service) -> Iterator[str]:
+    """The dashboard on a free port, pointed at the session's live API."""
+    with streamlit_server(service.url, service.logs / "dashboard.log") as (url, _):
+        yield url
