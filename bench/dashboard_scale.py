@@ -127,7 +127,7 @@ def measure(service: Service, url: str, eid: int, args: argparse.Namespace) -> N
         cached = [tick_ms(client, eid, valid) for _ in range(args.ticks)]
         recomputed: dict[str, float] = {}
         changed = []
-        for i in range(min(args.ticks, 5)):
+        for i in range(min(args.ticks, 3)):
             add_epoch_row(url, eid, 1000 + i)
             changed.append(tick_ms(client, eid, recomputed))
     print(f"tick (API ms, {len(tick_paths(eid))} requests): cold {cold:.0f}; cache valid median "
