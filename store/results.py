@@ -152,11 +152,11 @@ def experiment_summary(
     runs = runs_for_stats(session, experiment_id=experiment_id, phase="main", done_only=done_only)
     summary = summarize(runs, baseline=spec.baseline, spec=spec)
     excluded = exclusions(session, experiment_id=experiment_id)
-    arms = [arm.name for arm in spec.arms]
+    arms, baseline = [arm.name for arm in spec.arms], str(summary["baseline"] or "")
     summary["excluded"] = [{**run, "at": run["at"].isoformat()} for run in excluded]
-    summary["excluded_pairs"] = len(dropped_pairs(excluded, arms, spec.baseline))
+    summary["excluded_pairs"] = len(dropped_pairs(excluded, arms, baseline))
     if excluded:
-        summary["notes"] = [exclusion_note(excluded, arms, spec.baseline), *summary["notes"]]
+        summary["notes"] = [exclusion_note(excluded, arms, baseline), *summary["notes"]]
     return summary
 
 

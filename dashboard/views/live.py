@@ -32,7 +32,7 @@ def _running_frame(experiment: dict[str, Any]) -> pd.DataFrame:
 
 def _fetch(eid: int, view: CurveView) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     """The experiment, its /curves body and (with the overlay) its /lines body, uncached."""
-    common = {"split": view.split, "metric": view.metric, "phase": view.phase}
+    common: dict[str, Any] = {"split": view.split, "metric": view.metric, "phase": view.phase}
     experiment = client.experiment(eid, live=True)
     curves = client.curves(eid, band=view.band, **common)
     lines = client.lines(eid, **common) if view.overlay else {"arms": {}}

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
@@ -78,7 +78,7 @@ def dashboard_env(service: Service, monkeypatch: pytest.MonkeyPatch) -> Service:
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item) -> Iterator[Any]:
+def pytest_runtest_makereport(item: pytest.Item) -> Generator[None, Any, Any]:
     """Mark a test whose call failed, so a browser fixture can leave a screenshot."""
     report = yield
     if report.when == "call":
