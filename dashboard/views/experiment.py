@@ -16,7 +16,14 @@ from core.provenance import is_imported, provenance_lines
 from dashboard.charts import CurveView
 from dashboard.client import get_client
 from dashboard.curves_tab import curves_tab
-from dashboard.export import FIGURE_FORMATS, TABLE_FORMATS, figure_bytes, file_stem, table_text
+from dashboard.export import (
+    FIGURE_FORMATS,
+    TABLE_FORMATS,
+    excluded_csv,
+    figure_bytes,
+    file_stem,
+    table_text,
+)
 from dashboard.runs_tab import runs_tab
 from dashboard.tables import stopped_early_line
 from dashboard.tables_tab import tables_tab
@@ -72,6 +79,11 @@ def _exports_tab(experiment: dict[str, Any], summary: Any, view: CurveView, seri
                                 mime, key=f"download_{fmt}")
     else:
         st.caption("No tables yet.")
+    if summary and summary.get("excluded"):
+        st.download_button(f"Excluded runs .csv ({len(summary['excluded'])})",
+                           excluded_csv(summary), f"{stem}-excluded.csv", "text/csv",
+                           key="download_excluded",
+                           help="the runs left out of these tables, with why, who and when")
     st.markdown(f"**Figure** — {view.title}")
     if any(s.xs for s in series):
         cols = st.columns(len(FIGURE_FORMATS))

@@ -77,6 +77,8 @@ def test_a_run_excluded_with_a_reason_is_struck_through_and_left_out_of_the_tabl
 
     page.get_by_role("tab", name="Tables").click()
     page.get_by_text("excluded: 1 run(s) left out of every table and statistic").first.wait_for()
+    page.get_by_role("tab", name="Exports").click()
+    page.get_by_role("button", name="Excluded runs .csv (1)").wait_for()
     page.get_by_role("tab", name="Runs").click()
     page.get_by_role("button", name="Include").click()
     struck.wait_for(state="detached")

@@ -10,6 +10,7 @@ import pytest
 from dashboard.charts import CurveView
 from dashboard.compare import overlay_series, parse_ids, primary_mismatch
 from dashboard.exclusions import STRIKE, excluded_line, strike_excluded
+from dashboard.export import excluded_csv
 from dashboard.uploads import existing_experiment, upload_body
 from store.results import dropped_pairs, exclusion_note
 
@@ -31,6 +32,11 @@ def test_an_excluded_baseline_run_drops_every_pair_of_its_repeat() -> None:
     note = exclusion_note(excluded, ["base", "a", "b"], "base")
     assert note.startswith("excluded: 2 run(s) left out of every table and statistic, 2 repeat")
     assert "run 9 (a, repeat 1): same node (by ana)" in note
+    exported = excluded_csv({"excluded": [{**run, "at": "2026-12-01T03:10:44Z"}
+                                          for run in excluded]})
+    assert exported.splitlines() == ["run_id,arm,repeat,reason,by,at",
+                                     "3,base,1,bad disk,,2026-12-01T03:10:44Z",
+                                     "9,a,1,same node,ana,2026-12-01T03:10:44Z"]
 
 
 @pytest.mark.parametrize(("raw", "ids"), [
