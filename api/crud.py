@@ -188,12 +188,14 @@ def results_version(session: Session, *, experiment_id: int, done_only: bool = F
     runs depend only on which runs are done.
     """
     runs = session.execute(
-        select(Run.id, Run.status, Run.task_id, Run.attempt, Run.finished)
+        select(Run.id, Run.status, Run.task_id, Run.attempt, Run.finished, Run.excluded_at)
         .where(Run.experiment_id == experiment_id)
         .order_by(Run.id)
     ).all()
-    if done_only:
-        return tuple((r.id, r.attempt, r.finished) for r in runs if r.status == "done")
+    if done_only:  # an exclusion changes every figure: excluded_at is part of the version
+        return tuple(
+            (r.id, r.attempt, r.finished, r.excluded_at) for r in runs if r.status == "done"
+        )
     count, last = session.execute(
         select(func.count(), func.max(Metric.id)).where(Metric.experiment_id == experiment_id)
     ).one()

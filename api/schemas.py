@@ -67,6 +67,9 @@ class RunPublic(RunBrief):
     precision: str | None = None
     deterministic: bool | None = None
     param_count: int | None = None
+    excluded_reason: str | None = Field(None, description="why it is left out of the statistics")
+    excluded_by: str | None = Field(None, description="who excluded it, as they gave it")
+    excluded_at: datetime | None = Field(None, description="when it was excluded (DB clock)")
 
     @computed_field  # type: ignore[prop-decorator]
     @property

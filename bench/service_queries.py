@@ -54,9 +54,9 @@ ENDPOINTS = {
 }
 
 
-def bench_spec() -> dict[str, Any]:
+def bench_spec(repeats: int = REPEATS) -> dict[str, Any]:
     return {
-        "name": "bench-queries",
+        "name": f"bench-{2 * repeats}-runs",
         "model": "small_cnn",
         "dataset": {"name": "digits"},
         "training": {"epochs": EPOCHS},
@@ -64,7 +64,7 @@ def bench_spec() -> dict[str, Any]:
             {"name": "original", "method": "original", "preprocess_epochs": 1},
             {"name": "smart", "method": "smart_init", "stages": [{"fraction": 0.1, "epochs": 1}]},
         ],
-        "repeats": REPEATS,
+        "repeats": repeats,
     }
 
 
@@ -86,12 +86,14 @@ def _rows(run_id: int, experiment_id: int, rng: random.Random) -> Iterator[dict[
             }
 
 
-def store_experiment(url: str) -> int:
-    """One finished experiment with 48,000 metric rows; returns its id."""
+def store_experiment(url: str, repeats: int = REPEATS) -> int:
+    """One finished experiment of 2 × `repeats` runs (48,000 metric rows at the default 60);
+    returns its id."""
     db = get_database(url)
     rng = random.Random(0)
     with db.transaction() as session:
-        experiment, _ = create_experiment(session, spec=parse_spec(bench_spec()), priority=5)
+        spec = parse_spec(bench_spec(repeats))
+        experiment, _ = create_experiment(session, spec=spec, priority=5)
         for run in experiment.runs:
             run.status, run.finished, run.started = "done", utcnow(), utcnow()
             run.last_phase, run.last_epoch = "main", EPOCHS

@@ -34,6 +34,8 @@ pages = [
     st.Page("views/sweep.py", title="Sweep", icon=":material/tune:", url_path="sweep",
             default=to_sweep),
     st.Page("views/live.py", title="Live", icon=":material/sensors:", url_path="live"),
+    st.Page("views/compare.py", title="Compare", icon=":material/compare_arrows:",
+            url_path="compare"),
 ]
 # With auth on and no good session, the sign-in form is all there is: the pages stay registered
 # (so the URL's page opens after signing in) but hidden, and none runs.

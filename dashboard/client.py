@@ -47,6 +47,19 @@ class Client(apiclient.Client):
         with contextlib.suppress(httpx.HTTPError):
             self._http.post("/auth/logout", timeout=LIVE_TIMEOUT)
 
+    def exclude(self, run_id: int, reason: str, by: str | None = None) -> dict[str, Any]:
+        """POST /runs/{id}/exclude: leave the run out of the statistics, saying why."""
+        body = {"reason": reason, "by": by or None}
+        return dict(self._request("POST", f"/runs/{run_id}/exclude", json=body))
+
+    def include(self, run_id: int) -> dict[str, Any]:
+        """POST /runs/{id}/include: count an excluded run again."""
+        return dict(self._request("POST", f"/runs/{run_id}/include"))
+
+    def import_results(self, document: dict[str, Any]) -> dict[str, Any]:
+        """POST /experiments/import: store a results.json document as a finished experiment."""
+        return dict(self._request("POST", "/experiments/import", json=document))
+
 
 @st.cache_resource(show_spinner=False)
 def client_for(url: str, token: str | None) -> Client:

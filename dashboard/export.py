@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -53,6 +54,19 @@ def table_text(summary: Mapping[str, Any], fmt: str) -> str:
     if fmt not in TABLE_FORMATS:
         raise ValueError(f"unknown table format {fmt!r}; valid choices: csv, md, tex")
     return TABLE_FORMATS[fmt][1](summary)
+
+
+EXCLUDED_COLUMNS = ("run_id", "arm", "repeat", "reason", "by", "at")
+
+
+def excluded_csv(summary: Mapping[str, Any]) -> str:
+    """The runs left out of the summary's statistics, with why, who and when, as CSV."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=EXCLUDED_COLUMNS, lineterminator="\n",
+                            extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(summary.get("excluded") or [])
+    return out.getvalue()
 
 
 def file_stem(experiment: Mapping[str, Any]) -> str:

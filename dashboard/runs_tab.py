@@ -1,4 +1,5 @@
-"""The Experiment page's Runs tab: a sortable, filterable runs table, environments, the spec."""
+"""The Experiment page's Runs tab: a sortable, filterable runs table, exclusions, environments,
+the spec."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import streamlit as st
 import yaml
 
 from dashboard.client import get_client
+from dashboard.exclusions import exclusions_panel, strike_excluded
 from dashboard.tables import environment, init_schemes, runs_frame
 from dashboard.ui import call
 
@@ -59,10 +61,11 @@ def runs_tab(experiment: dict[str, Any]) -> None:
     selected = call("load the selected epochs", client.selected, eid) or []
     frame = runs_frame(runs, selected, init_schemes(experiment["spec"]))
     shown = _filters(frame)
-    st.dataframe(shown, hide_index=True, key="runs_table")
+    st.dataframe(strike_excluded(shown), hide_index=True, key="runs_table")
     st.caption(f"{len(shown)} of {len(frame)} runs. Click a column's header to sort. Selected "
-               "epoch: lowest validation loss (the val_loss rule).")
+               "epoch: lowest validation loss (the val_loss rule). Struck through: excluded.")
     _retry(runs)
+    exclusions_panel(runs)
     with st.expander("A run's environment"):
         by_id = {r["id"]: r for r in runs}
         run_id = st.selectbox("Run", list(by_id), key="env_run",

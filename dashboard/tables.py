@@ -260,7 +260,7 @@ def runs_frame(
             "Device": run.get("device_name") or "", "Duration (s)": _duration(run),
             **_selected_figures(picks.get((run["arm"], int(run["repeat"])), {})),
             "At": where, "Worker": run.get("worker") or "", "Note": run.get("note") or "",
-            "Error": run.get("error") or "",
+            "Error": run.get("error") or "", "Excluded": run.get("excluded_reason") or "",
         })
     return pd.DataFrame(rows)
 

@@ -38,6 +38,12 @@ def _summary(url: str, token: str | None, eid: int, unfinished: bool) -> dict[st
     return client_for(url, token).summary(eid, include_unfinished=unfinished)
 
 
+def fetch_summary(eid: int, unfinished: bool) -> dict[str, Any] | None:
+    """GET /summary (cached 3 s), or None after showing why it failed."""
+    cfg = get_client().config
+    return call("load the summary", _summary, cfg.url, cfg.token, eid, unfinished)
+
+
 def _main_epochs(eid: int, arms: list[str]) -> list[int]:
     """The main phase's measured epochs (from the validation-loss curve)."""
     curves = fetch_curves(eid, split="val", metric="loss", phase="main", band="iqr", x="epoch")
@@ -78,8 +84,7 @@ def tables_tab(experiment: dict[str, Any], arms: list[str]) -> Any:
     eid = experiment["id"]
     unfinished = st.toggle("Include unfinished runs (partial figures)", key="unfinished",
                            value=experiment["status"] != "done")
-    cfg = get_client().config
-    summary = call("load the summary", _summary, cfg.url, cfg.token, eid, unfinished)
+    summary = fetch_summary(eid, unfinished)
     if summary is None:
         return None
     _primary_panel(summary)

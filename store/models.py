@@ -154,6 +154,11 @@ class Run(Base):
     precision: Mapped[str | None] = mapped_column(String(8))  # training.precision as run
     deterministic: Mapped[bool | None] = mapped_column(Boolean)
     param_count: Mapped[int | None] = mapped_column(BigInteger)  # trainable parameters
+    # Set while a researcher leaves the run out of the statistics (e.g. a broken node):
+    # why (required), who said so (optional) and when (database clock).
+    excluded_reason: Mapped[str | None] = mapped_column(Text)
+    excluded_by: Mapped[str | None] = mapped_column(String(255))
+    excluded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     experiment: Mapped[Experiment] = relationship(back_populates="runs")
 

@@ -1,7 +1,10 @@
-"""Reading runs in core.stats' form, and stop_when_decided: shared by the API and the workers.
+"""Reading runs in core.stats' form, exclusions, and stop_when_decided: shared by the API and
+the workers.
 
 The workers ask after each finished run whether the experiment's primary comparison is decided
-(core.stopping); the API reports what stopping early saved.
+(core.stopping); the API reports what stopping early saved. A researcher may exclude a run (a
+broken node, a bad data copy) with a reason: it is then left out of every statistic, and so its
+repeat's pairs drop out of the paired comparisons, until it is included again.
 """
 
 from __future__ import annotations
@@ -11,12 +14,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.spec import parse_spec
+from core.spec import ExperimentSpec, parse_spec
+from core.stats import summarize
 from core.stopping import DECIDED, savings, stop_reason
 from store.clock import database_now
 from store.db import Database
 from store.models import Experiment, Metric, Run
-from store.runs import lock_experiment, sync_status
+from store.runs import Conflict, lock_both, lock_experiment, sync_status
 from store.states import transition
 
 # What runs_for_stats reads of a metric row: what core.stats, curves and equal compute use.
@@ -34,14 +38,19 @@ def runs_for_stats(
     split: str | None = None,
     done_only: bool = False,
 ) -> list[dict[str, Any]]:
-    """The runs in the form core.stats takes, with their metric rows (optionally filtered).
+    """The runs in the form core.stats takes, with their metric rows (optionally filtered);
+    excluded runs are left out.
 
     Rows are read as plain columns, not ORM objects (several times faster for an experiment's
     50,000 rows), and carry only what core.stats reads; ix_metric_experiment_id_phase_split
     serves the filters.
     """
     runs = list(
-        session.scalars(select(Run).where(Run.experiment_id == experiment_id).order_by(Run.id))
+        session.scalars(
+            select(Run)
+            .where(Run.experiment_id == experiment_id, Run.excluded_reason.is_(None))
+            .order_by(Run.id)
+        )
     )
     runs = [r for r in runs if r.status == "done" or not done_only]
     columns = [getattr(Metric, field) for field in STATS_FIELDS]
@@ -54,7 +63,8 @@ def runs_for_stats(
         query = query.where(Metric.run_id.in_([r.id for r in runs]))
     by_run: dict[int, list[dict[str, Any]]] = {run.id: [] for run in runs}
     for run_id, *values in session.execute(query):
-        by_run[run_id].append(dict(zip(STATS_FIELDS, values, strict=True)))
+        if run_id in by_run:  # an excluded run's rows are read, but not used
+            by_run[run_id].append(dict(zip(STATS_FIELDS, values, strict=True)))
     return [
         {
             "arm": r.arm,
@@ -67,6 +77,87 @@ def runs_for_stats(
         }
         for r in runs
     ]
+
+
+def exclude_run(session: Session, *, run_id: int, reason: str, by: str | None) -> Run:
+    """Leave the run out of the statistics, recording why, who and when (a new reason replaces
+    the old one)."""
+    locked = lock_both(session, run_id)
+    if locked is None:
+        raise LookupError(f"run {run_id} not found")
+    run = locked[1]
+    run.excluded_reason, run.excluded_by = reason, by
+    run.excluded_at = database_now(session)
+    return run
+
+
+def include_run(session: Session, *, run_id: int) -> Run:
+    """Count an excluded run in the statistics again."""
+    locked = lock_both(session, run_id)
+    if locked is None:
+        raise LookupError(f"run {run_id} not found")
+    run = locked[1]
+    if run.excluded_reason is None:
+        raise Conflict(f"run {run_id} is not excluded; nothing to include")
+    run.excluded_reason = run.excluded_by = run.excluded_at = None
+    return run
+
+
+def exclusions(session: Session, *, experiment_id: int) -> list[dict[str, Any]]:
+    """The experiment's excluded runs: run id, arm, repeat, reason, by and at, in run order."""
+    rows = session.execute(
+        select(Run.id, Run.arm, Run.repeat, Run.excluded_reason, Run.excluded_by, Run.excluded_at)
+        .where(Run.experiment_id == experiment_id, Run.excluded_reason.is_not(None))
+        .order_by(Run.id)
+    ).all()
+    return [
+        {"run_id": r.id, "arm": r.arm, "repeat": r.repeat, "reason": r.excluded_reason,
+         "by": r.excluded_by, "at": r.excluded_at}
+        for r in rows
+    ]  # fmt: skip
+
+
+def dropped_pairs(
+    excluded: list[dict[str, Any]], arms: list[str], baseline: str
+) -> set[tuple[str, int]]:
+    """(arm, repeat) pairs with the baseline that an exclusion removes: the excluded arm's own
+    pair, or every arm's pair of that repeat where the baseline's run is the excluded one."""
+    pairs: set[tuple[str, int]] = set()
+    for run in excluded:
+        if run["arm"] == baseline:
+            pairs |= {(arm, run["repeat"]) for arm in arms if arm != baseline}
+        else:
+            pairs.add((run["arm"], run["repeat"]))
+    return pairs
+
+
+def exclusion_note(excluded: list[dict[str, Any]], arms: list[str], baseline: str) -> str:
+    """One line for the tables and reports: how many runs and pairs were excluded, and why."""
+    pairs = len(dropped_pairs(excluded, arms, baseline))
+    each = "; ".join(
+        f"run {r['run_id']} ({r['arm']}, repeat {r['repeat']}): {r['reason']}"
+        + (f" (by {r['by']})" if r["by"] else "")
+        for r in excluded
+    )
+    return (
+        f"excluded: {len(excluded)} run(s) left out of every table and statistic, {pairs} repeat"
+        f" pair(s) dropped from the paired comparisons — {each}"
+    )
+
+
+def experiment_summary(
+    session: Session, *, experiment_id: int, spec: ExperimentSpec, done_only: bool
+) -> dict[str, Any]:
+    """core.stats.summarize over the main phase, with the excluded runs listed (and a note)."""
+    runs = runs_for_stats(session, experiment_id=experiment_id, phase="main", done_only=done_only)
+    summary = summarize(runs, baseline=spec.baseline, spec=spec)
+    excluded = exclusions(session, experiment_id=experiment_id)
+    arms, baseline = [arm.name for arm in spec.arms], str(summary["baseline"] or "")
+    summary["excluded"] = [{**run, "at": run["at"].isoformat()} for run in excluded]
+    summary["excluded_pairs"] = len(dropped_pairs(excluded, arms, baseline))
+    if excluded:
+        summary["notes"] = [exclusion_note(excluded, arms, baseline), *summary["notes"]]
+    return summary
 
 
 def stop_if_decided(db: Database, *, experiment_id: int) -> int:

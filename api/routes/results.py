@@ -24,7 +24,7 @@ from api.routes.experiments import get_experiment, spec_of
 from api.schemas import RunPage
 from core.run_lines import MAX_POINTS, run_lines
 from core.stats import band as band_edges
-from core.stats import curve_stats, select, summarize
+from core.stats import curve_stats, select
 from store import results
 
 router = APIRouter(prefix="/experiments", tags=["results"], dependencies=[Authorized])
@@ -193,11 +193,10 @@ def read_summary(
     version = crud.results_version(session, experiment_id=experiment_id, done_only=done_only)
 
     def compute() -> dict[str, Any]:
-        # Every selection rule reads the main phase only.
-        runs = results.runs_for_stats(
-            session, experiment_id=experiment_id, phase="main", done_only=done_only
+        # Every selection rule reads the main phase only; excluded runs are listed, not used.
+        return results.experiment_summary(
+            session, experiment_id=experiment_id, spec=spec, done_only=done_only
         )
-        return summarize(runs, baseline=spec.baseline, spec=spec)
 
     key = ("summary", experiment_id, include_unfinished)
     return _cache(request).respond(key, version, compute)

@@ -1,18 +1,38 @@
-"""/runs/{id}: one run, cancelling it and retrying it."""
+"""/runs/{id}: one run, cancelling and retrying it, and excluding it from the statistics (or
+including it again)."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, status
+from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import Authorized, CeleryDep, DatabaseDep, OwnRun, RunId, SessionDep, SettingsDep
+from api.deps import (
+    Authorized,
+    CeleryDep,
+    CurrentPrincipal,
+    DatabaseDep,
+    OwnRun,
+    RunId,
+    SessionDep,
+    SettingsDep,
+)
 from api.schemas import RunPublic
 from runqueue.app import publish_runs
-from store import runs
+from store import results, runs
 from store.models import Run
 
 router = APIRouter(prefix="/runs", tags=["runs"], dependencies=[Authorized])
+
+
+class Exclusion(BaseModel):
+    """Why a run is left out of the statistics (required) and, optionally, who says so."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    reason: str = Field(min_length=1, max_length=1000, description="e.g. 'node gpu-7 is broken'")
+    by: str | None = Field(None, max_length=255, description="who excludes it")
 
 
 def _not_found(run_id: int) -> HTTPException:
@@ -61,3 +81,31 @@ def retry_run(
             raise HTTPException(status.HTTP_409_CONFLICT, str(error)) from None
     publish_runs(celery, settings, [dispatch])
     return run
+
+
+@router.post("/{run_id}/exclude", response_model=RunPublic, dependencies=[OwnRun])
+def exclude_run(
+    run_id: RunId, exclusion: Exclusion, db: DatabaseDep, principal: CurrentPrincipal
+) -> Run:
+    """Leave the run out of every table and statistic (its repeat's pairs drop out of the
+    paired comparisons), recording why, who and when; excluding again replaces the reason.
+
+    Who is the signed-in user; `by` is used only where there are no accounts."""
+    by = principal.name or exclusion.by or None
+    with db.transaction() as session:
+        try:
+            return results.exclude_run(session, run_id=run_id, reason=exclusion.reason, by=by)
+        except LookupError:
+            raise _not_found(run_id) from None
+
+
+@router.post("/{run_id}/include", response_model=RunPublic, dependencies=[OwnRun])
+def include_run(run_id: RunId, db: DatabaseDep) -> Run:
+    """Undo an exclusion: the run counts in the statistics again (409 if it is not excluded)."""
+    with db.transaction() as session:
+        try:
+            return results.include_run(session, run_id=run_id)
+        except LookupError:
+            raise _not_found(run_id) from None
+        except runs.Conflict as error:
+            raise HTTPException(status.HTTP_409_CONFLICT, str(error)) from None

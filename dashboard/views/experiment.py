@@ -16,7 +16,14 @@ from core.provenance import is_imported, provenance_lines
 from dashboard.charts import CurveView
 from dashboard.client import get_client
 from dashboard.curves_tab import curves_tab
-from dashboard.export import FIGURE_FORMATS, TABLE_FORMATS, figure_bytes, file_stem, table_text
+from dashboard.export import (
+    FIGURE_FORMATS,
+    TABLE_FORMATS,
+    excluded_csv,
+    figure_bytes,
+    file_stem,
+    table_text,
+)
 from dashboard.runs_tab import runs_tab
 from dashboard.tables import stopped_early_line
 from dashboard.tables_tab import tables_tab
@@ -35,18 +42,20 @@ def _header(experiment: dict[str, Any]) -> None:
     stopped = stopped_early_line(experiment)
     if stopped:
         st.success(stopped, icon=":material/done_all:")
-    cols = st.columns([1, 1, 1, 3], vertical_alignment="center")
+    cols = st.columns([1, 1, 1, 1, 3], vertical_alignment="center")
     if cols[0].button("Refresh", key="refresh", help="fetch everything again now"):
         st.cache_data.clear()  # e.g. after a run was retried afresh
     cols[1].page_link("views/live.py", label="Live view", icon=":material/sensors:",
                       query_params={"experiment": str(eid)})
+    cols[2].page_link("views/compare.py", label="Compare", icon=":material/compare_arrows:",
+                      query_params={"experiments": str(eid)})
     finished = experiment["status"] in FINISHED
-    if cols[2].button("Cancel", key="cancel", disabled=finished):  # noqa: SIM102
+    if cols[3].button("Cancel", key="cancel", disabled=finished):  # noqa: SIM102
         if call("cancel the experiment", client.cancel, eid) is not None:
             st.rerun()
     baseline = experiment["spec"]["baseline"]
     owner = experiment.get("owner") or "—"  # none under the shared token or no auth
-    cols[3].caption(f"Bookmark: `?experiment={eid}` · baseline `{baseline}` · owner {owner}")
+    cols[4].caption(f"Bookmark: `?experiment={eid}` · baseline `{baseline}` · owner {owner}")
     provenance = experiment.get("provenance")
     if is_imported(provenance):  # every tab of an imported experiment says where it came from
         for line in provenance_lines(provenance):
@@ -71,6 +80,11 @@ def _exports_tab(experiment: dict[str, Any], summary: Any, view: CurveView, seri
                                 mime, key=f"download_{fmt}")
     else:
         st.caption("No tables yet.")
+    if summary and summary.get("excluded"):
+        st.download_button(f"Excluded runs .csv ({len(summary['excluded'])})",
+                           excluded_csv(summary), f"{stem}-excluded.csv", "text/csv",
+                           key="download_excluded",
+                           help="the runs left out of these tables, with why, who and when")
     st.markdown(f"**Figure** — {view.title}")
     if any(s.xs for s in series):
         cols = st.columns(len(FIGURE_FORMATS))
@@ -114,6 +128,8 @@ def _page(eid: int) -> None:
 eid = pick_experiment(client, key="experiment_pick")
 if eid is None:
     st.stop()
-# Until the first draw says whether runs are active, assume they are (it corrects at once).
-active = st.session_state.setdefault(f"{ACTIVE}-{eid}", True)
+if f"{ACTIVE}-{eid}" not in st.session_state:  # ask once, so a finished one draws only once
+    first = call(f"load experiment {eid}", client.experiment, eid)
+    st.session_state[f"{ACTIVE}-{eid}"] = first is None or first["status"] not in FINISHED
+active = st.session_state[f"{ACTIVE}-{eid}"]
 st.fragment(run_every=TICK if active else None)(_page)(eid)

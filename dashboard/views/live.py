@@ -1,4 +1,9 @@
-"""Live: a panel that refreshes itself every 2 s, fetching only the metric rows it lacks."""
+"""Live: a panel that refreshes itself every 2 s while runs are active.
+
+Its curve comes computed from the API (/curves banded over repeats, /lines down-sampled per run),
+as on the Experiment page, so a session holds a few hundred points, never the metric rows; the
+API answers a tick from its result cache unless an epoch or a run's state changed.
+"""
 
 from __future__ import annotations
 
@@ -8,37 +13,13 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from core.run_lines import run_lines
-from core.stats import band as band_edges
-from core.stats import curve_stats
 from dashboard.charts import SPLIT_LABELS, CurveView, curve_series, plotly_figure
 from dashboard.client import ApiError, ApiUnavailable, get_client
-from dashboard.live import MetricStore, store_for
+from dashboard.curve_settings import METRICS, SPLITS
 from dashboard.ui import FINISHED, pick_experiment, progress_line
 
 client = get_client()
 REFRESH = "2s"
-
-
-def _curves_from(store: MetricStore, arms: list[str], view: CurveView) -> dict[str, Any]:
-    """The /curves body computed here from the rows already held, so nothing is refetched."""
-    runs = store.runs()
-    out: dict[str, list[dict[str, Any]]] = {}
-    for arm in arms:
-        rows = curve_stats(runs, arm, view.phase, view.split, view.metric)
-        for row in rows:
-            row["low"], row["high"] = band_edges(row, view.band)
-        out[arm] = rows
-    return {"arms": out}
-
-
-def _lines_from(store: MetricStore, arms: list[str], view: CurveView) -> dict[str, Any]:
-    """The /lines body (each run's own line) computed here from the rows already held."""
-    if not view.overlay:
-        return {"arms": {}}
-    runs = store.runs()
-    return {"arms": {arm: run_lines(runs, arm, view.phase, view.split, view.metric)
-                     for arm in arms}}
 
 
 def _running_frame(experiment: dict[str, Any]) -> pd.DataFrame:
@@ -49,31 +30,40 @@ def _running_frame(experiment: dict[str, Any]) -> pd.DataFrame:
     ])
 
 
+def _fetch(eid: int, view: CurveView) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """The experiment, its /curves body and (with the overlay) its /lines body, uncached."""
+    common: dict[str, Any] = {"split": view.split, "metric": view.metric, "phase": view.phase}
+    experiment = client.experiment(eid, live=True)
+    curves = client.curves(eid, band=view.band, **common)
+    lines = client.lines(eid, **common) if view.overlay else {"arms": {}}
+    return experiment, curves, lines
+
+
 def _panel(eid: int, arms: list[str], view: CurveView) -> None:
-    """Progress, running runs and the curve, from the rows fetched since the last tick."""
-    store = store_for(st.session_state, eid)
+    """Progress, running runs and the curve, as the API computes them now."""
+    started = time.perf_counter()
     try:
-        experiment = client.experiment(eid, live=True)
-        added = store.update(client, live=True)
+        experiment, curves, lines = _fetch(eid, view)
     except (ApiUnavailable, ApiError) as error:
         st.warning(f"Live update paused: {error}. Showing what arrived before; retrying every "
                    f"{REFRESH}.", icon=":material/power_off:")
-        cached: dict[str, Any] | None = st.session_state.get(f"live-experiment-{eid}")
+        cached = st.session_state.get(f"live-last-{eid}")
         if cached is None:
             return
-        experiment, added = cached, 0
-    st.session_state[f"live-experiment-{eid}"] = experiment
+        experiment, curves, lines = cached
+    st.session_state[f"live-last-{eid}"] = (experiment, curves, lines)
+    cost_ms = 1000 * (time.perf_counter() - started)
     st.progress(experiment["progress"]["fraction"],
                 text=f"{experiment['status']} — {progress_line(experiment)}")
     running = _running_frame(experiment)
     if not running.empty:
         st.dataframe(running, hide_index=True, key="running", column_config={
             "Progress": st.column_config.ProgressColumn(min_value=0.0, max_value=1.0)})
-    lines = _lines_from(store, arms, view)
-    series = curve_series(_curves_from(store, arms, view), view, arms, lines)
+    series = curve_series(curves, view, arms, lines)
     st.plotly_chart(plotly_figure(series, view), key="live_chart")
-    st.caption(f"{len(store.rows)} metric rows held, {added} new · cursor {store.cursor} · "
-               f"{store.fetches} fetches · updated {time.strftime('%H:%M:%S')}")
+    points = sum(len(s.xs) for s in series)
+    st.caption(f"{points} curve points from the API in {cost_ms:.0f} ms · updated "
+               f"{time.strftime('%H:%M:%S')}")
     if experiment["status"] in FINISHED and st.session_state.get("live-running", False):
         st.session_state["live-running"] = False
         st.rerun(scope="app")  # stop the timer: the experiment has finished
@@ -86,19 +76,19 @@ if eid is None:
 first: dict[str, Any] | None
 try:
     first = client.experiment(eid, live=True)
+    phases = client.phases(eid)
 except (ApiUnavailable, ApiError) as error:
     st.error(f"Cannot load experiment {eid}: {error}", icon=":material/power_off:")
-    first = st.session_state.get(f"live-experiment-{eid}")
+    first, phases = (st.session_state.get(f"live-last-{eid}") or (None,))[0], []
 if first is None:
     st.stop()
 arms = [arm["name"] for arm in first["spec"]["arms"]]
 st.subheader(f"#{eid} {first['name']}")
 cols = st.columns(4)
-split = cols[0].selectbox("Split", ["val", "train", "test", "sample"], key="live_split",
-                          format_func=lambda s: SPLIT_LABELS[s])
-metric = cols[1].selectbox("Metric", ["loss", "accuracy"], key="live_metric")
-phases = store_for(st.session_state, eid).phases()
-phase = cols[2].selectbox("Phase", phases, key="live_phase")
+split = cols[0].selectbox("Split", SPLITS, key="live_split", format_func=SPLIT_LABELS.get)
+metric = cols[1].selectbox("Metric", METRICS, key="live_metric")
+phase = cols[2].selectbox("Phase", ["main", *(p for p in phases if p != "main")],
+                          key="live_phase")
 overlay = cols[3].toggle("Individual runs", key="live_overlay")
 view = CurveView(split=split, metric=metric, phase=phase, overlay=overlay)
 running = first["status"] not in FINISHED

@@ -1,4 +1,5 @@
-"""Submit: a preset or the demo as editable YAML, checked by the API's dry run, then queued."""
+"""Submit: a preset or the demo as editable YAML, checked by the API's dry run, then queued; or
+import the results.json of runs made elsewhere as a finished experiment."""
 
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ from dashboard.specs import (
     preset_yaml,
     syntax_error,
 )
-from dashboard.ui import call
+from dashboard.ui import call, show_error
+from dashboard.uploads import MAX_UPLOAD_MB, existing_experiment, upload_body
 
 client = get_client()
 
@@ -106,6 +108,35 @@ def _show_plan(text: str, result: dict[str, Any]) -> None:
         st.dataframe(runs, hide_index=True)
 
 
+def _import_results() -> None:
+    """Upload a results.json; show the stored experiment, or why the API refused it."""
+    upload = st.file_uploader(
+        f"results.json (at most {MAX_UPLOAD_MB} MB)", type=["json"], key="import_file",
+        help="what `initlab run --out DIR` writes; stored as a finished, imported experiment")
+    if upload is None or not st.button("Import", key="import", type="primary"):
+        return
+    if upload.size > MAX_UPLOAD_MB * 2**20:
+        st.error(f"{upload.name} is {upload.size / 2**20:.0f} MB; at most {MAX_UPLOAD_MB} MB.")
+        return
+    try:
+        body = upload_body(upload.name, upload.getvalue())
+        stored = client.import_results(body)
+    except ValueError as error:
+        st.error(str(error))
+        return
+    except (ApiError, ApiUnavailable) as error:
+        show_error(error, f"import {upload.name}")
+        existing = existing_experiment(error.lines) if isinstance(error, ApiError) else None
+        if existing is not None:
+            st.page_link("views/experiment.py", label=f"Open experiment #{existing}",
+                         icon=":material/monitoring:", query_params={"experiment": str(existing)})
+        return
+    st.success(f"Imported as experiment #{stored['id']} {stored['name']}: {stored['runs']} runs, "
+               f"{stored['metric_rows']} metric rows.")
+    st.page_link("views/experiment.py", label=f"Open experiment #{stored['id']}",
+                 icon=":material/monitoring:", query_params={"experiment": str(stored["id"])})
+
+
 st.title("Submit an experiment")
 st.caption("Start from a preset or the digits demo, edit the YAML; the API checks each edit "
            "with a dry run. Fields are documented in core/spec.py.")
@@ -137,3 +168,6 @@ if editor.button("Submit", type="primary", disabled=not ready, key="submit"):
         if submitted.get("sweep_id"):
             st.switch_page("views/sweep.py", query_params={"sweep": submitted["sweep_id"]})
         st.switch_page("views/experiment.py", query_params={"experiment": str(submitted["id"])})
+
+with st.expander("Import finished runs (results.json)", expanded=False):
+    _import_results()

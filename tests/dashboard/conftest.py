@@ -1,13 +1,15 @@
-"""A live API and worker (tests/service's Service on SQLite) for the dashboard's tests."""
+"""A live API and worker (tests/service's Service on SQLite) for the dashboard's tests, and the
+dashboard itself (`streamlit run`) for the real-browser tests."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import httpx
@@ -16,7 +18,10 @@ import pytest
 from store.db import upgrade
 from tests.service.servers import TOKEN, Api, Backend, Service, free_port, tiny_spec, wait_for
 
-APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
+REPO = Path(__file__).resolve().parents[2]
+APP = REPO / "dashboard" / "app.py"
+CHROMIUM = "/usr/bin/chromium"
+SHOTS = Path(os.environ.get("INITLAB_SCREENSHOTS") or REPO / "test-artifacts" / "screenshots")
 ARMS = [
     {"name": "original", "method": "original", "preprocess_epochs": 1},
     {"name": "smart", "method": "smart_init",
@@ -85,24 +90,56 @@ def sign_in(page: Any, url: str, *, token: str = TOKEN, name: str = "", password
     page.get_by_role("button", name="Sign out").wait_for()
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item) -> Generator[None, Any, Any]:
+    """Mark a test whose call failed, so a browser fixture can leave a screenshot."""
+    report = yield
+    if report.when == "call":
+        item.call_failed = report.failed  # type: ignore[attr-defined]
+    return report
+
+
+def needs_chromium() -> ModuleType:
+    """playwright.sync_api, or skip the calling module where it or Debian's chromium is absent."""
+    module = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no chromium at {CHROMIUM}", allow_module_level=True)
+    return module
+
+
 @contextmanager
-def run_dashboard(api_url: str, log_path: Path) -> Iterator[str]:
-    """`streamlit run dashboard/app.py` on a free port, pointed at `api_url`; yields its URL.
+def browser_page(timeout_ms: int) -> Iterator[Any]:
+    """A page of a fresh headless chromium (Debian's), closed on leaving the block."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with needs_chromium().sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        # A context of its own, so page.context.new_page() opens more sessions sharing its cache.
+        page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+        page.set_default_timeout(timeout_ms)
+        try:
+            yield page
+        finally:
+            browser.close()
+
+
+@contextmanager
+def streamlit_server(api_url: str, log_path: Path) -> Iterator[tuple[str, int]]:
+    """`streamlit run dashboard/app.py` on a free port, pointed at the API; (URL, its pid).
 
     The server-wide INITLAB_API_TOKEN is in its environment on purpose: the dashboard must
     not use it (whoever opens it signs in).
     """
     port = free_port()
     env = {**os.environ, "INITLAB_API_URL": api_url, "INITLAB_API_TOKEN": TOKEN,
-           "PYTHONPATH": str(APP.parents[1])}
+           "PYTHONPATH": str(REPO)}
     log = open(log_path, "ab")  # noqa: SIM115
     process = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(APP),
          "--server.headless", "true", "--server.port", str(port), "--server.address",
          "127.0.0.1", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
          "--client.toolbarMode", "viewer"],
-        cwd=APP.parents[1], env=env, stdout=log, stderr=subprocess.STDOUT,
-        start_new_session=True,
+        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
 
@@ -115,7 +152,7 @@ def run_dashboard(api_url: str, log_path: Path) -> Iterator[str]:
 
     try:
         wait_for(healthy, 60, 0.3, "the dashboard to answer")
-        yield url
+        yield url, process.pid
     finally:
         process.terminate()
         try:
@@ -123,3 +160,10 @@ def run_dashboard(api_url: str, log_path: Path) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             process.kill()
         log.close()
+
+
+@pytest.fixture(scope="module")
+def dashboard_url(service: Service) -> Iterator[str]:
+    """The dashboard on a free port, pointed at the session's live API."""
+    with streamlit_server(service.url, service.logs / "dashboard.log") as (url, _):
+        yield url

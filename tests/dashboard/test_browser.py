@@ -6,25 +6,15 @@ worker; screenshots go to test-artifacts/screenshots (printed by the test).
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 import yaml
 
 from core.presets import PRESETS
-from tests.dashboard.conftest import run_dashboard, sign_in
-from tests.service.servers import Service, wait_for
-
-REPO = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
-SHOTS = Path(os.environ.get("INITLAB_SCREENSHOTS") or REPO / "test-artifacts" / "screenshots")
+from tests.dashboard.conftest import SHOTS, browser_page, needs_chromium, sign_in
+from tests.service.servers import wait_for
 
 pytestmark = pytest.mark.slow
-playwright = pytest.importorskip("playwright.sync_api")
-if not Path(CHROMIUM).exists():
-    pytest.skip(f"no chromium at {CHROMIUM}", allow_module_level=True)
+needs_chromium()
 
 
 def tiny_demo_yaml() -> str:
@@ -39,21 +29,9 @@ def tiny_demo_yaml() -> str:
     return yaml.safe_dump(spec, sort_keys=False)
 
 
-@pytest.fixture(scope="module")
-def dashboard_url(service: Service) -> Iterator[str]:
-    """`streamlit run dashboard/app.py` on a free port, pointed at the live API."""
-    with run_dashboard(service.url, service.logs / "dashboard.log") as url:
-        yield url
-
-
 def test_submit_demo_in_browser_shows_bands_and_tables(dashboard_url: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
     print(f"screenshots: {SHOTS}")
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.set_default_timeout(60_000)
+    with browser_page(60_000) as page:
         try:
             sign_in(page, f"{dashboard_url}/submit")
             editor = page.get_by_label("Spec (YAML)")
@@ -99,5 +77,3 @@ def test_submit_demo_in_browser_shows_bands_and_tables(dashboard_url: str) -> No
         except Exception:
             page.screenshot(path=SHOTS / "failure.png", full_page=True)
             raise
-        finally:
-            browser.close()

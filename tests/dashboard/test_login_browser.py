@@ -19,7 +19,7 @@ from streamlit.testing.v1 import AppTest
 from store import accounts
 from store.db import get_database, upgrade
 from store.models import ApiToken
-from tests.dashboard.conftest import APP, run_dashboard, sign_in
+from tests.dashboard.conftest import APP, sign_in, streamlit_server
 from tests.dashboard.test_browser import CHROMIUM, SHOTS, playwright
 from tests.service.servers import TOKEN, Backend, Service, tiny_spec
 
@@ -56,7 +56,7 @@ def accounts_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Ser
 @pytest.fixture(scope="module")
 def dashboard(accounts_api: tuple[Service, int]) -> Iterator[str]:
     service, _ = accounts_api
-    with run_dashboard(service.url, service.logs / "dashboard.log") as url:
+    with streamlit_server(service.url, service.logs / "dashboard.log") as (url, _):
         yield url
 
 

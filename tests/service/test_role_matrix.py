@@ -82,6 +82,8 @@ EXPECTED: dict[tuple[str, str], Rule] = {
     ("GET", R): Rule("viewer", 200),
     ("POST", R + "/retry"): Rule("owner", 409),  # a queued run: allowed, but not retryable
     ("POST", R + "/cancel"): Rule("owner", 409, on="cancelled"),  # allowed; already over
+    ("POST", R + "/exclude"): Rule("owner", 200, {"reason": "bad node"}, on="cancelled"),
+    ("POST", R + "/include"): Rule("owner", 409),  # allowed; the queued run is not excluded
 }
 
 

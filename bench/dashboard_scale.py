@@ -1,0 +1,163 @@
+"""The dashboard at a real protocol's size: one experiment of 1,000 runs × 100 epochs × 4 splits.
+
+    python bench/dashboard_scale.py [--repeats 500] [--sessions 3] [--ticks 10]
+
+Seeds a SQLite store (bench/service_queries.store_experiment: 2 arms × `repeats` finished runs,
+400,000 metric rows at 500), starts the API (uvicorn) and the dashboard (`streamlit run`), and
+measures what issue 16 targets:
+
+- first chart: a new browser session opens /?experiment=ID; seconds until the first Plotly chart
+  is drawn (cold: the first session of a fresh dashboard and API; warm: later sessions);
+- update tick: the API requests one redraw of the Experiment page makes (experiment, phases,
+  7 curve panels, summary, selected, runs), timed from the client on localhost, with the API's
+  result cache valid (nothing changed) and after a new metric row (the figures recomputed);
+- session memory: the dashboard process's resident memory grown per extra open session.
+
+Targets: first chart <= 3 s with a warm API, a tick <= 200 ms of API time, <= 50 MB a session.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import httpx  # noqa: E402
+from sqlalchemy import insert  # noqa: E402
+
+from bench.service_queries import store_experiment  # noqa: E402
+from store.db import get_database  # noqa: E402
+from store.models import Metric, Run  # noqa: E402
+from tests.dashboard.conftest import browser_page, streamlit_server  # noqa: E402
+from tests.service.backends import sqlite_backend  # noqa: E402
+from tests.service.servers import TOKEN, Service  # noqa: E402
+
+PANELS = [(split, metric) for metric in ("loss", "accuracy") for split in ("train", "val", "test")]
+
+
+def tick_paths(eid: int) -> list[tuple[str, dict[str, Any]]]:
+    """What one redraw of the Experiment page asks the API (default settings, grid layout)."""
+    base = f"/experiments/{eid}"
+    curves = [(f"{base}/curves", {"split": s, "metric": m, "phase": "main", "band": "iqr",
+                                  "x": "epoch"}) for s, m in PANELS]
+    lr = (f"{base}/curves", {"split": "train", "metric": "lr", "phase": "main", "band": "iqr",
+                             "x": "epoch"})
+    return [(base, {}), (f"{base}/phases", {}), *curves, lr,
+            (f"{base}/summary", {"include_unfinished": False}), (f"{base}/selected", {}),
+            (f"{base}/runs", {})]
+
+
+def tick_ms(client: httpx.Client, eid: int, slowest: dict[str, float] | None = None) -> float:
+    """Milliseconds for one tick's requests, one after another as the page makes them; each
+    request's time is kept in `slowest` where it is the slowest seen for its path."""
+    total = 0.0
+    for path, params in tick_paths(eid):
+        began = time.perf_counter()
+        response = client.get(path, params=params)
+        spent = 1000 * (time.perf_counter() - began)
+        assert response.status_code == 200, (path, response.text[:300])
+        total += spent
+        if slowest is not None:
+            name = path.rsplit("/", 1)[-1] + (f" {params['split']} {params['metric']}"
+                                              if "metric" in params else "")
+            slowest[name] = max(slowest.get(name, 0.0), spent)
+    return total
+
+
+def add_epoch_row(url: str, eid: int, epoch: int) -> None:
+    """A metric row more (as a live run records one): the results version changes."""
+    db = get_database(url)
+    with db.transaction() as session:
+        run = session.query(Run).filter(Run.experiment_id == eid).first()
+        assert run is not None
+        session.execute(insert(Metric), [{
+            "run_id": run.id, "experiment_id": eid, "phase": "preprocess", "epoch": epoch,
+            "split": "train", "loss": 1.0, "accuracy": 0.5}])
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+def first_chart_s(page: Any, url: str) -> float:
+    """Seconds from opening the experiment's URL to its first drawn chart."""
+    began = time.perf_counter()
+    page.goto(url)
+    page.locator(".js-plotly-plot .main-svg").first.wait_for(timeout=120_000)
+    return time.perf_counter() - began
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=500, help="per arm (2 arms)")
+    parser.add_argument("--sessions", type=int, default=3, help="extra sessions for memory")
+    parser.add_argument("--ticks", type=int, default=10)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        backend = sqlite_backend(root)
+        url = backend.env["INITLAB_DATABASE_URL"]
+        began = time.perf_counter()
+        eid = store_experiment(url, repeats=args.repeats)
+        print(f"seeded {2 * args.repeats} runs, {2 * args.repeats * 400:,} metric rows in "
+              f"{time.perf_counter() - began:.1f} s")
+        service = Service(backend, root)
+        service.start_api()
+        try:
+            measure(service, url, eid, args)
+        finally:
+            service.stop()
+
+
+def measure(service: Service, url: str, eid: int, args: argparse.Namespace) -> None:
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    with httpx.Client(base_url=f"{service.url}/api/v1", headers=headers, timeout=120) as client:
+        cold = tick_ms(client, eid)
+        valid: dict[str, float] = {}
+        cached = [tick_ms(client, eid, valid) for _ in range(args.ticks)]
+        recomputed: dict[str, float] = {}
+        changed = []
+        for i in range(min(args.ticks, 3)):
+            add_epoch_row(url, eid, 1000 + i)
+            changed.append(tick_ms(client, eid, recomputed))
+    print(f"tick (API ms, {len(tick_paths(eid))} requests): cold {cold:.0f}; cache valid median "
+          f"{statistics.median(cached):.0f}, max {max(cached):.0f}; after a new row median "
+          f"{statistics.median(changed):.0f}, max {max(changed):.0f}")
+    for label, times in (("cache valid", valid), ("after a new row", recomputed)):
+        parts = ", ".join(f"{name} {ms:.0f}" for name, ms in sorted(times.items(),
+                                                                     key=lambda kv: -kv[1]))
+        print(f"  slowest request per path, {label} (ms): {parts}")
+    with streamlit_server(service.url, Path(service.logs) / "dashboard.log") as (dash, pid):
+        page_url = f"{dash}/?experiment={eid}"
+        idle = rss_mb(pid)
+        with browser_page(120_000) as page:
+            cold_chart = first_chart_s(page, page_url)
+            # Each visit is a new session; the browser has the dashboard's scripts cached.
+            warm = [first_chart_s(page, page_url) for _ in range(3)]
+            one = rss_mb(pid)
+            for _ in range(args.sessions):  # more tabs, each a session of its own, kept open
+                warm.append(first_chart_s(page.context.new_page(), page_url))
+            many = rss_mb(pid)
+        with browser_page(120_000) as page:
+            fresh_browser = first_chart_s(page, page_url)
+    print(f"first chart, first session (cold dashboard process): {cold_chart:.2f} s")
+    print(f"first chart, new session in a fresh browser (nothing cached): {fresh_browser:.2f} s")
+    per_session = (many - one) / args.sessions
+    print(f"first chart, new session (warm API): median {statistics.median(warm):.2f} s, "
+          f"max {max(warm):.2f} s over {len(warm)}")
+    print(f"dashboard RSS: idle {idle:.0f} MB, after 4 visits {one:.0f} MB, with "
+          f"{args.sessions} more open {many:.0f} MB: {per_session:.1f} MB per session")
+
+
+if __name__ == "__main__":
+    main()
