@@ -1,0 +1,63 @@
+"""A worker killed while it trains two repeats as one stacked group (worker/group_task.py).
+
+The group is one task: one message claims both runs. SIGKILL fires at a random training batch
+of the stacked model; recovery re-queues both runs, the surviving worker claims them again as
+one group, and each resumes from its own checkpoint. Every run ends done, its rows are stored
+once each, and they equal an uninterrupted group's bit for bit (both members resume from the
+same epoch, so they train stacked again exactly as before).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.reliability.conftest import EPOCH_DELAY
+from tests.reliability.helpers import (
+    RNG,
+    SEED,
+    FaultFile,
+    assert_nothing_lost,
+    fault_spec,
+    top_up_workers,
+    wait_dead_worker,
+    worker_logs,
+)
+from tests.service.servers import Api, Service
+
+pytestmark = pytest.mark.slow  # live servers and workers
+
+# Per member: 4 batches in each of the 2 stage epochs, 7 in each of the 2 main epochs; the
+# stacked model trains both members in one batch. Drawn from after the first checkpoint to the
+# last epoch, so that the kill leaves a resume.
+BATCHES = (5, 20)
+
+
+def group_spec(name: str) -> dict[str, Any]:
+    return fault_spec(name, epochs=2, repeats=2) | {"execution": {"batch_repeats": 2}}
+
+
+def test_a_group_killed_mid_batch_resumes_as_a_group_and_loses_nothing(
+    pg_service: Service, pg_faults: FaultFile
+) -> None:
+    at = RNG.randint(*BATCHES)
+    print(f"SIGKILL at stacked batch {at} (INITLAB_FAULT_SEED={SEED})")
+    spec = group_spec(f"group-kill-{at}")
+    api = Api(pg_service.url)
+    pg_faults.set("batch", at)
+    created = api.submit(spec)
+    wait_dead_worker(pg_service)
+    assert not pg_faults.path.exists(), "the fault fired once"
+    try:  # the survivor alone resumes, so that no other worker takes one member by itself
+        api.wait_status(created["id"], timeout=90)
+    finally:
+        top_up_workers(pg_service, 2, EPOCH_DELAY)
+    runs = api.runs(created["id"])
+    assert [(r["repeat"], r["status"]) for r in runs] == [(0, "done"), (1, "done")]
+    assert all(r["requeues"] >= 1 for r in runs), "recovery re-queued both members"
+    assert_nothing_lost(api, created["id"], spec)  # against an uninterrupted group, exactly
+    names = [f"run {r['id']} attempt" for r in runs]
+    started = [line for line in worker_logs(pg_service).splitlines() if "in a group of 2" in line]
+    for name in names:  # trained as a group before the kill and after it
+        assert sum(name in line for line in started) >= 2, started
