@@ -1,6 +1,8 @@
-"""A worker killed while it trains two repeats as one stacked group (worker/group_task.py).
+"""Repeats trained as one stacked group in one task (worker/group_task.py).
 
-The group is one task: one message claims both runs. SIGKILL fires at a random training batch
+First the claim, on both databases: one message takes the queued runs of its group, and the
+other members' messages then find them held. Then a worker killed mid-group: the group is one
+task, one message claims both runs. SIGKILL fires at a random training batch
 of the stacked model; recovery re-queues both runs, the surviving worker claims them again as
 one group, and each resumes from its own checkpoint. Every run ends done, its rows are stored
 once each, and they equal an uninterrupted group's bit for bit (both members resume from the
@@ -9,10 +11,16 @@ same epoch, so they train stacked again exactly as before).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
+from core.spec import parse_spec
+from store import executions, runs
+from store.db import Database
+from store.models import Run
 from tests.reliability.conftest import EPOCH_DELAY
 from tests.reliability.helpers import (
     RNG,
@@ -25,8 +33,8 @@ from tests.reliability.helpers import (
     worker_logs,
 )
 from tests.service.servers import Api, Service
-
-pytestmark = pytest.mark.slow  # live servers and workers
+from tests.service.test_store import db  # noqa: F401  (fixture: each dialect)
+from worker.group_task import repeat_group
 
 # Per member: 4 batches in each of the 2 stage epochs, 7 in each of the 2 main epochs; the
 # stacked model trains both members in one batch. Drawn from after the first checkpoint to the
@@ -38,6 +46,42 @@ def group_spec(name: str) -> dict[str, Any]:
     return fault_spec(name, epochs=2, repeats=2) | {"execution": {"batch_repeats": 2}}
 
 
+def _claim(database: Database, run_id: int, task_id: str, worker: str, tmp: Path) -> list[int]:
+    jobs = executions.claim_group(
+        database,
+        run_id=run_id,
+        task_id=task_id,
+        worker=worker,
+        env={"host": "h"},
+        artifact_dir=tmp,
+        heartbeat_timeout=60,
+        mates=repeat_group,
+    )
+    assert len({job.checkpoint for job in jobs}) == len(jobs), "a checkpoint file each"
+    return [job.repeat for job in jobs]
+
+
+def test_one_message_claims_the_queued_members_of_its_group(
+    db: Database,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    spec = parse_spec(group_spec("claim") | {"repeats": 3})
+    with db.transaction() as session:
+        _, dispatches = runs.create_experiment(session, spec=spec, priority=5)
+    ids, tasks = [d.run_id for d in dispatches], [d.task_id for d in dispatches]
+    # Groups of 2 over 3 repeats: [0, 1] and [2]. Repeat 1's message comes first.
+    assert _claim(db, ids[1], tasks[1], "a@h", tmp_path) == [0, 1]
+    assert _claim(db, ids[0], tasks[0], "b@h", tmp_path) == []  # held by a@h: skipped
+    assert _claim(db, ids[2], tasks[2], "b@h", tmp_path) == [2]  # a group of its own
+    with db.session() as session:
+        stored = {
+            r.repeat: (r.status, r.worker, r.fence)
+            for r in session.scalars(select(Run).where(Run.id.in_(ids)))
+        }
+    assert stored == {0: ("running", "a@h", 1), 1: ("running", "a@h", 1), 2: ("running", "b@h", 1)}
+
+
+@pytest.mark.slow  # live servers and workers
 def test_a_group_killed_mid_batch_resumes_as_a_group_and_loses_nothing(
     pg_service: Service, pg_faults: FaultFile
 ) -> None:
