@@ -49,20 +49,20 @@ def _stop_check(owner: Ownership, owners: list[Ownership]) -> Callable[[], bool]
     return should_stop
 
 
+def member_hooks(owners: list[Ownership]) -> list[RunHooks]:
+    """Each member's checkpoint file, fenced epoch writes and stop check."""
+    return [
+        RunHooks(owner.job.repeat, owner.job.checkpoint, owner.on_epoch, _stop_check(owner, owners))
+        for owner in owners
+    ]
+
+
 def train(owners: list[Ownership], *, device: str, data_root: str | None) -> list[RunResult]:
     """Train the owners' runs (one arm) together through core.runner.run_group, each
     resuming from its own committed checkpoint; one result per owner, in order."""
     for owner in owners:
         prepare_checkpoint(owner.job)
-    hooks = [
-        RunHooks(
-            owner.job.repeat,
-            owner.job.checkpoint,
-            owner.on_epoch,
-            _stop_check(owner, owners),
-        )
-        for owner in owners
-    ]
+    hooks = member_hooks(owners)
     first = owners[0].job
     with contextlib.ExitStack() as beating:
         for owner in owners:

@@ -11,15 +11,20 @@ same epoch, so they train stacked again exactly as before).
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
+from core.lockstep import Lockstep
 from core.spec import parse_spec
 from store import executions, runs
+from store.config import Settings
 from store.db import Database
+from store.executions import Job
 from store.models import Run
 from tests.reliability.conftest import EPOCH_DELAY
 from tests.reliability.helpers import (
@@ -34,7 +39,8 @@ from tests.reliability.helpers import (
 )
 from tests.service.servers import Api, Service
 from tests.service.test_store import db  # noqa: F401  (fixture: each dialect)
-from worker.group_task import repeat_group
+from worker.group_task import member_hooks, repeat_group
+from worker.ownership import Ownership
 
 # Per member: 4 batches in each of the 2 stage epochs, 7 in each of the 2 main epochs; the
 # stacked model trains both members in one batch. Drawn from after the first checkpoint to the
@@ -79,6 +85,28 @@ def test_one_message_claims_the_queued_members_of_its_group(
             for r in session.scalars(select(Run).where(Run.id.in_(ids)))
         }
     assert stored == {0: ("running", "a@h", 1), 1: ("running", "a@h", 1), 2: ("running", "b@h", 1)}
+
+
+def test_a_stacked_batch_is_progress_for_every_member(tmp_path: Path) -> None:
+    """The lockstep driver asks members to stop only until the first goes on; a member it did
+    not ask still advanced, and must not look stalled to recovery."""
+    spec = parse_spec(group_spec("progress"))
+    settings = Settings(stop_poll_interval=1e12)  # no ownership check: no database needed
+    owners = [
+        Ownership(
+            None,  # type: ignore[arg-type]
+            settings,
+            Job(r, 1, 1, spec, "smart", r, tmp_path / f"{r}.pt", None),
+            threading.Event(),
+        )
+        for r in (0, 1)
+    ]
+    members = [SimpleNamespace(hooks=hooks) for hooks in member_hooks(owners)]
+    stop = Lockstep.stop_all(SimpleNamespace(members=members))  # type: ignore[arg-type]
+    assert stop is not None
+    for _ in range(5):
+        assert not stop()
+    assert [owner.batches >= 5 for owner in owners] == [True, True]
 
 
 @pytest.mark.slow  # live servers and workers
