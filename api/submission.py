@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from core.data.base import DataError
+from core.data import DataError
 from core.data.paths import resolve_data_path
 from core.methods import plan_for
 from core.models.names import ModelError, check_allowed

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING
 
 from core.registry import Registry
 from core.spec import ArmSpec, StageSpec
+
+if TYPE_CHECKING:  # the API validates plans without loading torch
+    from torch import nn
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,8 @@ def shrink_perturb(arm: ArmSpec) -> Plan:
     """Warm start, then every parameter becomes shrink·p + perturb·q, q from a fresh init."""
 
     def apply(model: nn.Module, fresh: nn.Module) -> None:
+        import torch
+
         fresh_state = fresh.state_dict()
         with torch.no_grad():
             for name, param in model.named_parameters():

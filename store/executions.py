@@ -58,7 +58,60 @@ def checkpoint_path(artifact_dir: Path, run_id: int, fence: int) -> Path:
     return artifact_dir.resolve() / f"{run_id}.{fence}.pt"
 
 
-def claim(
+def _take(session: Session, run: Run, *, worker: str, env: dict[str, Any], now: Any) -> int:
+    """Make `run` (locked, claimable) running under a new fence for `worker`; the fence."""
+    fence = run.fence + 1
+    transition(
+        run, "running", fence=fence, worker=worker, heartbeat=now, progress_at=now, error=None
+    )
+    run.started = run.started or now
+    for key, value in env.items():
+        setattr(run, key, value)
+    return fence
+
+
+def _job(run: Run, experiment_id: int, spec: ExperimentSpec, fence: int, artifact_dir: Path) -> Job:
+    committed = Path(run.checkpoint) if run.checkpoint else None
+    last = None if run.last_phase is None else (run.last_phase, int(run.last_epoch or 0))
+    return Job(
+        run.id,
+        experiment_id,
+        fence,
+        spec,
+        run.arm,
+        run.repeat,
+        checkpoint_path(artifact_dir, run.id, fence),
+        committed,
+        last,
+    )
+
+
+def _queued_mates(session: Session, run: Run, repeats: list[int]) -> list[Run]:
+    """The queued runs of `run`'s arm among `repeats`, locked, in repeat order."""
+    query = (
+        select(Run)
+        .where(
+            Run.experiment_id == run.experiment_id,
+            Run.arm == run.arm,
+            Run.repeat.in_(repeats),
+            Run.id != run.id,
+            Run.status == "queued",
+        )
+        .order_by(Run.id)
+        .with_for_update()
+    )
+    return list(session.scalars(query.execution_options(populate_existing=True)))
+
+
+def claim(db: Database, **claimant: Any) -> Job | None:
+    """Take the run for a new execution (raising its fence), or None when the message is not
+    (or no longer) the run's live one, the run is finished, or a live worker holds it; the
+    keywords are claim_group's, without `mates`."""
+    jobs = claim_group(db, **claimant)
+    return jobs[0] if jobs else None
+
+
+def claim_group(
     db: Database,
     *,
     run_id: int,
@@ -67,13 +120,17 @@ def claim(
     env: dict[str, Any],
     artifact_dir: Path,
     heartbeat_timeout: float,
-) -> Job | None:
-    """Take the run for a new execution (raising its fence), or None when the message is not
-    (or no longer) the run's live one, the run is finished, or a live worker holds it."""
+    mates: Callable[[ExperimentSpec, int], list[int]] | None = None,
+) -> list[Job]:
+    """`claim`, and with it the queued runs of the same arm whose repeats `mates(spec, repeat)`
+    names, each under a fence of its own (their own messages then find them held); the jobs in
+    repeat order, [] when the run itself cannot be claimed. One transaction under the
+    experiment's lock: of two workers claiming runs of one group at once, the first takes
+    every queued member."""
     with db.transaction() as session:
         locked = lock_both(session, run_id)
         if locked is None:
-            return None
+            return []
         experiment, run = locked
         now = database_now(session)
         held_elsewhere = (
@@ -85,28 +142,17 @@ def claim(
             )
         )
         if run.task_id != task_id or run.status not in ("queued", "running") or held_elsewhere:
-            return None
-        fence = run.fence + 1
-        committed = Path(run.checkpoint) if run.checkpoint else None
-        transition(
-            run, "running", fence=fence, worker=worker, heartbeat=now, progress_at=now, error=None
-        )
-        run.started = run.started or now
-        for key, value in env.items():
-            setattr(run, key, value)
+            return []
+        spec = parse_spec(experiment.spec)
+        runs = [run]
+        if mates is not None:
+            runs += _queued_mates(session, run, mates(spec, run.repeat))
+        jobs = []
+        for member in runs:
+            fence = _take(session, member, worker=worker, env=env, now=now)
+            jobs.append(_job(member, experiment.id, spec, fence, artifact_dir))
         sync_status(session, experiment)
-        last = None if run.last_phase is None else (run.last_phase, int(run.last_epoch or 0))
-        return Job(
-            run.id,
-            experiment.id,
-            fence,
-            parse_spec(experiment.spec),
-            run.arm,
-            run.repeat,
-            checkpoint_path(artifact_dir, run.id, fence),
-            committed,
-            last,
-        )
+        return sorted(jobs, key=lambda job: job.repeat)
 
 
 def _owned(session: Session, job: Job) -> Run | None:

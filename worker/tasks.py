@@ -16,15 +16,14 @@ from celery.signals import worker_ready, worker_shutdown, worker_shutting_down
 from kombu.exceptions import OperationalError as BrokerError
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from core.runner import RunCancelled, run_single
+from core.runner import RunResult, TrainingError
 from runqueue.app import TASK_NAME, make_celery, publish_runs
 from store import executions, results, workers
 from store.config import get_settings
-from store.db import get_database
-from store.executions import Job
-from worker import faults
+from store.db import Database, get_database
+from worker import faults, group_task
 from worker.failures import describe, position, release_memory
-from worker.ownership import Ownership, prepare_checkpoint
+from worker.ownership import Ownership
 from worker.recovery import Recovery
 from worker.runtime import environment
 
@@ -52,61 +51,27 @@ def _stopped(owner: Ownership) -> str:
     return "handed back"
 
 
-def _train(job: Job, owner: Ownership) -> Any:
-    prepare_checkpoint(job)
-    with owner:
-        return run_single(
-            job.spec,
-            job.arm,
-            job.repeat,
-            device=settings.device,
-            data_root=settings.data_root,
-            checkpoint_path=job.checkpoint,
-            on_epoch=owner.on_epoch,
-            should_stop=owner.should_stop,
-        )
+def _hand_back_all(db: Database, owners: list[Ownership]) -> None:
+    """After a transient error: the message's run waits for the task's retry (same message);
+    group members, whose messages were skipped, go back to the queue with new ones."""
+    with contextlib.suppress(*TRANSIENT):  # else recovery re-queues them once they are stale
+        executions.hand_back(db, job=owners[0].job, reason="transient", new_message=False)
+        mates = [executions.hand_back(db, job=o.job, reason="transient") for o in owners[1:]]
+        publish_runs(app, settings, [d for d in mates if d is not None])
 
 
-def execute(run_id: int, *, task_id: str, worker: str) -> str:
-    """Claim the run, train it through core.run_single, record how it ended; returns that."""
-    db = get_database(settings.database_url)
-    job = executions.claim(
-        db,
-        run_id=run_id,
-        task_id=task_id,
-        worker=worker,
-        env=environment(settings.device),
-        artifact_dir=settings.artifact_dir,
-        heartbeat_timeout=settings.heartbeat_timeout,
-    )
-    if job is None:
-        return "skipped"  # finished, cancelled, superseded by a newer message, or held elsewhere
-    log.info(
-        "%s started on %s, %s",
-        job.name,
-        worker,
-        f"resuming from {job.resume_from}" if job.resume_from else "from the start",
-    )
-    _current_run.update(id=run_id)
-    faults.arm(settings.fault_file)
-    owner = Ownership(db, settings, job, shutting_down)
-    failure: str | None = None
-    try:
-        result = _train(job, owner)
-    except RunCancelled:
+def _conclude(
+    db: Database, owner: Ownership, result: RunResult | None, error: BaseException | None
+) -> str:
+    """Record how one run ended (done, failed, stopped or handed back); returns that."""
+    job = owner.job
+    if result is not None and result.status == "cancelled":
         return _stopped(owner)
-    except TRANSIENT:
-        with contextlib.suppress(*TRANSIENT):  # else recovery re-queues it once it is stale
-            executions.hand_back(db, job=job, reason="transient", new_message=False)
-        raise
-    except Exception as error:  # TrainingError, DataError, CheckpointError, CUDA OOM, a bug
-        log.exception("%s failed", job.name)
-        failure = describe(error, position(job.spec, job.arm, owner.last))
-    finally:
-        faults.disarm()
-        _current_run.update(id=None)
+    if result is not None and result.status == "failed":
+        error = TrainingError(result.error)
+        log.warning("%s failed: %s", job.name, result.error)
+    failure = None if error is None else describe(error, position(job.spec, job.arm, owner.last))
     if failure is not None:
-        release_memory()  # here, past the except: its traceback no longer holds the tensors
         finished = executions.finish(db, job=job, status="failed", error=failure)
     else:
         finished = executions.finish(db, job=job, status="done", result=result)
@@ -118,8 +83,51 @@ def execute(run_id: int, *, task_id: str, worker: str) -> str:
     try:  # the run is done whatever happens here; the next finished run asks again
         results.stop_if_decided(db, experiment_id=job.experiment_id)
     except TRANSIENT:
-        log.warning("stop_when_decided check after run %s failed", run_id, exc_info=True)
+        log.warning("stop_when_decided check after run %s failed", job.run_id, exc_info=True)
     return "done"
+
+
+def execute(run_id: int, *, task_id: str, worker: str) -> str:
+    """Claim the run (with the queued runs of its repeat group, worker/group_task.py), train
+    them through core.run_group, record how each ended; returns that, one word per run."""
+    db = get_database(settings.database_url)
+    jobs = executions.claim_group(
+        db,
+        run_id=run_id,
+        task_id=task_id,
+        worker=worker,
+        env=environment(settings.device),
+        artifact_dir=settings.artifact_dir,
+        heartbeat_timeout=settings.heartbeat_timeout,
+        mates=group_task.repeat_group,
+    )
+    if not jobs:
+        return "skipped"  # finished, cancelled, superseded by a newer message, or held elsewhere
+    for job in jobs:
+        where = f"resuming from {job.resume_from}" if job.resume_from else "from the start"
+        grouped = f" in a group of {len(jobs)}" if len(jobs) > 1 else ""
+        log.info("%s started on %s%s, %s", job.name, worker, grouped, where)
+    _current_run.update(id=run_id)
+    faults.arm(settings.fault_file)
+    owners = [Ownership(db, settings, job, shutting_down) for job in jobs]
+    ends: list[RunResult | None] = [None] * len(owners)
+    failure: Exception | None = None
+    try:
+        ends = list(
+            group_task.train(owners, device=settings.device, data_root=settings.data_root)
+        )
+    except TRANSIENT:
+        _hand_back_all(db, owners)
+        raise
+    except Exception as error:  # DataError, CheckpointError, CUDA OOM, a bug: every member's
+        log.exception("%s failed", ", ".join(o.job.name for o in owners))
+        failure = error
+    finally:
+        faults.disarm()
+        _current_run.update(id=None)
+    if failure is not None or any(end and end.status == "failed" for end in ends):
+        release_memory()  # here, past the except: its traceback no longer holds the tensors
+    return ", ".join(_conclude(db, o, end, failure) for o, end in zip(owners, ends, strict=True))
 
 
 @app.task(name=TASK_NAME, bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=20)

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from core.data import DATASETS
 from core.data.base import DataError, Dataset, Split
 from core.data.common import DataOptions, channel_stats, hold_out, int_labels
+from core.data.loading import DATASETS
 from core.data.small import resize
 
 REQUIRED = ("x_train", "y_train", "x_test", "y_test")

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 import torch
 
+from core.data.errors import DataError
 
-class DataError(ValueError):
-    """A data set that is missing or malformed; the message names the file and the problem."""
+__all__ = ["DataError", "Dataset", "Split"]
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from core.data import DATASETS
 from core.data.idx import FASHION_MNIST_ROOT
+from core.data.loading import DATASETS
 
 FORMATS: dict[str, str] = {
     "cifar10": "CIFAR-10 python release (cifar-10-batches-py/: data_batch_1..5, test_batch)",

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from core.data import load_dataset
 from core.data.base import DataError
+from core.data.loading import load_dataset
 
 
 def check_dataset(

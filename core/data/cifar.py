@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from core.data import DATASETS
 from core.data.base import DataError, Dataset, Split
 from core.data.common import (
     DataOptions,
@@ -23,6 +22,7 @@ from core.data.common import (
     planar_images,
     require_root,
 )
+from core.data.loading import DATASETS
 from core.data.safe_pickle import load_pickle
 
 # The paper's normalisation (Section IV), applied to train, val and test alike.

@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from core.data import DATASETS
 from core.data.base import DataError, Dataset, Split
 from core.data.common import (
     IMAGENET_MEAN,
@@ -27,6 +26,7 @@ from core.data.common import (
     require_root,
     side_from_width,
 )
+from core.data.loading import DATASETS
 from core.data.safe_pickle import load_pickle
 
 VALID_SIZES = (16, 32, 64)

@@ -18,9 +18,9 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from core.data import DATASETS
 from core.data.base import DataError, Dataset, Split
 from core.data.common import DataOptions, channel_stats, hold_out, require_root
+from core.data.loading import DATASETS
 
 EXTENSIONS = (".png", ".jpg", ".jpeg")
 DEFAULT_SIZE = 32

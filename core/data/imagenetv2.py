@@ -15,9 +15,9 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from core.data import DATASETS
 from core.data.base import DataError, Dataset, Split
 from core.data.common import IMAGENET_MEAN, IMAGENET_STD, DataOptions, require_root
+from core.data.loading import DATASETS
 
 DEFAULT_SIZE = 32
 MAP_NAME = "map_clsloc.txt"

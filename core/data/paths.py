@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from core.data.base import DataError
+from core.data.errors import DataError
 
 
 def resolve_data_path(data_root: str | Path | None, path: str | Path) -> Path:

@@ -8,9 +8,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from core.data import DATASETS
 from core.data.base import Dataset, Split
 from core.data.common import DataOptions, channel_stats, take
+from core.data.loading import DATASETS
 
 DIGITS_SPLIT_SEED = 0  # fixed, so every experiment sees the same digits split
 SYNTHETIC_SIZE = 32

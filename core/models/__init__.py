@@ -1,27 +1,24 @@
-"""Model registry: `build_model(name, num_classes)` builds any registered network."""
+"""Models: `build_model(name, num_classes)` builds any registered network.
 
-from collections.abc import Callable
+The registry and the networks (core.models.factory) need torch; importing this package does not,
+so the API can check model names (core.models.names) without loading torch. The factory names
+are imported from core.models.factory on first use (PEP 562).
+"""
 
-from torch import nn
+from __future__ import annotations
 
-from core.registry import Registry
+from typing import TYPE_CHECKING, Any
 
-MODELS: Registry[Callable[[int], nn.Module]] = Registry("model")
+if TYPE_CHECKING:
+    from core.models.factory import MODELS, build_model, param_count
 
-
-def build_model(name: str, num_classes: int) -> nn.Module:
-    """A freshly initialised network `name` (registered, torchvision: or import:)."""
-    from core.models.names import IMPORT, TORCHVISION, build_named
-
-    if name.startswith((TORCHVISION, IMPORT)):
-        return build_named(name, num_classes)
-    return MODELS.get(name)(num_classes)
+__all__ = ["MODELS", "build_model", "param_count"]
 
 
-def param_count(model: nn.Module) -> int:
-    """Number of trainable parameters (what papers report as a model's size)."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+def __getattr__(name: str) -> Any:
+    """A name of core.models.factory, which loads torch and registers every network."""
+    if name not in __all__:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from core.models import factory
 
-
-# Importing the modules registers their models.
-from core.models import mobilenet_v1, small_cnn, torchvision_models  # noqa: E402, F401
+    return getattr(factory, name)

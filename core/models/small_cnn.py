@@ -2,7 +2,7 @@
 
 from torch import Tensor, nn
 
-from core.models import MODELS
+from core.models.factory import MODELS
 
 
 class SmallCNN(nn.Module):

@@ -14,9 +14,11 @@ from typing import Any
 import httpx
 import torch
 
-from core.runner import run_single
+from core.group import repeat_groups
+from core.runner import RunHooks, run_group
 from core.spec import parse_spec
 from tests.service.servers import AUTH, Api, Service, wait_for
+from worker.group_task import group_size
 
 Key = tuple[str, int, str, int, str]  # (arm, repeat, phase, epoch, split)
 # Where the random fault points come from; printed, so a failure can be replayed.
@@ -52,8 +54,13 @@ def _reference(spec_json: str) -> dict[Key, tuple[float, float]]:
     spec = parse_spec(json.loads(spec_json))
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as the workers run (OMP_NUM_THREADS=1): bitwise the same sums
-    try:
-        results = [run_single(spec, arm, repeat) for arm, repeat in spec.run_keys()]
+    try:  # in the worker's groups (execution.batch_repeats; one by one by default)
+        results = [
+            result
+            for arm in spec.arms
+            for repeats in repeat_groups(spec.repeats, group_size(spec))
+            for result in run_group(spec, arm.name, [RunHooks(r) for r in repeats])
+        ]
     finally:
         torch.set_num_threads(threads)
     return {
@@ -64,7 +71,8 @@ def _reference(spec_json: str) -> dict[Key, tuple[float, float]]:
 
 
 def reference(spec: dict[str, Any]) -> dict[Key, tuple[float, float]]:
-    """(loss, accuracy) per key of an uninterrupted in-process run of `spec` (name ignored)."""
+    """(loss, accuracy) per key of an uninterrupted in-process run of `spec` (name ignored),
+    its repeats grouped as the worker groups them."""
     return _reference(json.dumps({**spec, "name": "reference"}, sort_keys=True))
 
 

@@ -54,11 +54,15 @@ def test_the_shared_packages_do_not_load_torch() -> None:
     assert not _loads_torch(f"import {modules}")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core.methods imports torch at module level (nn.Module hints, shrink_perturb) and "
-    "the core.data package's __init__ imports its torch loaders; api.submission and "
-    "api.progress need plan_for and resolve_data_path from them (a core change, pending)",
-)
 def test_the_api_process_does_not_load_torch() -> None:
     assert not _loads_torch("from api.main import app")
+
+
+def test_checking_a_submission_does_not_load_torch() -> None:
+    body = (
+        '{"name": "x", "model": "small_cnn", "dataset": {"name": "digits", "root": "d"},'
+        ' "arms": [{"name": "a", "method": "shrink_perturb"}]}'
+    )
+    assert not _loads_torch(
+        f"from api.submission import prepare; prepare(b'{body}', None, '/data', max_runs=10)"
+    )

@@ -1,0 +1,70 @@
+"""One task trains a run with the queued repeats of its group, as one stacked model.
+
+With `execution.batch_repeats: R` (an integer), repeats 0..R-1, R..2R-1, ... of an arm form
+groups (core.group.repeat_groups). Messages stay one per run, so recovery, the lost-message
+check, cancel and retry work per run as before; what groups is the claim
+(store.executions.claim_group): the run a message names takes, in the same transaction, the
+queued runs of its group, whose own messages then find them held and are skipped. Each member
+keeps what a run alone has: its own fence, heartbeat and progress mark (an Ownership each),
+fenced rows and checkpoint, and its own end (a NaN fails that member alone). A killed
+worker's members are re-queued one by one by recovery; the first of their messages to be
+claimed gathers those still queued, and core.runner.run_group resumes each member from its
+own checkpoint.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+
+from core.group import repeat_groups
+from core.runner import RunHooks, RunResult, run_group
+from core.spec import ExperimentSpec
+from worker.ownership import Ownership, prepare_checkpoint
+
+
+def group_size(spec: ExperimentSpec) -> int:
+    """How many repeats train together: the spec's integer, at most the repeats.
+
+    `auto` is 1: on a CPU that is what core.group measures; on a GPU the measurement needs
+    the data, which loads after the claim that must already know the group (not done yet).
+    """
+    wanted = spec.execution.batch_repeats
+    return 1 if wanted == "auto" else min(wanted, spec.repeats)
+
+
+def repeat_group(spec: ExperimentSpec, repeat: int) -> list[int]:
+    """The repeats that train with `repeat` (store.executions.claim_group's `mates`)."""
+    return next(g for g in repeat_groups(spec.repeats, group_size(spec)) if repeat in g)
+
+
+def _stop_check(owner: Ownership, owners: list[Ownership]) -> Callable[[], bool]:
+    def should_stop() -> bool:
+        # The lockstep driver stops asking at the first member that goes on, so a batch
+        # counts as progress for every member, not only for those it asked.
+        for other in owners:
+            other.batches += 1
+        return owner.should_stop()
+
+    return should_stop
+
+
+def member_hooks(owners: list[Ownership]) -> list[RunHooks]:
+    """Each member's checkpoint file, fenced epoch writes and stop check."""
+    return [
+        RunHooks(owner.job.repeat, owner.job.checkpoint, owner.on_epoch, _stop_check(owner, owners))
+        for owner in owners
+    ]
+
+
+def train(owners: list[Ownership], *, device: str, data_root: str | None) -> list[RunResult]:
+    """Train the owners' runs (one arm) together through core.runner.run_group, each
+    resuming from its own committed checkpoint; one result per owner, in order."""
+    for owner in owners:
+        prepare_checkpoint(owner.job)
+    hooks = member_hooks(owners)
+    first = owners[0].job
+    with contextlib.ExitStack() as beating:
+        for owner in owners:
+            beating.enter_context(owner)
+        return run_group(first.spec, first.arm, hooks, device=device, data_root=data_root)
