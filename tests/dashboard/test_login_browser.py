@@ -19,8 +19,7 @@ from streamlit.testing.v1 import AppTest
 from store import accounts
 from store.db import get_database, upgrade
 from store.models import ApiToken
-from tests.dashboard.conftest import APP, sign_in, streamlit_server
-from tests.dashboard.test_browser import CHROMIUM, SHOTS, playwright
+from tests.dashboard.conftest import APP, SHOTS, browser_page, sign_in, streamlit_server
 from tests.service.servers import TOKEN, Backend, Service, tiny_spec
 
 pytestmark = pytest.mark.slow
@@ -61,20 +60,12 @@ def dashboard(accounts_api: tuple[Service, int]) -> Iterator[str]:
 
 
 @pytest.fixture
-def page(dashboard: str) -> Iterator[Any]:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        page = browser.new_page(viewport={"width": 1300, "height": 900})
-        page.set_default_timeout(30_000)
-        try:
-            yield page
-        except Exception:
-            page.screenshot(path=SHOTS / "login-failure.png", full_page=True)
-            raise
-        finally:
-            browser.close()
+def page(request: pytest.FixtureRequest, dashboard: str) -> Iterator[Any]:
+    """A fresh browser per test (each test signs in from nothing); a failure leaves a screenshot."""
+    with browser_page(30_000) as tab:
+        yield tab
+        if getattr(request.node, "call_failed", False):  # set by conftest's report hook
+            tab.screenshot(path=SHOTS / "login-failure.png", full_page=True)
 
 
 def _sign_in_form(page: Any) -> None:
