@@ -113,9 +113,15 @@ def check_runnable(
         value = getattr(spec.dataset, name)
         if value is not None:
             try:
-                resolve_data_path(data_root, value)
+                path = resolve_data_path(data_root, value)
             except DataError as error:
                 errors.append(f"dataset.{name}: {error}")
+                continue
+            # Caught here, not as N runs failing "in phase main, epoch 1" with nothing trained.
+            # Workers read the same data root (a shared mount), so what is absent here is there too.
+            if not path.exists():
+                where = f"under the server's data root {data_root}" if data_root else "here"
+                errors.append(f"dataset.{name}: {value!r} does not exist {where}")
     for index, arm in enumerate(spec.arms):
         try:
             plan_for(arm)

@@ -58,6 +58,20 @@ def test_path_escaping_the_data_root_is_422(service: Service) -> None:
     assert "escapes the data root" in problem_lines(response)[0]
 
 
+def test_a_data_folder_missing_under_the_data_root_is_422_at_submit(service: Service) -> None:
+    api = Api(service.url)
+    spec = tiny_spec("missing-data")
+    spec["dataset"] = {"name": "cifar10", "root": "no-such-folder"}
+    before = api.http.get("/experiments").json()["total"]
+    for params in ({"dry_run": True}, {}):
+        response = api.http.post("/experiments", json=spec, params=params)
+        assert response.status_code == 422, response.text
+        assert response.json()["detail"][0]["loc"] == ["body", "dataset", "root"]
+        assert "'no-such-folder' does not exist under the server's data root" in (
+            problem_lines(response)[0])
+    assert api.http.get("/experiments").json()["total"] == before, "nothing was queued"
+
+
 def test_dry_run_lists_runs_and_stores_nothing(service: Service) -> None:
     api = Api(service.url)
     before = api.http.get("/experiments").json()["total"]

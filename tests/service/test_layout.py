@@ -60,9 +60,9 @@ def test_the_api_process_does_not_load_torch() -> None:
 
 def test_checking_a_submission_does_not_load_torch() -> None:
     body = (
-        '{"name": "x", "model": "small_cnn", "dataset": {"name": "digits", "root": "d"},'
+        '{"name": "x", "model": "small_cnn", "dataset": {"name": "digits", "root": "tmp"},'
         ' "arms": [{"name": "a", "method": "shrink_perturb"}]}'
     )
     assert not _loads_torch(
-        f"from api.submission import prepare; prepare(b'{body}', None, '/data', max_runs=10)"
+        f"from api.submission import prepare; prepare(b'{body}', None, '/', max_runs=10)"
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -139,11 +140,13 @@ def test_cancel_stops_running_and_queued_runs_then_retry(service: Service) -> No
 def test_a_failing_run_is_failed_with_its_message(service: Service) -> None:
     api = Api(service.url)
     spec = tiny_spec("broken")
-    spec["dataset"] = {"name": "cifar10", "root": "no-such-folder"}
+    # The folder exists (so the submit is accepted) but holds no CIFAR-10 batches.
+    (Path(service.backend.env["INITLAB_DATA_ROOT"]) / "empty-cifar").mkdir(exist_ok=True)
+    spec["dataset"] = {"name": "cifar10", "root": "empty-cifar"}
     created = api.submit(spec)
     api.wait_status(created["id"], ("failed",))
     run = api.runs(created["id"])[0]
-    assert run["status"] == "failed" and "no-such-folder" in run["error"]
+    assert run["status"] == "failed" and "empty-cifar" in run["error"]
     # The worker goes on with the next experiment.
     ok = api.submit(tiny_spec("after-broken", epochs=1))
     api.wait_status(ok["id"])
