@@ -219,7 +219,10 @@ def up(
     typer.echo(f"API:       {api}/api/v1  (OpenAPI {api}/openapi.json, docs {api}/docs)")
     if dashboard:
         typer.echo(f"Dashboard: http://{host}:{dashboard_port}")
-    if demo:
+    if demo and config.auth_mode == "accounts":  # the demo would need someone's token
+        typer.echo("Demo not submitted: with INITLAB_AUTH=accounts, sign in to the dashboard "
+                   "and submit demo-digits there (or `initlab submit demo-digits` with a token).")
+    elif demo:
         _submit_demo(api)
     typer.echo("Ctrl-C stops everything.")
     raise typer.Exit(supervisor.wait())
