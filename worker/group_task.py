@@ -17,20 +17,25 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 
-from core.group import repeat_groups
-from core.runner import RunHooks, RunResult, run_group
+from core.group import repeat_groups, resolve_batch_repeats
+from core.runner import RunHooks, RunResult, load_run_data, resolve_device, run_group
 from core.spec import ExperimentSpec
 from worker.ownership import Ownership, prepare_checkpoint
 
+# `auto`: what core.group measured for an experiment on this worker's device. The measurement
+# needs the data, which loads after the claim that must already know the group, so the first
+# claim of an experiment trains its run alone and measures; later claims group by the answer
+# (cached per device, model and shape by core.group, so other workers skip the probe).
+_measured: dict[str, int] = {}
+
 
 def group_size(spec: ExperimentSpec) -> int:
-    """How many repeats train together: the spec's integer, at most the repeats.
-
-    `auto` is 1: on a CPU that is what core.group measures; on a GPU the measurement needs
-    the data, which loads after the claim that must already know the group (not done yet).
-    """
+    """How many repeats train together: the spec's integer, or what `auto` measured here (1
+    until then, and always 1 on a CPU), at most the repeats."""
     wanted = spec.execution.batch_repeats
-    return 1 if wanted == "auto" else min(wanted, spec.repeats)
+    if wanted == "auto":
+        return _measured.get(spec.identity_json(), 1)
+    return min(wanted, spec.repeats)
 
 
 def repeat_group(spec: ExperimentSpec, repeat: int) -> list[int]:
@@ -63,8 +68,14 @@ def train(owners: list[Ownership], *, device: str, data_root: str | None) -> lis
     for owner in owners:
         prepare_checkpoint(owner.job)
     hooks = member_hooks(owners)
-    first = owners[0].job
+    spec, arm = owners[0].job.spec, owners[0].job.arm
     with contextlib.ExitStack() as beating:
         for owner in owners:
             beating.enter_context(owner)
-        return run_group(first.spec, first.arm, hooks, device=device, data_root=data_root)
+        data = load_run_data(spec, data_root, device)
+        if spec.execution.batch_repeats == "auto" and spec.identity_json() not in _measured:
+            image_size = int(data.train.images.shape[-1])
+            _measured[spec.identity_json()] = resolve_batch_repeats(
+                spec, resolve_device(device), image_size, data.num_classes
+            )
+        return run_group(spec, arm, hooks, device=device, dataset=data)
