@@ -9,7 +9,7 @@ the file when it has claimed its run reads one JSON object from it,
 and acts the n-th time it reaches the point. The file is deleted before the action, so a fault
 fires once, in one execution. Points:
 
-- load: the start of the run's data loading (core.runner's load_run_data)
+- load: the start of the run's data loading (load_run_data, as worker.group_task calls it)
 - batch: a training batch boundary, mid-epoch (the should_stop check)
 - evaluate: the start of an evaluation pass (core.runner's evaluate)
 - before_record: an epoch's checkpoint is on disk, its metric rows are not yet committed
@@ -100,10 +100,10 @@ def install() -> None:
     'batch' counts training batches only (evaluation batches check should_stop too, but are no
     'batch' visit)."""
     import core.lockstep
-    import core.runner
+    from worker import group_task
 
     targets = (
-        ("load", core.runner, "load_run_data"),
+        ("load", group_task, "load_run_data"),
         ("evaluate", core.lockstep, "evaluate_members"),
     )
     for point, module, name in targets:

@@ -68,7 +68,8 @@ def test_a_production_start_with_a_weak_token_is_one_line(tmp_path: Path) -> Non
         result = initlab(*args, env=env)
         assert result.returncode == 2, result.stderr
         line = one_error_line(result)
-        assert "INITLAB_API_TOKEN must be set to at least 16 characters" in line
+        assert ("INITLAB_ENVIRONMENT=production needs INITLAB_AUTH=accounts, or "
+                "INITLAB_API_TOKEN set to at least 16 characters") in line
     assert not (tmp_path / "db").exists()
 
 

@@ -87,6 +87,7 @@ def test_a_checkpoint_that_runs_code_is_refused(sqlite_service: Service, tmp_pat
     """torch.load with weights_only=True: a checkpoint naming os.system does not load."""
     api = Api(sqlite_service.url)
     data = Path(sqlite_service.backend.env["INITLAB_DATA_ROOT"])
+    (data / "cifar-late").mkdir()  # there, so the submit is accepted, but empty
     created = api.submit(_spec("evil-checkpoint", {"name": "cifar10", "root": "cifar-late"}))
     api.wait_status(created["id"], ("failed",), timeout=60)  # no data yet: no checkpoint
     (run,) = api.runs(created["id"])
