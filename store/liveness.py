@@ -38,7 +38,9 @@ def take_lease(db: Database, *, name: str, holder: str, seconds: float) -> bool:
             update(Lease)
             .where(
                 Lease.name == name,
-                or_(Lease.holder == holder, Lease.expires.is_(None), Lease.expires < db_time()),
+                # <=: a released lease expires "now", which SQLite's millisecond clock can
+                # still read as now in the next statement.
+                or_(Lease.holder == holder, Lease.expires.is_(None), Lease.expires <= db_time()),
             )
             .values(holder=holder, expires=db_time(seconds))
         ).rowcount  # type: ignore[attr-defined]
