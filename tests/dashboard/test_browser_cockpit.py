@@ -95,7 +95,9 @@ def test_two_experiments_share_one_chart_and_stand_side_by_side(
     chart.wait_for()
     for eid in imported:  # each experiment's arms are in the one chart, labelled by experiment
         assert chart.locator(".legendtext", has_text=f"#{eid} ").count() >= 2, eid
-    assert page.locator("[data-testid='stDataFrame']").count() == 2  # a table per experiment
+    tables = page.locator("[data-testid='stDataFrame']")
+    tables.nth(1).wait_for()  # Streamlit may draw the tables after the chart
+    assert tables.count() == 2  # a table per experiment
     assert "experiments=" in page.url
     page.screenshot(path=SHOTS / "06-compare.png", full_page=True)
 
