@@ -152,12 +152,15 @@ class Client:
         return dict(self._request("GET", f"/sweeps/{quote(sweep_id, safe='')}"))
 
     def experiments(
-        self, status: str | None = None, limit: int = 50, offset: int = 0
+        self, status: str | None = None, limit: int = 50, offset: int = 0, *,
+        q: str | None = None, tag: str | None = None, archived: str = "false",
     ) -> dict[str, Any]:
-        """GET /experiments: a page of experiments with progress, newest first."""
-        params: dict[str, Any] = {"limit": limit, "offset": offset}
-        if status:
-            params["status"] = status
+        """GET /experiments: a page of the experiments that match, newest first; `q` is a name
+        substring, `archived` false (default), true or all."""
+        params: dict[str, Any] = {"limit": limit, "offset": offset, "archived": archived}
+        for key, value in (("status", status), ("q", q), ("tag", tag)):
+            if value:
+                params[key] = value
         return dict(self._request("GET", "/experiments", params=params))
 
     def experiment(self, experiment_id: int, *, live: bool = False) -> dict[str, Any]:
@@ -244,3 +247,11 @@ class Client:
     def archive(self, experiment_id: int) -> dict[str, Any]:
         """POST /experiments/{id}/archive: hidden from lists by default, nothing erased."""
         return dict(self._request("POST", f"/experiments/{experiment_id}/archive"))
+
+    def restore(self, experiment_id: int) -> dict[str, Any]:
+        """POST /experiments/{id}/restore: an archived experiment is listed again."""
+        return dict(self._request("POST", f"/experiments/{experiment_id}/restore"))
+
+    def annotate(self, experiment_id: int, **fields: Any) -> dict[str, Any]:
+        """PATCH /experiments/{id} with name, tags and/or notes; the others stay."""
+        return dict(self._request("PATCH", f"/experiments/{experiment_id}", json=fields))

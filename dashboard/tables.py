@@ -281,12 +281,14 @@ def now_running(progress: Mapping[str, Any]) -> str:
 
 
 def experiments_frame(items: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
-    """The experiment list: name, status, progress, runs done/total, current epochs, created."""
+    """The experiment list: name, tags, status, progress, runs done/total, current epochs,
+    created."""
     rows = []
     for e in items:
         p = e["progress"]
         rows.append({
-            "ID": e["id"], "Name": e["name"], "Status": e["status"], "Progress": p["fraction"],
+            "ID": e["id"], "Name": e["name"], "Tags": ", ".join(e.get("tags") or []),
+            "Status": e["status"], "Progress": p["fraction"],
             "Runs done": f"{p['runs_done']}/{p['runs_total']}",
             "Failed": p["runs_failed"], "Now": now_running(p),
             "Created": pd.to_datetime(e["created"]), "Open": f"/?experiment={e['id']}",

@@ -13,6 +13,7 @@ from typing import Any
 import streamlit as st
 
 from core.provenance import is_imported, provenance_lines
+from dashboard.annotations import tags_and_notes
 from dashboard.charts import CurveView
 from dashboard.client import get_client
 from dashboard.curves_tab import curves_tab
@@ -56,6 +57,7 @@ def _header(experiment: dict[str, Any]) -> None:
     baseline = experiment["spec"]["baseline"]
     owner = experiment.get("owner") or "—"  # none under the shared token or no auth
     cols[4].caption(f"Bookmark: `?experiment={eid}` · baseline `{baseline}` · owner {owner}")
+    tags_and_notes(client, experiment)
     provenance = experiment.get("provenance")
     if is_imported(provenance):  # every tab of an imported experiment says where it came from
         for line in provenance_lines(provenance):

@@ -27,21 +27,30 @@ def _retry_failed(experiment_id: int) -> None:
 st.title("Experiments")
 if flash := st.session_state.pop("flash", None):
     st.success(flash)
-top = st.columns([2, 1, 1], vertical_alignment="bottom")
+top = st.columns([3, 2, 2, 1, 1], vertical_alignment="bottom")
 status = top[0].segmented_control("Status", STATUSES, default="all", key="status_filter")
-page_number = top[1].number_input("Page", min_value=1, value=1, step=1, key="list_page")
-top[2].button("Refresh", key="refresh")
+name = top[1].text_input("Name contains", key="name_filter", max_chars=200)
+tag = top[2].text_input("Tag", key="tag_filter", max_chars=64)
+page_number = top[3].number_input("Page", min_value=1, value=1, step=1, key="list_page")
+top[4].button("Refresh", key="refresh")
+archived = st.toggle("Archived only", key="archived_filter",
+                     help="archived experiments are hidden from the list, never erased")
+filtered = bool(name or tag or archived or status not in (None, "all"))
 
 page = call(
     "list experiments", client.experiments,
     status=None if status in (None, "all") else status,
     limit=PAGE_SIZE, offset=(int(page_number) - 1) * PAGE_SIZE,
+    q=name.strip() or None, tag=tag.strip() or None, archived="true" if archived else "false",
 )
 if page is not None:
     items = page["items"]
-    st.caption(f"{page['total']} experiment(s)" + ("" if status in (None, "all")
-                                                    else f" {status}"))
-    if not items:
+    pages = max(1, -(-page["total"] // PAGE_SIZE))
+    st.caption(f"{page['total']} experiment(s)" + (" match" if filtered else "")
+               + f" · page {int(page_number)} of {pages}")
+    if not items and filtered:
+        st.info("Nothing matches these filters.")
+    elif not items:
         st.info("No experiments yet: submit the demo (it runs in a few CPU minutes).")
         st.page_link("views/submit.py", label="Submit the demo", icon=":material/send:")
     else:
