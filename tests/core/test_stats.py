@@ -140,6 +140,9 @@ def test_select_val_loss_without_val_falls_back_to_final() -> None:
     run = make_run("a", 0, {"train": line([2.0, 1.0, 1.5]), "test": line([2.0, 1.0, 1.5])})
     picked = stats.select(run, "val_loss")
     assert picked["test"]["epoch"] == 3 and picked["test"]["selected_by"] == "final"
+    # The fallback reports the final epoch's accuracy too (a mutant dropping it survived).
+    assert picked["test"]["accuracy"] == pytest.approx(0.85)
+    assert picked["test"]["accuracy_epoch"] == 3
     assert picked["train"]["epoch"] == 2 and picked["train"]["selected_by"] == "val_loss"
     assert "val" not in picked
 
