@@ -16,7 +16,10 @@ subprocess.check_call([sys.executable, "-m", "pip", "install", *deps])
 PY
 
 COPY core core
+COPY store store
+COPY runqueue runqueue
 COPY api api
+COPY apiclient apiclient
 COPY worker worker
 COPY dashboard dashboard
 COPY initlab initlab

@@ -24,7 +24,18 @@ def compose_binary() -> Path:
     return binary
 
 
-def test_compose_file_is_valid() -> None:
+def test_the_image_copies_every_package_the_project_installs() -> None:
+    """A package left out of the Dockerfile installs nowhere: the image fails at import."""
+    import re
+    import tomllib
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())
+    packages = {p.rstrip("*") for p in project["tool"]["setuptools"]["packages"]["find"]["include"]}
+    copied = set(re.findall(r"^COPY (\w+) \1$", (REPO / "Dockerfile").read_text(), re.M))
+    assert packages <= copied, f"Dockerfile does not COPY {sorted(packages - copied)}"
+
+
+
     result = subprocess.run(
         [str(compose_binary()), "config", "--format", "json"],
         cwd=REPO,
