@@ -268,6 +268,20 @@ def test_paired_comparison_pairs_by_repeat() -> None:
     assert acc["win_rate"] == pytest.approx(2 / 3)  # lower loss here means higher accuracy
 
 
+def test_paired_comparison_defaults_labels_and_errors_name_the_argument() -> None:
+    # Mutation testing found the defaults, the rows' rule/split labels and the error labels
+    # unchecked: the honest default is the val-loss comparison on validation.
+    runs = [make_run("orig", r, {"val": line([2.0 + r / 10])}) for r in range(3)]
+    runs += [make_run("smart", r, {"val": line([1.9 + r / 7])}) for r in range(3)]
+    (row,) = stats.paired_comparison(runs, "orig")
+    assert row == stats.paired_comparison(runs, "orig", "val_loss", "val", "loss")[0]
+    assert (row["rule"], row["split"]) == ("val_loss", "val")
+    with pytest.raises(ValueError, match=r"^unknown rule 'best'; valid choices: val_loss"):
+        stats.paired_comparison(runs, "orig", rule="best")
+    with pytest.raises(ValueError, match=r"^unknown metric 'f1'; valid choices: loss, accuracy"):
+        stats.paired_comparison(runs, "orig", metric="f1")
+
+
 def test_paired_comparison_degenerate_cases() -> None:
     runs = [make_run("orig", r, {"val": line([1.0])}) for r in range(3)]
     runs += [make_run("same", r, {"val": line([1.0])}) for r in range(3)]
