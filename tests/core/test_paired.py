@@ -9,7 +9,7 @@ import pytest
 from scipy import stats as sps
 
 from core import stats
-from core.paired import SECONDARY, holm
+from core.paired import SECONDARY, holm, pairing_check
 from core.spec import parse_spec
 from tests.core.run_records import record
 
@@ -106,3 +106,27 @@ def test_arms_with_another_init_scheme_may_differ() -> None:
     summary = stats.summarize(runs, "original", rules=("final",))
     assert summary["paired"]["final"][0]["n"] == 5
     assert not [n for n in summary["notes"] if n.startswith("pairing:")]
+
+
+def test_pairing_check_takes_the_majority_where_the_baseline_has_another_scheme() -> None:
+    # Mutation testing found the reference choice, the walk over every scheme group of a
+    # repeat and the note's wording unchecked. The baseline's group is consistent; in the
+    # Kaiming group of repeat 0, k3 is the odd one out by majority (the baseline is not in it).
+    def runs(*prints: str) -> dict[int, dict[str, str]]:
+        return {r: {"init_fingerprint": p} for r, p in enumerate(prints)}
+
+    groups = {"original": runs("a0", "a1"), "k1": runs("k", "k"), "k2": runs("k", "k"),
+              "k3": runs("odd", "k")}
+    inits = {"original": "pytorch", "k1": "kaiming_normal", "k2": "kaiming_normal",
+             "k3": "kaiming_normal"}
+    excluded, notes = pairing_check(groups, "original", inits)
+    assert excluded == {("k3", 0)}
+    assert notes == [
+        "pairing: repeat 0: arms k1, k2, k3 (init kaiming_normal) should start from the same "
+        "weights but their init_fingerprint differs; k3 left out of the paired statistics of "
+        "this repeat"
+    ]
+    # Where the baseline shares the scheme, its fingerprint is the reference, even outvoted.
+    groups["original"], inits["original"] = runs("odd", "k"), "kaiming_normal"
+    excluded, _ = pairing_check(groups, "original", inits)
+    assert excluded == {("k1", 0), ("k2", 0)}
