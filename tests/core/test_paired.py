@@ -128,5 +128,7 @@ def test_pairing_check_takes_the_majority_where_the_baseline_has_another_scheme(
     ]
     # Where the baseline shares the scheme, its fingerprint is the reference, even outvoted.
     groups["original"], inits["original"] = runs("odd", "k"), "kaiming_normal"
-    excluded, _ = pairing_check(groups, "original", inits)
-    assert excluded == {("k1", 0), ("k2", 0)}
+    groups["k3"] = runs("k", "k")
+    excluded, notes = pairing_check(groups, "original", inits)
+    assert excluded == {("k1", 0), ("k2", 0), ("k3", 0)}
+    assert notes[0].endswith("differs; k1, k2, k3 left out of the paired statistics of this repeat")
