@@ -114,12 +114,7 @@ class Client:
         idempotency_key: str | None = None,
     ) -> dict[str, Any]:
         """POST /experiments (YAML or JSON body); dry_run validates and lists the runs only."""
-        body = spec.encode() if isinstance(spec, str) else spec
-        return dict(self._request(
-            "POST", "/experiments", content=body,
-            headers=_spec_headers(content_type, idempotency_key),
-            params={"dry_run": dry_run, "priority": priority},
-        ))
+        return self._submit("/experiments", spec, dry_run, priority, content_type, idempotency_key)
 
     def submit_sweep(
         self,
@@ -131,10 +126,15 @@ class Client:
         idempotency_key: str | None = None,
     ) -> dict[str, Any]:
         """POST /sweeps with a body that has `sweep:`: one experiment per sweep point."""
+        return self._submit("/sweeps", spec, dry_run, priority, content_type, idempotency_key)
+
+    def _submit(
+        self, path: str, spec: str | bytes, dry_run: bool, priority: int, content_type: str,
+        idempotency_key: str | None,
+    ) -> dict[str, Any]:
         body = spec.encode() if isinstance(spec, str) else spec
         return dict(self._request(
-            "POST", "/sweeps", content=body,
-            headers=_spec_headers(content_type, idempotency_key),
+            "POST", path, content=body, headers=_spec_headers(content_type, idempotency_key),
             params={"dry_run": dry_run, "priority": priority},
         ))
 

@@ -3,10 +3,13 @@ including it again)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session
 
 from api.deps import (
     Authorized,
@@ -21,6 +24,7 @@ from api.deps import (
 from api.schemas import RunPublic
 from runqueue.app import publish_runs
 from store import results, runs
+from store.db import Database
 from store.models import Run
 
 router = APIRouter(prefix="/runs", tags=["runs"], dependencies=[Authorized])
@@ -39,6 +43,18 @@ def _not_found(run_id: int) -> HTTPException:
     return HTTPException(status.HTTP_404_NOT_FOUND, f"run {run_id} not found")
 
 
+@contextmanager
+def _changing(db: Database, run_id: int) -> Iterator[Session]:
+    """A transaction on run `run_id`: no such run is a 404, a state that forbids it a 409."""
+    try:
+        with db.transaction() as session:
+            yield session
+    except LookupError:
+        raise _not_found(run_id) from None
+    except runs.Conflict as error:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(error)) from None
+
+
 @router.get("/{run_id}", response_model=RunPublic)
 def read_run(run_id: RunId, session: SessionDep) -> Run:
     """One run with its status, progress, worker, environment and error."""
@@ -54,13 +70,8 @@ def cancel_run(run_id: RunId, db: DatabaseDep) -> Run:
 
     409 for a run that already finished (done, failed or cancelled).
     """
-    with db.transaction() as session:
-        try:
-            return runs.cancel_run(session, run_id=run_id)
-        except LookupError:
-            raise _not_found(run_id) from None
-        except runs.Conflict as error:
-            raise HTTPException(status.HTTP_409_CONFLICT, str(error)) from None
+    with _changing(db, run_id) as session:
+        return runs.cancel_run(session, run_id=run_id)
 
 
 @router.post("/{run_id}/retry", response_model=RunPublic, dependencies=[OwnRun])
@@ -72,13 +83,8 @@ def retry_run(
     fresh: Annotated[bool, Query(description="drop checkpoint and metrics; start over")] = False,
 ) -> Run:
     """Queue a failed or cancelled run again (attempt + 1); it resumes from its checkpoint."""
-    with db.transaction() as session:
-        try:
-            run, dispatch = runs.retry_run(session, run_id=run_id, fresh=fresh)
-        except LookupError:
-            raise _not_found(run_id) from None
-        except runs.Conflict as error:
-            raise HTTPException(status.HTTP_409_CONFLICT, str(error)) from None
+    with _changing(db, run_id) as session:
+        run, dispatch = runs.retry_run(session, run_id=run_id, fresh=fresh)
     publish_runs(celery, settings, [dispatch])
     return run
 
@@ -92,20 +98,12 @@ def exclude_run(
 
     Who is the signed-in user; `by` is used only where there are no accounts."""
     by = principal.name or exclusion.by or None
-    with db.transaction() as session:
-        try:
-            return results.exclude_run(session, run_id=run_id, reason=exclusion.reason, by=by)
-        except LookupError:
-            raise _not_found(run_id) from None
+    with _changing(db, run_id) as session:
+        return results.exclude_run(session, run_id=run_id, reason=exclusion.reason, by=by)
 
 
 @router.post("/{run_id}/include", response_model=RunPublic, dependencies=[OwnRun])
 def include_run(run_id: RunId, db: DatabaseDep) -> Run:
     """Undo an exclusion: the run counts in the statistics again (409 if it is not excluded)."""
-    with db.transaction() as session:
-        try:
-            return results.include_run(session, run_id=run_id)
-        except LookupError:
-            raise _not_found(run_id) from None
-        except runs.Conflict as error:
-            raise HTTPException(status.HTTP_409_CONFLICT, str(error)) from None
+    with _changing(db, run_id) as session:
+        return results.include_run(session, run_id=run_id)
