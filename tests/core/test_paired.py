@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -9,7 +10,7 @@ import pytest
 from scipy import stats as sps
 
 from core import stats
-from core.paired import SECONDARY, holm, pairing_check
+from core.paired import SECONDARY, holm, paired_rows, paired_stats, pairing_check
 from core.spec import parse_spec
 from tests.core.run_records import record
 
@@ -132,3 +133,73 @@ def test_pairing_check_takes_the_majority_where_the_baseline_has_another_scheme(
     excluded, notes = pairing_check(groups, "original", inits)
     assert excluded == {("k1", 0), ("k2", 0), ("k3", 0)}
     assert notes[0].endswith("differs; k1, k2, k3 left out of the paired statistics of this repeat")
+
+
+def _stats(arm: list[float], base: list[float], metric: str = "loss") -> dict[str, Any]:
+    return paired_stats(np.array(arm, dtype=float), np.array(base, dtype=float), metric)
+
+
+def test_paired_stats_rows_have_the_same_columns_whatever_n() -> None:
+    # Mutation testing found the empty row's columns unchecked: tables and CSV exports read
+    # every row's columns, an arm with no shared repeat included.
+    empty, full = _stats([], []), _stats([1.0, 2.0, 4.0], [2.0, 2.5, 3.0])
+    assert empty == dict.fromkeys(full) | {"n": 0}
+    assert set(empty) == set(_stats([1.0], [2.0])) == set(_stats([1.0, 2.0], [2.0, 2.5]))
+
+
+def test_paired_stats_two_repeats_have_a_ci_and_p_values() -> None:
+    # Two pairs are the fewest a CI, d_z and p-values exist for (t with 1 d.f.); power.py reads
+    # the s.d. of differences back from this CI.
+    arm, base = [0.9, 1.3], [1.0, 1.5]
+    diff = np.array(arm) - np.array(base)
+    half = sps.t.ppf(0.975, 1) * diff.std(ddof=1) / math.sqrt(2)
+    row = _stats(arm, base)
+    assert row["n"] == 2
+    assert (row["ci95_low"], row["ci95_high"]) == pytest.approx(
+        (diff.mean() - half, diff.mean() + half)
+    )
+    assert row["d_z"] == pytest.approx(diff.mean() / diff.std(ddof=1))
+    assert row["t_p"] == pytest.approx(sps.ttest_rel(arm, base).pvalue)
+    assert row["wilcoxon_p"] == pytest.approx(sps.wilcoxon(arm, base).pvalue)
+
+
+def test_win_rate_counts_strict_gains_only() -> None:
+    # Accuracy differences are in percentage points: a tie is no win, half a point is one.
+    base = [80.0, 80.0, 80.0, 80.0]
+    accuracy = _stats([80.0, 80.5, 79.0, 82.0], base, "accuracy")
+    assert accuracy["win_rate"] == pytest.approx(2 / 4)
+    loss = _stats([1.0, 0.995, 1.01, 0.98], [1.0] * 4, "loss")  # lower is better
+    assert loss["win_rate"] == pytest.approx(2 / 4)
+
+
+def test_relative_diff_is_none_where_the_baseline_mean_is_zero() -> None:
+    # A baseline at 0% accuracy (diverged in every repeat) has no relative scale; the
+    # absolute statistics are still reported.
+    row = _stats([10.0, 30.0, 20.0], [0.0, 0.0, 0.0], "accuracy")
+    assert row["relative_diff"] is None
+    assert row["mean_diff"] == pytest.approx(20.0) and row["win_rate"] == 1
+    assert row["t_p"] == pytest.approx(sps.ttest_rel([10.0, 30.0, 20.0], [0.0] * 3).pvalue)
+
+
+def test_paired_rows_without_baseline_values_are_empty_rows() -> None:
+    # A baseline with no value yet (none of its runs finished, or no such split): every other
+    # arm still gets its row, with nothing paired, rather than an error.
+    rows = paired_rows({"smart": {0: 1.0, 1: 0.9}}, "original", {"rule": "final"}, "loss")
+    assert [(r["arm"], r["baseline"], r["rule"], r["metric"]) for r in rows] == [
+        ("smart", "original", "final", "loss")
+    ]
+    assert (rows[0]["n"], rows[0]["repeats"], rows[0]["mean_diff"]) == (0, [], None)
+
+
+def test_pairing_check_without_a_spec_groups_by_the_recorded_init() -> None:
+    # Without a spec the run records' `init` decides the scheme, and runs that record none
+    # used PyTorch's default: only arms of the same recorded scheme must share weights.
+    groups = {
+        "original": {0: {"init_fingerprint": "a"}},
+        "smart": {0: {"init_fingerprint": "b"}},
+        "lsuv": {0: {"init_fingerprint": "c", "init": "lsuv"}},
+        "orthogonal": {0: {"init_fingerprint": "d", "init": "orthogonal"}},
+    }
+    excluded, notes = pairing_check(groups, "original", {})
+    assert excluded == {("smart", 0)}
+    assert len(notes) == 1 and "arms original, smart (init pytorch)" in notes[0]
