@@ -5,6 +5,7 @@ Accuracy stays a fraction here, as it is stored; the tables and paired differenc
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -20,12 +21,18 @@ X_AXES = ("epoch", "examples_total", "seconds_total")
 MAX_GRID = 200
 
 
+@functools.lru_cache(maxsize=1024)
+def _t975(dof: int) -> float:
+    """Student's t 97.5% quantile: the same few repeat counts come back on every x."""
+    return float(sps.t.ppf(0.975, dof))
+
+
 def _curve_row(data: np.ndarray) -> dict[str, Any]:
     n = int(data.size)
     p10, p25, p50, p75, p90 = np.percentile(data, [10, 25, 50, 75, 90])
     mean = float(np.mean(data))
     std = float(np.std(data, ddof=1)) if n > 1 else None
-    half = float(sps.t.ppf(0.975, n - 1)) * std / math.sqrt(n) if std is not None else None
+    half = _t975(n - 1) * std / math.sqrt(n) if std is not None else None
     return {
         "n": n,
         "median": float(p50),
@@ -42,8 +49,14 @@ def _curve_row(data: np.ndarray) -> dict[str, Any]:
     }
 
 
-def _points(run: Run, phase: str, split: str, metric: str, x: str) -> tuple[np.ndarray, np.ndarray]:
-    """(x, y) of one run, x increasing; at a repeated x the later measurement stands."""
+def run_points(
+    run: Run, phase: str, split: str, metric: str, x: str = "epoch"
+) -> tuple[np.ndarray, np.ndarray]:
+    """(x, y) of one run, x increasing; at a repeated x the later measurement stands.
+
+    A run's points depend on its own rows only, so a caller may keep them while the run's rows
+    are unchanged and pass them to curve_from_points again (the API does, for a live experiment).
+    """
     rows = all_phases(run, split) if phase == "all" else series(run, phase).get(split, [])
     by_x: dict[float, float] = {}
     for row in rows:
@@ -97,17 +110,28 @@ def curve_stats(
     if x == "epoch" and phase == "all":
         raise ValueError("phase 'all' needs x examples_total or seconds_total; epochs restart")
     reps = group(runs).get(arm, {}).values()
+    return curve_from_points([run_points(r, phase, split, metric, x) for r in reps], x)
+
+
+def curve_from_points(
+    curves: Iterable[tuple[np.ndarray, np.ndarray]], x: str = "epoch"
+) -> list[dict[str, Any]]:
+    """curve_stats from the runs' run_points: by epoch, each recorded epoch's values; on the
+    examples or seconds axis, the runs read off a common grid (see curve_stats)."""
+    drawn = [c for c in curves if c[0].size]
     if x != "epoch":
-        curves = [c for c in (_points(r, phase, split, metric, x) for r in reps) if c[0].size]
-        return _interpolated(curves, x) if curves else []
-    by_epoch: dict[int, list[float]] = {}
-    for run in reps:
-        for row in series(run, phase).get(split, []):
-            value = num(row.get(metric))
-            if value is not None:
-                by_epoch.setdefault(int(row["epoch"]), []).append(value)
+        return _interpolated(drawn, x) if drawn else []
+    if not drawn:
+        return []
+    # Every run's values in one array, grouped by epoch (a stable sort keeps the runs' order).
+    epochs = np.concatenate([xs for xs, _ in drawn]).astype(int)
+    values = np.concatenate([ys for _, ys in drawn])
+    order = np.argsort(epochs, kind="stable")
+    epochs, values = epochs[order], values[order]
+    starts = np.flatnonzero(np.diff(epochs, prepend=epochs[0] - 1))
     return [
-        {"epoch": e, "x": float(e), **_curve_row(np.array(v))} for e, v in sorted(by_epoch.items())
+        {"epoch": int(epochs[a]), "x": float(epochs[a]), **_curve_row(values[a:b])}
+        for a, b in zip(starts, [*starts[1:], epochs.size], strict=True)
     ]
 
 

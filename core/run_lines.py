@@ -34,18 +34,28 @@ def _line(run: Run, phase: str, split: str, metric: str, x: str) -> tuple[list[f
     return xs, ys
 
 
+def _check(x: str, points: int) -> None:
+    check_choice(x, X_AXES, "x axis")
+    if points < 2:
+        raise ValueError(f"points must be at least 2, got {points}")
+
+
+def run_line(
+    run: Run, phase: str = "main", split: str = "val", metric: str = "loss", x: str = "epoch",
+    points: int = MAX_POINTS,
+) -> tuple[list[float], list[float]]:
+    """One run's (x, y), at most `points` points; empty where the run lacks the figure."""
+    _check(x, points)
+    xs, ys = _line(run, phase, split, metric, x)
+    return thin(xs, ys, points) if xs else ([], [])
+
+
 def run_lines(
     runs: Iterable[Run], arm: str, phase: str = "main", split: str = "val", metric: str = "loss",
     x: str = "epoch", points: int = MAX_POINTS,
 ) -> list[dict[str, Any]]:
     """[{repeat, x, y}] per repeat of `arm` that has the figure, at most `points` points each."""
-    check_choice(x, X_AXES, "x axis")
-    if points < 2:
-        raise ValueError(f"points must be at least 2, got {points}")
-    out = []
-    for repeat, run in group(runs).get(arm, {}).items():
-        xs, ys = _line(run, phase, split, metric, x)
-        if xs:
-            xs, ys = thin(xs, ys, points)
-            out.append({"repeat": repeat, "x": xs, "y": ys})
-    return out
+    _check(x, points)
+    lines = ((repeat, run_line(run, phase, split, metric, x, points))
+             for repeat, run in group(runs).get(arm, {}).items())
+    return [{"repeat": repeat, "x": xs, "y": ys} for repeat, (xs, ys) in lines if xs]

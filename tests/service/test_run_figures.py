@@ -1,0 +1,187 @@
+"""Per-run figures kept between requests (api.run_figures): a live experiment's curves and
+selections equal a full recomputation at every step, while only the runs whose rows changed are
+read again: new epochs, a fresh retry's deleted rows, an exclusion (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import insert, select
+
+from api.run_figures import RunFigureCache
+from core.curves import curve_from_points, curve_stats, run_points
+from core.spec import parse_spec
+from core.stats import select as select_epoch
+from store import results, runs
+from store.db import Database, upgrade
+from store.models import Metric, Run
+from tests.reliability.inprocess import AUTH, make_app
+from tests.service.backends import POSTGRES, admin_connect, unavailable
+from tests.service.servers import tiny_spec
+
+ARMS = [{"name": "original", "method": "original"}, {"name": "warm", "method": "warm_start"}]
+SPLITS = ("train", "val", "test")
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+       ) -> Iterator[Database]:
+    """A freshly migrated scratch database of each dialect."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('figures') / 'store.db'}"
+        upgrade(url)
+        yield Database(url)
+        return
+    try:
+        admin = admin_connect()
+    except Exception as error:
+        unavailable(f"PostgreSQL is not reachable ({error})")
+    name = f"initlab_figures_{uuid.uuid4().hex[:10]}"
+    admin.execute(f'CREATE DATABASE "{name}"')
+    url = POSTGRES.rsplit("/", 1)[0] + f"/{name}"
+    upgrade(url)
+    database = Database(url)
+    yield database
+    database.dispose()
+    admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _experiment(db: Database, repeats: int = 3) -> tuple[int, dict[tuple[str, int], int]]:
+    """A running experiment of two arms × `repeats`; (its id, run ids by (arm, repeat))."""
+    spec = parse_spec(tiny_spec(f"figures-{uuid.uuid4().hex[:6]}", repeats=repeats, arms=ARMS))
+    with db.transaction() as session:
+        experiment, _ = runs.create_experiment(session, spec=spec, priority=5)
+        for run in experiment.runs:
+            run.status = "running"
+        return experiment.id, {(run.arm, run.repeat): run.id for run in experiment.runs}
+
+
+def _add_epoch(db: Database, eid: int, run_ids: list[int], epoch: int, rng: random.Random) -> None:
+    rows = [{"run_id": rid, "experiment_id": eid, "phase": "main", "epoch": epoch, "split": split,
+             "loss": rng.uniform(0.5, 2.0), "accuracy": rng.uniform(0.1, 0.9), "lr": 0.01,
+             "examples_total": 100 * epoch, "seconds_total": 0.5 * epoch}
+            for rid in run_ids for split in SPLITS]  # fmt: skip
+    with db.transaction() as session:
+        session.execute(insert(Metric), rows)
+
+
+class Counting:
+    """A run figure that counts the runs it was computed for."""
+
+    def __init__(self, figure: Any) -> None:
+        self.figure, self.runs = figure, 0
+
+    def __call__(self, run: dict[str, Any]) -> Any:
+        self.runs += 1
+        return self.figure(run)
+
+
+def _cached_curve(db: Database, cache: RunFigureCache, eid: int, points: Counting
+                  ) -> dict[str, list[dict[str, Any]]]:
+    with db.session() as session:
+        figures = cache.figures(session, experiment_id=eid, key=("val loss", eid), phase="main",
+                                split="val", figure=points)
+    by_arm: dict[str, list[tuple[int, Any]]] = {}
+    for run, fig in figures:
+        by_arm.setdefault(run["arm"], []).append((run["repeat"], fig))
+    return {arm: curve_from_points([f for _, f in sorted(figs, key=lambda p: p[0])])
+            for arm, figs in by_arm.items()}
+
+
+def _full_curve(db: Database, eid: int) -> dict[str, list[dict[str, Any]]]:
+    with db.session() as session:
+        every = results.runs_for_stats(session, experiment_id=eid, phase="main", split="val")
+    return {arm["name"]: curve_stats(every, arm["name"], "main", "val", "loss") for arm in ARMS}
+
+
+def test_live_curves_equal_a_full_recompute_reading_only_the_runs_that_changed(
+    db: Database,
+) -> None:
+    eid, run = _experiment(db)
+    rng = random.Random(3)
+    for epoch in (1, 2):
+        _add_epoch(db, eid, list(run.values()), epoch, rng)
+    cache = RunFigureCache()
+    points = Counting(lambda run: run_points(run, "main", "val", "loss"))
+
+    assert _cached_curve(db, cache, eid, points) == _full_curve(db, eid)
+    assert points.runs == 6  # a new entry computes every run
+
+    _add_epoch(db, eid, [run["original", 0], run["warm", 2]], 3, rng)  # two runs are ahead
+    curve = _cached_curve(db, cache, eid, points)
+    assert curve == _full_curve(db, eid) and points.runs == 6 + 2
+    assert [row["n"] for row in curve["original"]] == [3, 3, 1]
+
+    assert _cached_curve(db, cache, eid, points) == _full_curve(db, eid)
+    assert points.runs == 8  # nothing new: nothing read again
+
+    with db.transaction() as session:  # one run failed and is retried afresh: rows deleted
+        session.get(Run, run["original", 1]).status = "failed"  # type: ignore[union-attr]
+    with db.transaction() as session:
+        runs.retry_run(session, run_id=run["original", 1], fresh=True)
+    curve = _cached_curve(db, cache, eid, points)
+    assert curve == _full_curve(db, eid) and points.runs == 9
+    assert [row["n"] for row in curve["original"]] == [2, 2, 1]
+
+    with db.transaction() as session:
+        results.exclude_run(session, run_id=run["warm", 1], reason="bad node", by=None)
+    curve = _cached_curve(db, cache, eid, points)
+    assert curve == _full_curve(db, eid) and points.runs == 9  # left out, nothing recomputed
+    assert [row["n"] for row in curve["warm"]] == [2, 2, 1]
+
+
+def test_an_entry_for_another_figure_or_experiment_is_computed_apart(db: Database) -> None:
+    first, first_runs = _experiment(db, repeats=2)
+    second, _ = _experiment(db, repeats=2)
+    rng = random.Random(5)
+    _add_epoch(db, first, list(first_runs.values()), 1, rng)
+    cache = RunFigureCache(size=2)
+    loss = Counting(lambda run: run_points(run, "main", "val", "loss"))
+    with db.session() as session:
+        got = cache.figures(session, experiment_id=first, key="a", phase="main", split="val",
+                            figure=loss)
+        assert sorted((run["arm"], run["repeat"]) for run, _ in got) == [
+            ("original", 0), ("original", 1), ("warm", 0), ("warm", 1)]
+        assert all(points[0].tolist() == [1.0] for _, points in got) and loss.runs == 4
+        none = cache.figures(session, experiment_id=second, key="b", phase="main", split="val",
+                             figure=loss)
+        assert all(points[0].size == 0 for _, points in none) and loss.runs == 8
+        cache.figures(session, experiment_id=second, key="c", phase="main", split="val",
+                      figure=loss)  # a third entry: "a", the least recently used, is dropped
+        cache.figures(session, experiment_id=first, key="a", phase="main", split="val",
+                      figure=loss)
+    assert loss.runs == 16
+
+
+def test_the_api_serves_a_live_experiments_curves_and_selections_as_computed_whole(
+    tmp_path: Path,
+) -> None:
+    app = make_app(tmp_path)
+    database = Database(app.state.settings.database_url)
+    eid, run = _experiment(database, repeats=4)
+    ids = sorted(run.values())
+    rng = random.Random(11)
+    with TestClient(app, headers=AUTH, base_url="http://testserver/api/v1") as client:
+        for epoch in (1, 2, 3):
+            _add_epoch(database, eid, ids if epoch < 3 else ids[::3], epoch, rng)
+            with database.session() as session:
+                every = results.runs_for_stats(session, experiment_id=eid, phase="main")
+                run_order = list(session.scalars(select(Run.id).where(Run.experiment_id == eid)))
+            assert run_order == ids
+            for split, metric, x in (("val", "loss", "epoch"), ("test", "accuracy", "epoch"),
+                                     ("train", "loss", "examples_total")):
+                body = client.get(f"/experiments/{eid}/curves",
+                                  params={"split": split, "metric": metric, "x": x}).json()
+                for arm in ARMS:
+                    want = curve_stats(every, arm["name"], "main", split, metric, x)
+                    got = body["arms"][arm["name"]]
+                    assert [{k: r[k] for k in want[0]} for r in got] == want
+            selected = client.get(f"/experiments/{eid}/selected").json()
+            assert selected == [{"arm": r["arm"], "repeat": r["repeat"],
+                                 "splits": select_epoch(r)} for r in every]
