@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from core.phase_order import ordered_phases
 from store.models import Experiment, Metric, Run
+from store.run_rows import last_metric_id
 from store.runs import METRIC_FIELDS, derive_status
 
 Archived = Literal["false", "true", "all"]
@@ -183,9 +184,10 @@ def results_version(session: Session, *, experiment_id: int, done_only: bool = F
     """What the experiment's results depend on: equal versions give equal summaries and curves.
 
     A recorded epoch is never rewritten with other values (a resumed run replays its own
-    checkpoint's rows), so metric rows change only by new ids or by a fresh retry's delete,
-    both seen in (count, max id). A done run's rows never change at all, so figures of done
-    runs depend only on which runs are done.
+    checkpoint's rows), so metric rows change only by new ids, seen in the largest id (one
+    step down an index, where counting the rows read all of them), or by a fresh retry's
+    delete, which raises the run's attempt in the same transaction. A done run's rows never
+    change at all, so figures of done runs depend only on which runs are done.
     """
     runs = session.execute(
         select(Run.id, Run.status, Run.task_id, Run.attempt, Run.finished, Run.excluded_at)
@@ -196,7 +198,5 @@ def results_version(session: Session, *, experiment_id: int, done_only: bool = F
         return tuple(
             (r.id, r.attempt, r.finished, r.excluded_at) for r in runs if r.status == "done"
         )
-    count, last = session.execute(
-        select(func.count(), func.max(Metric.id)).where(Metric.experiment_id == experiment_id)
-    ).one()
-    return (count, last, tuple(tuple(r) for r in runs))
+    last = last_metric_id(session, experiment_id=experiment_id)
+    return (last, tuple(tuple(r) for r in runs))

@@ -16,6 +16,7 @@ from api.deps import API_PREFIX
 from api.errors import ERROR_RESPONSES, http_error, request_invalid
 from api.middleware import BodySizeLimit
 from api.routes import auth, curation, experiments, health, imports, presets, results, runs, sweeps
+from api.run_figures import RunFigureCache
 from api.throttle import LoginThrottle
 from runqueue.app import make_celery
 from store.config import Settings, get_settings
@@ -43,6 +44,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.db = get_database(settings.database_url)
     app.state.celery = make_celery(settings)
     app.state.results_cache = ResultCache()
+    app.state.run_figures = RunFigureCache()
     app.state.login_throttle = LoginThrottle(settings.login_failures, settings.login_lockout)
     app.include_router(health.router, prefix=PREFIX)
     # imports before experiments: "/experiments/import" must not be read as an experiment id.

@@ -23,7 +23,6 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -42,7 +41,7 @@ from store.config import Settings  # noqa: E402
 from store.db import get_database, upgrade  # noqa: E402
 from store.models import Metric, Run, utcnow  # noqa: E402
 from store.runs import create_experiment  # noqa: E402
-from tests.service.backends import POSTGRES, admin_connect  # noqa: E402
+from tests.service.backends import scratch_postgres  # noqa: E402
 
 ARMS, REPEATS, EPOCHS = ("original", "smart"), 60, 100
 SPLITS = ("train", "val", "test", "sample")
@@ -136,16 +135,8 @@ def backend(name: str, root: Path) -> Iterator[str]:
         upgrade(url)
         yield url
         return
-    scratch = f"initlab_bench_{uuid.uuid4().hex[:8]}"
-    admin: Any = admin_connect()
-    admin.execute(f'CREATE DATABASE "{scratch}"')
-    url = POSTGRES.rsplit("/", 1)[0] + f"/{scratch}"
-    try:
-        upgrade(url)
+    with scratch_postgres("bench") as url:
         yield url
-    finally:
-        get_database(url).dispose()
-        admin.execute(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)')
 
 
 def run_backend(name: str, requests: int) -> list[tuple[str, str, dict[str, float]]]:

@@ -19,15 +19,10 @@ from core.stats import summarize
 from core.stopping import DECIDED, savings, stop_reason
 from store.clock import database_now
 from store.db import Database
-from store.models import Experiment, Metric, Run
+from store.models import Experiment, Run
+from store.run_rows import core_run, rows_by_run, stats_runs
 from store.runs import Conflict, lock_both, lock_experiment, sync_status
 from store.states import transition
-
-# What runs_for_stats reads of a metric row: what core.stats, curves and equal compute use.
-STATS_FIELDS = (
-    "phase", "epoch", "split", "loss", "accuracy", "lr", "examples", "examples_total",
-    "seconds_total",
-)  # fmt: skip
 
 
 def runs_for_stats(
@@ -39,44 +34,12 @@ def runs_for_stats(
     done_only: bool = False,
 ) -> list[dict[str, Any]]:
     """The runs in the form core.stats takes, with their metric rows (optionally filtered);
-    excluded runs are left out.
-
-    Rows are read as plain columns, not ORM objects (several times faster for an experiment's
-    50,000 rows), and carry only what core.stats reads; ix_metric_experiment_id_phase_split
-    serves the filters.
-    """
-    runs = list(
-        session.scalars(
-            select(Run)
-            .where(Run.experiment_id == experiment_id, Run.excluded_reason.is_(None))
-            .order_by(Run.id)
-        )
-    )
-    runs = [r for r in runs if r.status == "done" or not done_only]
-    columns = [getattr(Metric, field) for field in STATS_FIELDS]
-    query = select(Metric.run_id, *columns).where(Metric.experiment_id == experiment_id)
-    if phase:
-        query = query.where(Metric.phase == phase)
-    if split:
-        query = query.where(Metric.split == split)
-    if done_only:
-        query = query.where(Metric.run_id.in_([r.id for r in runs]))
-    by_run: dict[int, list[dict[str, Any]]] = {run.id: [] for run in runs}
-    for run_id, *values in session.execute(query):
-        if run_id in by_run:  # an excluded run's rows are read, but not used
-            by_run[run_id].append(dict(zip(STATS_FIELDS, values, strict=True)))
-    return [
-        {
-            "arm": r.arm,
-            "repeat": r.repeat,
-            "seed": r.seed,
-            "init_fingerprint": r.init_fingerprint,
-            "status": r.status,
-            "wall_seconds": r.wall_seconds or {},
-            "metrics": by_run[r.id],
-        }
-        for r in runs
-    ]
+    excluded runs are left out."""
+    runs = stats_runs(session, experiment_id=experiment_id)
+    runs = [r for r in runs if r["status"] == "done" or not done_only]
+    rows = rows_by_run(session, experiment_id=experiment_id, phase=phase, split=split,
+                       run_ids=[r["id"] for r in runs] if done_only else None)
+    return [{**core_run(run), "metrics": rows.get(run["id"], [])} for run in runs]
 
 
 def exclude_run(session: Session, *, run_id: int, reason: str, by: str | None) -> Run:

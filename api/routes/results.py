@@ -21,10 +21,12 @@ from api.result_schemas import (
     Summary,
 )
 from api.routes.experiments import get_experiment, spec_of
+from api.run_figures import RunFigure, RunFigureCache
 from api.schemas import RunPage
-from core.run_lines import MAX_POINTS, run_lines
+from core.curves import curve_from_points, run_points
+from core.run_lines import MAX_POINTS, run_line
 from core.stats import band as band_edges
-from core.stats import curve_stats, select
+from core.stats import select
 from store import results
 
 router = APIRouter(prefix="/experiments", tags=["results"], dependencies=[Authorized])
@@ -78,15 +80,25 @@ def _check_axis(phase: str, x: str) -> None:
         )
 
 
-def _runs(session: Any, experiment_id: int, phase: str, split: str) -> list[dict[str, Any]]:
-    """The runs with their rows of one split, of one phase or (phase=all) of every phase."""
-    stored = None if phase == "all" else phase
-    return results.runs_for_stats(session, experiment_id=experiment_id, phase=stored, split=split)
-
-
 def _cache(request: Request) -> ResultCache:
     cache: ResultCache = request.app.state.results_cache
     return cache
+
+
+def _by_arm(
+    request: Request, session: Any, experiment_id: int, key: tuple[Any, ...], phase: str,
+    split: str | None, figure: RunFigure,
+) -> dict[str, list[tuple[int, Any]]]:
+    """Each run's figure (of one split, of one phase or, phase=all, of every phase), per arm
+    as (repeat, figure) in repeat order; only runs whose rows changed are computed again."""
+    cache: RunFigureCache = request.app.state.run_figures
+    stored = None if phase == "all" else phase
+    figures = cache.figures(session, experiment_id=experiment_id, key=(experiment_id, *key),
+                            phase=stored, split=split, figure=figure)
+    arms: dict[str, list[tuple[int, Any]]] = {}
+    for run, fig in figures:
+        arms.setdefault(run["arm"], []).append((run["repeat"], fig))
+    return {arm: sorted(figs, key=lambda pair: pair[0]) for arm, figs in arms.items()}
 
 
 @router.get("/{experiment_id}/curves", response_model=Curves)
@@ -114,10 +126,11 @@ def read_curves(
     version = crud.results_version(session, experiment_id=experiment_id)
 
     def compute() -> dict[str, Any]:
-        runs = _runs(session, experiment_id, phase, split)
+        points = _by_arm(request, session, experiment_id, ("points", phase, split, metric, x),
+                         phase, split, lambda run: run_points(run, phase, split, metric, x))
         arms: dict[str, list[dict[str, Any]]] = {}
         for arm in spec.arms:
-            rows = curve_stats(runs, arm.name, phase, split, metric, x)
+            rows = curve_from_points([p for _, p in points.get(arm.name, [])], x)
             for row in rows:
                 row["low"], row["high"] = band_edges(row, band)
             arms[arm.name] = rows
@@ -147,8 +160,11 @@ def read_lines(
     version = crud.results_version(session, experiment_id=experiment_id)
 
     def compute() -> dict[str, Any]:
-        runs = _runs(session, experiment_id, phase, split)
-        arms = {a.name: run_lines(runs, a.name, phase, split, metric, x, points) for a in spec.arms}
+        lines = _by_arm(request, session, experiment_id, ("lines", phase, split, metric, x, points),
+                        phase, split, lambda run: run_line(run, phase, split, metric, x, points))
+        arms = {a.name: [{"repeat": repeat, "x": xs, "y": ys}
+                         for repeat, (xs, ys) in lines.get(a.name, []) if xs]
+                for a in spec.arms}
         return {"phase": phase, "split": split, "metric": metric, "x": x, "arms": arms}
 
     key = ("lines", experiment_id, phase, split, metric, x, points)
@@ -156,10 +172,12 @@ def read_lines(
 
 
 @router.get("/{experiment_id}/phases", response_model=list[str])
-def read_phases(experiment_id: ExperimentId, session: SessionDep) -> list[str]:
+def read_phases(request: Request, experiment_id: ExperimentId, session: SessionDep) -> Response:
     """The phases that have metric rows, in training order (stage-1…k, preprocess, main)."""
     get_experiment(session, experiment_id)
-    return crud.phases_of(session, experiment_id=experiment_id)
+    version = crud.results_version(session, experiment_id=experiment_id)
+    return _cache(request).respond(("phases", experiment_id), version,
+                                   lambda: crud.phases_of(session, experiment_id=experiment_id))
 
 
 @router.get("/{experiment_id}/selected", response_model=list[SelectedRun])
@@ -171,9 +189,12 @@ def read_selected(
     version = crud.results_version(session, experiment_id=experiment_id)
 
     def compute() -> list[dict[str, Any]]:
-        runs = results.runs_for_stats(session, experiment_id=experiment_id, phase="main")
-        return [{"arm": run["arm"], "repeat": run["repeat"], "splits": select(run, rule)}
-                for run in runs]
+        cache: RunFigureCache = request.app.state.run_figures
+        figures = cache.figures(session, experiment_id=experiment_id,
+                                key=(experiment_id, "selected", rule), phase="main", split=None,
+                                figure=lambda run: select(run, rule))
+        return [{"arm": run["arm"], "repeat": run["repeat"], "splits": splits}
+                for run, splits in figures]
 
     return _cache(request).respond(("selected", experiment_id, rule), version, compute)
 

@@ -55,6 +55,26 @@ def sqlite_backend(root: Path) -> Backend:
 
 
 @contextmanager
+def scratch_postgres(label: str, migrate: bool = True) -> Iterator[str]:
+    """The URL of a scratch PostgreSQL database of its own (migrated unless not `migrate`),
+    dropped after."""
+    try:
+        admin = admin_connect()
+    except Exception as error:
+        unavailable(f"PostgreSQL at {POSTGRES.split('@')[-1]} is not reachable ({error})")
+    name = f"initlab_{label}_{uuid.uuid4().hex[:10]}"
+    admin.execute(f'CREATE DATABASE "{name}"')
+    url = POSTGRES.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        if migrate:
+            upgrade(url)
+        yield url
+    finally:
+        get_database(url).dispose()
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
 def postgres_backend(
     root: Path, label: str = "postgres", redis_url: str = REDIS
 ) -> Iterator[Backend]:

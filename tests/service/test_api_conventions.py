@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from contextlib import nullcontext
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,21 +24,10 @@ from store.db import Database, alembic_config, upgrade
 from store.models import Experiment
 from tests.core.authors_files import write_authors_file
 from tests.reliability.inprocess import AUTH, make_app
-from tests.service.backends import POSTGRES, admin_connect, unavailable
+from tests.service.backends import scratch_postgres
 from tests.service.servers import TOKEN, Api, Service, problem_lines, tiny_spec, wait_for
 
 LIST_KEYS = {"items", "total", "limit", "offset"}
-
-
-def _postgres_url(label: str) -> tuple[str, Any]:
-    """A fresh scratch PostgreSQL database (url, admin connection), or skip."""
-    try:
-        admin = admin_connect()
-    except Exception as error:
-        unavailable(f"PostgreSQL is not reachable ({error})")
-    name = f"initlab_{label}_{uuid.uuid4().hex[:10]}"
-    admin.execute(f'CREATE DATABASE "{name}"')
-    return POSTGRES.rsplit("/", 1)[0] + f"/{name}", (admin, name)
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
@@ -49,12 +39,10 @@ def app(
     if request.param == "sqlite":
         yield make_app(root)
         return
-    url, (admin, name) = _postgres_url("conventions")
-    upgrade(url)
-    application = make_app(root, database_url=url)
-    yield application
-    application.state.db.dispose()
-    admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_postgres("conventions") as url:
+        application = make_app(root, database_url=url)
+        yield application
+        application.state.db.dispose()
 
 
 @pytest.fixture(scope="module")
@@ -277,10 +265,9 @@ def test_openapi_types_every_answer(client: TestClient) -> None:
 def test_migration_0008_gives_old_experiments_empty_tags(dialect: str, tmp_path: Path) -> None:
     from alembic import command
 
-    url, admin = (
-        (f"sqlite:///{tmp_path / 'old.db'}", None) if dialect == "sqlite" else _postgres_url("m7")
-    )
-    try:
+    scratch = (nullcontext(f"sqlite:///{tmp_path / 'old.db'}") if dialect == "sqlite"
+               else scratch_postgres("m7", migrate=False))
+    with scratch as url:
         upgrade(url, "0006")
         db = Database(url)
         with db.engine.begin() as connection:
@@ -295,9 +282,6 @@ def test_migration_0008_gives_old_experiments_empty_tags(dialect: str, tmp_path:
         db.dispose()
         command.downgrade(alembic_config(url), "0006")
         upgrade(url)
-    finally:
-        if admin is not None:
-            admin[0].execute(f'DROP DATABASE IF EXISTS "{admin[1]}" WITH (FORCE)')
 
 
 def test_created_after_accepts_times_with_and_without_a_zone(client: TestClient) -> None:

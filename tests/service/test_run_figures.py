@@ -22,7 +22,7 @@ from store import results, runs
 from store.db import Database, upgrade
 from store.models import Metric, Run
 from tests.reliability.inprocess import AUTH, make_app
-from tests.service.backends import POSTGRES, admin_connect, unavailable
+from tests.service.backends import scratch_postgres
 from tests.service.servers import tiny_spec
 
 ARMS = [{"name": "original", "method": "original"}, {"name": "warm", "method": "warm_start"}]
@@ -38,18 +38,10 @@ def db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
         upgrade(url)
         yield Database(url)
         return
-    try:
-        admin = admin_connect()
-    except Exception as error:
-        unavailable(f"PostgreSQL is not reachable ({error})")
-    name = f"initlab_figures_{uuid.uuid4().hex[:10]}"
-    admin.execute(f'CREATE DATABASE "{name}"')
-    url = POSTGRES.rsplit("/", 1)[0] + f"/{name}"
-    upgrade(url)
-    database = Database(url)
-    yield database
-    database.dispose()
-    admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_postgres("figures") as url:
+        database = Database(url)
+        yield database
+        database.dispose()
 
 
 def _experiment(db: Database, repeats: int = 3) -> tuple[int, dict[tuple[str, int], int]]:
