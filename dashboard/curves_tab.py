@@ -28,6 +28,7 @@ from dashboard.curve_settings import (
     METRICS,
     SPLITS,
     STATE_PREFIX,
+    from_query,
     lr_panel,
     panels,
     seed_state,
@@ -81,7 +82,7 @@ def _controls(phases: list[str]) -> dict[str, Any]:
     top[0].segmented_control("Panels", LAYOUTS, key=_w("layout"), format_func=str.capitalize)
     top[1].selectbox("X axis", X_AXES, key=_w("x"), format_func=X_LABELS.get,
                      help="examples trained on counts every phase: the fair axis for warm starts")
-    choices = [*phases, "all"] if s[_w("x")] != "epoch" else phases
+    choices = _phase_choices(phases, s[_w("x")])
     if s.get(_w("phase")) not in choices:
         s[_w("phase")] = "main" if "main" in choices else choices[0]
     top[2].selectbox("Phase", choices, key=_w("phase"),
@@ -115,35 +116,41 @@ def _write_url(settings: dict[str, Any]) -> None:
             st.query_params[key] = value
 
 
-def _draw(eid: int, arms: list[str], view: CurveView, key: str, height: int) -> list[ArmSeries]:
+def _draw(eid: int, arms: list[str], view: CurveView, key: str, height: int) -> None:
     series = panel_series(eid, arms, view) or []
     if not any(s.xs for s in series):
         st.caption(f"{view.panel_title}: no figures in the {view.phase} phase yet.")
-        return series
+        return
     title = view.panel_title + (f" · EMA {view.smoothing:g}" if view.smoothing else "")
     st.plotly_chart(plotly_figure(series, view, height=height, title=title), key=key)
-    return series
 
 
-def curves_tab(eid: int, arms: list[str], phases: list[str]) -> tuple[CurveView, list[ArmSeries]]:
-    """Draw the tab; returns the main view and its series (what the Exports tab saves)."""
+def _phase_choices(phases: list[str], x: str) -> list[str]:
+    return [*phases, "all"] if x != "epoch" else phases
+
+
+def url_view(phases: list[str]) -> CurveView:
+    """The single-panel view the URL names (the Curves tab keeps its settings there)."""
+    settings = from_query(st.query_params.to_dict())
+    if settings["phase"] not in _phase_choices(phases, settings["x"]):
+        settings["phase"] = "main"
+    return view_of(settings)
+
+
+def curves_tab(eid: int, arms: list[str], phases: list[str]) -> None:
+    """Draw the tab: its controls, the panel grid (or one panel) and the lr panel."""
     settings = _controls(phases)
     view = view_of(settings)
     if settings["layout"] == "single":
-        series = _draw(eid, arms, view, "curve_chart", 460)
+        _draw(eid, arms, view, "curve_chart", 460)
     else:
         grid = panels(view)
-        series = []
         for row in (grid[:3], grid[3:]):
             for col, panel in zip(st.columns(3), row, strict=True):
                 with col:
-                    drawn = _draw(eid, arms, panel, f"chart_{panel.metric}_{panel.split}",
-                                  PANEL_HEIGHT)
-                    if panel.metric == view.metric and panel.split == view.split:
-                        series = drawn
+                    _draw(eid, arms, panel, f"chart_{panel.metric}_{panel.split}", PANEL_HEIGHT)
     with st.expander("Learning rate", expanded=settings["layout"] == "grid"):
         _draw(eid, arms, lr_panel(view), "chart_lr", 260)
     st.caption(f"One colour per arm; {view.centre} and {view.band_label}. Hover lists every "
                "arm's value and n (the runs that reach that x); bands are drawn only where at "
                "least 2 runs do.")
-    return view, series

@@ -16,7 +16,7 @@ from core.provenance import is_imported, provenance_lines
 from dashboard.annotations import tags_and_notes
 from dashboard.charts import CurveView
 from dashboard.client import get_client
-from dashboard.curves_tab import curves_tab
+from dashboard.curves_tab import curves_tab, panel_series, url_view
 from dashboard.export import (
     FIGURE_FORMATS,
     TABLE_FORMATS,
@@ -27,12 +27,13 @@ from dashboard.export import (
 )
 from dashboard.runs_tab import runs_tab
 from dashboard.tables import stopped_early_line
-from dashboard.tables_tab import tables_tab
+from dashboard.tables_tab import fetch_summary, tables_tab
 from dashboard.ui import FINISHED, call, pick_experiment, progress_line
 
 client = get_client()
 TICK = 5  # seconds between redraws while runs are active
 ACTIVE = "experiment-active"
+TABS = ("Curves", "Tables", "Runs", "Exports")
 
 
 def _header(experiment: dict[str, Any]) -> None:
@@ -114,15 +115,22 @@ def _page(eid: int) -> None:
     phases = call("list the phases", client.phases, eid) or ["main"]
     if "main" not in phases:
         phases.append("main")
-    tabs = st.tabs(["Curves", "Tables", "Runs", "Exports"])
-    with tabs[0]:
-        view, series = curves_tab(eid, arms, phases)
-    with tabs[1]:
-        summary = tables_tab(experiment, arms)
-    with tabs[2]:
-        runs_tab(experiment)
-    with tabs[3]:
-        _exports_tab(experiment, summary, view, series)
+    # Only the open tab is drawn (and asks the API anything); the tab is in the URL (?tab=).
+    curves, tables, runs, exports = st.tabs(TABS, key="tab", bind="query-params")
+    if curves.open:
+        with curves:
+            curves_tab(eid, arms, phases)
+    if tables.open:
+        with tables:
+            tables_tab(experiment, arms)
+    if runs.open:
+        with runs:
+            runs_tab(experiment)
+    if exports.open:
+        with exports:
+            view = url_view(phases)
+            summary = fetch_summary(eid, unfinished=experiment["status"] != "done")
+            _exports_tab(experiment, summary, view, panel_series(eid, arms, view) or [])
     if active:
         st.caption(f"Runs are active: this page updates every {TICK} s.")
 

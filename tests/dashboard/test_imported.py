@@ -27,4 +27,6 @@ def test_imported_experiment_page_shows_provenance_and_test_loss_caveat(
     warnings = texts(at.warning)
     assert TEST_LOSS_IS_VAL_LOSS in warnings
     assert any("imported from dash.npz" in w and "CC BY-NC 4.0" in w for w in warnings)
-    assert not any(b.proto.label == "Retry run" for b in at.button)  # all runs are done
+    runs = app_on(experiment=str(stored.json()["id"]), tab="Runs")
+    assert set(runs.dataframe[0].value["Status"]) == {"done"}
+    assert not any(b.proto.label == "Retry run" for b in runs.button)  # all runs are done

@@ -82,7 +82,11 @@ def test_experiment_page_shows_curves_tables_runs_and_exports(
     assert [t["name"] for t in centres] == ["original", "smart"]
     assert len(bands) == 2 and centres[0]["line"]["color"] != centres[1]["line"]["color"]
     assert all(c[0] == 3 for c in centres[0]["customdata"])  # n on hover: three repeats
+    # Only the open tab is drawn: no table, runs or downloads behind the Curves tab.
+    assert not at.table and not at.dataframe and not at.get("download_button")
 
+    curves = at
+    at = app_on(experiment=str(finished["id"]), tab="Tables")  # the tab is in the URL
     tables = at.table
     assert len(tables) >= 1 + 3 + 1 + 1  # primary, val/test/train, paired, preprocessing
     # The primary comparison leads, with its effect size, sequence and decision.
@@ -97,11 +101,15 @@ def test_experiment_page_shows_curves_tables_runs_and_exports(
     at.radio(key="rule").set_value("epoch").run()
     assert any("Rule epoch 3" in m for m in texts(at.markdown))
 
-    runs = at.dataframe[0].value  # the only st.dataframe here
+    assert not at.get("plotly_chart")
+
+    runs = app_on(experiment=str(finished["id"]), tab="Runs").dataframe[0].value
     assert set(runs["Status"]) == {"done"} and set(runs["Attempt"]) == {1}
-    labels = [b.proto.label for b in at.get("download_button")]
+    exports = app_on(experiment=str(finished["id"]), tab="Exports")
+    labels = [b.proto.label for b in exports.get("download_button")]
     assert labels == ["Tables .csv", "Tables .md", "Tables .tex", "Figure .png", "Figure .svg"]
 
+    at = curves
     charts = plotly_specs(at)  # the grid: loss, accuracy × train, val, test; then lr
     assert [c["layout"]["title"]["text"] for c in charts] == [
         f"{s} {m}" for m in ("loss", "accuracy") for s in ("training", "validation", "test")
