@@ -1,16 +1,18 @@
 """The dashboard at a real protocol's size: one experiment of 1,000 runs × 100 epochs × 4 splits.
 
-    python bench/dashboard_scale.py [--repeats 500] [--sessions 3] [--ticks 10]
+    python bench/dashboard_scale.py [--repeats 500] [--sessions 3] [--ticks 10] [--running 8]
 
 Seeds a SQLite store (bench/service_queries.store_experiment: 2 arms × `repeats` finished runs,
 400,000 metric rows at 500), starts the API (uvicorn) and the dashboard (`streamlit run`), and
 measures what issue 16 targets:
 
+- update tick: the API requests one redraw of the Experiment page makes with each tab open
+  (only the open tab is drawn: Curves asks for the experiment, its phases and 7 curve panels;
+  Tables for the summary and the val-loss curve; Runs for the runs and their selections), timed
+  from the client on localhost, first with nothing changed (the API's caches valid), then live:
+  `running` runs are set running again and each records one more epoch (4 splits) per tick;
 - first chart: a new browser session opens /?experiment=ID; seconds until the first Plotly chart
   is drawn (cold: the first session of a fresh dashboard and API; warm: later sessions);
-- update tick: the API requests one redraw of the Experiment page makes (experiment, phases,
-  7 curve panels, summary, selected, runs), timed from the client on localhost, with the API's
-  result cache valid (nothing changed) and after a new metric row (the figures recomputed);
 - session memory: the dashboard process's resident memory grown per extra open session.
 
 Targets: first chart <= 3 s with a warm API, a tick <= 200 ms of API time, <= 50 MB a session.
@@ -35,30 +37,38 @@ from sqlalchemy import insert  # noqa: E402
 from bench.service_queries import store_experiment  # noqa: E402
 from store.db import get_database  # noqa: E402
 from store.models import Metric, Run  # noqa: E402
-from tests.dashboard.conftest import browser_page, streamlit_server  # noqa: E402
+from tests.dashboard.conftest import browser_page, sign_in, streamlit_server  # noqa: E402
 from tests.service.backends import sqlite_backend  # noqa: E402
 from tests.service.servers import TOKEN, Service  # noqa: E402
 
+TABS = ("Curves", "Tables", "Runs")
 PANELS = [(split, metric) for metric in ("loss", "accuracy") for split in ("train", "val", "test")]
 
 
-def tick_paths(eid: int) -> list[tuple[str, dict[str, Any]]]:
-    """What one redraw of the Experiment page asks the API (default settings, grid layout)."""
+def tick_paths(eid: int, tab: str = "Curves") -> list[tuple[str, dict[str, Any]]]:
+    """What one redraw of the Experiment page asks the API with `tab` open (default settings,
+    grid layout): only the open tab is drawn."""
     base = f"/experiments/{eid}"
+    head: list[tuple[str, dict[str, Any]]] = [(base, {}), (f"{base}/phases", {})]
+    if tab == "Tables":
+        val_loss = {"split": "val", "metric": "loss", "phase": "main", "band": "iqr", "x": "epoch"}
+        return [*head, (f"{base}/summary", {"include_unfinished": True}),
+                (f"{base}/curves", val_loss)]
+    if tab == "Runs":
+        return [*head, (f"{base}/runs", {}), (f"{base}/selected", {})]
     curves = [(f"{base}/curves", {"split": s, "metric": m, "phase": "main", "band": "iqr",
                                   "x": "epoch"}) for s, m in PANELS]
     lr = (f"{base}/curves", {"split": "train", "metric": "lr", "phase": "main", "band": "iqr",
                              "x": "epoch"})
-    return [(base, {}), (f"{base}/phases", {}), *curves, lr,
-            (f"{base}/summary", {"include_unfinished": False}), (f"{base}/selected", {}),
-            (f"{base}/runs", {})]
+    return [*head, *curves, lr]
 
 
-def tick_ms(client: httpx.Client, eid: int, slowest: dict[str, float] | None = None) -> float:
+def tick_ms(client: httpx.Client, eid: int, tab: str = "Curves",
+            slowest: dict[str, float] | None = None) -> float:
     """Milliseconds for one tick's requests, one after another as the page makes them; each
     request's time is kept in `slowest` where it is the slowest seen for its path."""
     total = 0.0
-    for path, params in tick_paths(eid):
+    for path, params in tick_paths(eid, tab):
         began = time.perf_counter()
         response = client.get(path, params=params)
         spent = 1000 * (time.perf_counter() - began)
@@ -71,15 +81,31 @@ def tick_ms(client: httpx.Client, eid: int, slowest: dict[str, float] | None = N
     return total
 
 
-def add_epoch_row(url: str, eid: int, epoch: int) -> None:
-    """A metric row more (as a live run records one): the results version changes."""
+def start_running(url: str, eid: int, count: int) -> list[int]:
+    """`count` runs of the experiment running again, as on a live experiment's workers."""
     db = get_database(url)
     with db.transaction() as session:
-        run = session.query(Run).filter(Run.experiment_id == eid).first()
-        assert run is not None
-        session.execute(insert(Metric), [{
-            "run_id": run.id, "experiment_id": eid, "phase": "preprocess", "epoch": epoch,
-            "split": "train", "loss": 1.0, "accuracy": 0.5}])
+        runs = session.query(Run).filter(Run.experiment_id == eid).order_by(Run.id).limit(count)
+        ids = []
+        for run in runs:
+            run.status, run.finished = "running", None
+            ids.append(run.id)
+        return ids
+
+
+def add_epoch(url: str, eid: int, run_ids: list[int], epoch: int) -> None:
+    """One more main-phase epoch (4 splits) for each running run, as their workers record it."""
+    db = get_database(url)
+    with db.transaction() as session:
+        session.execute(insert(Metric), [
+            {"run_id": run_id, "experiment_id": eid, "phase": "main", "epoch": epoch,
+             "split": split, "loss": 1.0, "accuracy": 0.5, "lr": 0.01,
+             "examples_total": 1000 * epoch, "seconds_total": 0.1 * epoch}
+            for run_id in run_ids for split in ("train", "val", "test", "sample")])
+
+
+def _worst(times: dict[str, float]) -> list[tuple[str, float]]:
+    return sorted(times.items(), key=lambda kv: -kv[1])[:4]
 
 
 def rss_mb(pid: int) -> float:
@@ -90,9 +116,10 @@ def rss_mb(pid: int) -> float:
 
 
 def first_chart_s(page: Any, url: str) -> float:
-    """Seconds from opening the experiment's URL to its first drawn chart."""
+    """Seconds from opening the experiment's URL, through the sign-in form (the API asks for
+    its token; each page load is a new session), to the first drawn chart."""
     began = time.perf_counter()
-    page.goto(url)
+    sign_in(page, url)
     page.locator(".js-plotly-plot .main-svg").first.wait_for(timeout=120_000)
     return time.perf_counter() - began
 
@@ -102,6 +129,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=500, help="per arm (2 arms)")
     parser.add_argument("--sessions", type=int, default=3, help="extra sessions for memory")
     parser.add_argument("--ticks", type=int, default=10)
+    parser.add_argument("--running", type=int, default=8, help="runs live during the live ticks")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -123,20 +151,24 @@ def measure(service: Service, url: str, eid: int, args: argparse.Namespace) -> N
     headers = {"Authorization": f"Bearer {TOKEN}"}
     with httpx.Client(base_url=f"{service.url}/api/v1", headers=headers, timeout=120) as client:
         cold = tick_ms(client, eid)
-        valid: dict[str, float] = {}
-        cached = [tick_ms(client, eid, valid) for _ in range(args.ticks)]
-        recomputed: dict[str, float] = {}
-        changed = []
-        for i in range(min(args.ticks, 3)):
-            add_epoch_row(url, eid, 1000 + i)
-            changed.append(tick_ms(client, eid, recomputed))
-    print(f"tick (API ms, {len(tick_paths(eid))} requests): cold {cold:.0f}; cache valid median "
-          f"{statistics.median(cached):.0f}, max {max(cached):.0f}; after a new row median "
-          f"{statistics.median(changed):.0f}, max {max(changed):.0f}")
-    for label, times in (("cache valid", valid), ("after a new row", recomputed)):
-        parts = ", ".join(f"{name} {ms:.0f}" for name, ms in sorted(times.items(),
-                                                                     key=lambda kv: -kv[1]))
-        print(f"  slowest request per path, {label} (ms): {parts}")
+        for tab in TABS:
+            tick_ms(client, eid, tab)  # each tab's figures computed once
+            slowest: dict[str, float] = {}
+            valid = [tick_ms(client, eid, tab, slowest) for _ in range(args.ticks)]
+            print(f"{tab} tab tick, cache valid ({len(tick_paths(eid, tab))} requests): median "
+                  f"{statistics.median(valid):.0f} ms, max {max(valid):.0f}; slowest: "
+                  + ", ".join(f"{name} {ms:.0f}" for name, ms in _worst(slowest)))
+        running = start_running(url, eid, args.running)
+        for tab in TABS:
+            slowest = {}
+            live = []
+            for i in range(args.ticks):
+                add_epoch(url, eid, running, 1000 + len(TABS) * i + TABS.index(tab))
+                live.append(tick_ms(client, eid, tab, slowest))
+            print(f"{tab} tab tick, live ({args.running} runs running, each a new epoch per "
+                  f"tick): median {statistics.median(live):.0f} ms, max {max(live):.0f}; "
+                  "slowest: " + ", ".join(f"{name} {ms:.0f}" for name, ms in _worst(slowest)))
+    print(f"first tick of a fresh API (every figure computed): {cold:.0f} ms")
     with streamlit_server(service.url, Path(service.logs) / "dashboard.log") as (dash, pid):
         page_url = f"{dash}/?experiment={eid}"
         idle = rss_mb(pid)

@@ -43,6 +43,9 @@ def free_port() -> int:
 def listening() -> socket.socket:
     """A socket bound to a port the OS chose and listening: held, so no one else can take it."""
     sock = socket.socket()
+    # uvicorn --fd takes the socket for a Unix one and leaves Nagle's algorithm on; accepted
+    # connections inherit this, else each small response waits ~40 ms for a delayed ACK.
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.bind(("127.0.0.1", 0))
     sock.listen(128)
     return sock
