@@ -7,12 +7,12 @@ import json
 import pandas as pd
 import pytest
 
+from core.exclusions import dropped_pairs, exclusion_note
 from dashboard.charts import CurveView
 from dashboard.compare import overlay_series, parse_ids, primary_mismatch
 from dashboard.exclusions import STRIKE, excluded_line, strike_excluded
 from dashboard.export import excluded_csv
 from dashboard.uploads import existing_experiment, upload_body
-from store.results import dropped_pairs, exclusion_note
 
 
 def test_only_excluded_runs_are_struck_through() -> None:
