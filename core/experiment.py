@@ -73,6 +73,14 @@ def write_results(out: Path, results: dict[str, Any]) -> None:
         write_atomic(out / "summary.csv", to_csv(results["summary"]))
 
 
+def upload_document(results: dict[str, Any]) -> dict[str, Any]:
+    """What POST /experiments/import takes of a results document: spec, runs with metric rows,
+    provenance. Per-rule selections and the summary are left out: the service recomputes them.
+    """
+    runs = [{k: v for k, v in run.items() if k != "selected"} for run in results["runs"]]
+    return {"spec": results["spec"], "runs": runs, "provenance": results.get("provenance")}
+
+
 def finished_runs(out: Path, spec: ExperimentSpec) -> list[dict[str, Any]]:
     """Runs already finished by an earlier invocation on the same spec in `out`."""
     path = out / "results.json"

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from core.exclusions import split_excluded, with_exclusions
 from core.figures import experiment_figures
 from core.methods import plan_for
 from core.provenance import provenance_lines, with_caveats
@@ -45,6 +46,18 @@ def load_results(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
 def finished(runs: Sequence[Run]) -> list[Run]:
     """Runs that finished; a run without a status (a results.json run) counts as finished."""
     return [run for run in runs if run.get("status", "done") == "done"]
+
+
+def counted_summary(
+    spec: ExperimentSpec, runs: Sequence[Run], rules: Sequence[str]
+) -> tuple[dict[str, Any], int]:
+    """(summary, runs summarised): core.stats over the finished runs that count, the excluded
+    ones (a stored experiment's `excluded_reason`) named as the service's summary names them."""
+    counted, excluded = split_excluded(runs)
+    done = finished(counted)
+    summary = summarize(done, spec.baseline, tuple(rules), spec=spec)
+    arms, baseline = [arm.name for arm in spec.arms], str(summary["baseline"] or "")
+    return with_exclusions(summary, excluded, arms, baseline), len(done)
 
 
 def _check(fmt: str, select: str | None) -> tuple[str, ...]:
@@ -108,11 +121,11 @@ def render_report(
     """
     rules = _check(fmt, select)
     spec = parse_spec(dict(spec_data))
-    done = finished(runs)
-    summary = with_caveats(summarize(done, spec.baseline, rules, spec=spec), provenance)
+    counted, done = counted_summary(spec, runs, rules)
+    summary = with_caveats(counted, provenance)
     if fmt == "csv":
         return to_csv(summary)
-    lines = _describe(spec, len(done), len(runs)) + provenance_lines(provenance)
+    lines = _describe(spec, done, len(runs)) + provenance_lines(provenance)
     if fmt == "latex":
         head = [f"% Report: {spec.name}"] + [f"% {line}" for line in lines]
         return "\n".join(head) + "\n\n" + to_latex(summary)

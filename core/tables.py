@@ -7,6 +7,8 @@ import io
 from collections.abc import Mapping
 from typing import Any
 
+from core.exclusions import comment_lines, exclusion_notes, note_rows
+
 CSV_COLUMNS = ["rule", "arm", "split", "statistic", "loss", "accuracy", "epoch"]
 # statistic -> the table-row keys giving its loss, accuracy (%) and epoch-taken columns
 _STATISTICS = {
@@ -91,12 +93,14 @@ def _all_paired(summary: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 
 
 def to_csv(summary: Mapping[str, Any]) -> str:
-    """The summary's tables, then its paired statistics, as CSV (empty cells where undefined)."""
+    """The summary's tables, then its paired statistics, as CSV (empty cells where undefined);
+    last, a "note" row naming any runs excluded from them (core.exclusions.note_rows)."""
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\n", restval="")
     writer.writeheader()
     writer.writerows(summary_csv_rows(summary))
     writer.writerows(paired_csv_rows(summary))
+    writer.writerows(note_rows(summary, CSV_COLUMNS))
     return out.getvalue()
 
 
@@ -289,8 +293,9 @@ def _latex(text: str) -> str:
 
 
 def to_latex(summary: Mapping[str, Any]) -> str:
-    """The same tables as LaTeX `table` floats using booktabs rules."""
-    parts = []
+    """The same tables as LaTeX `table` floats using booktabs rules. Runs excluded from them
+    are named twice: a comment heading the source, and a paragraph under the tables."""
+    parts = ["\n".join(comment_lines(summary))] if exclusion_notes(summary) else []
     for title, header, body, text, intro in _sections(summary):
         lines = ([_latex(intro), ""] if intro else []) + [
             r"\begin{table}[ht]",
@@ -304,4 +309,5 @@ def to_latex(summary: Mapping[str, Any]) -> str:
         lines += [" & ".join(_latex(cell) for cell in cells) + r" \\" for cells in body]
         lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
         parts.append("\n".join(lines))
+    parts += [r"\noindent " + _latex(" ".join(note.split())) for note in exclusion_notes(summary)]
     return "\n\n".join(parts) + "\n"

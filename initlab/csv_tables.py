@@ -18,14 +18,15 @@ def csv_table(
     select: str | None,
 ) -> str:
     """The finished runs' `table` (tables | paired | preprocessing) as CSV."""
-    from core.report import finished
+    from core.exclusions import note_rows
+    from core.report import counted_summary
     from core.spec import parse_spec
-    from core.stats import RULES, summarize
+    from core.stats import RULES
     from core.tables import CSV_COLUMNS, paired_csv_rows, summary_csv_rows
 
     spec = parse_spec(dict(spec_data))
     rules = (select,) if select else tuple(RULES)
-    summary = summarize(finished(runs), spec.baseline, rules, spec=spec)
+    summary, _ = counted_summary(spec, runs, rules)
     if table == "preprocessing":
         columns = PREPROCESSING_COLUMNS
         rows = [{"arm": arm, **share} for arm, share in summary["preprocessing"].items()]
@@ -36,4 +37,5 @@ def csv_table(
     writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n", restval="")
     writer.writeheader()
     writer.writerows(rows)
+    writer.writerows(note_rows(summary, columns))  # the runs left out of these figures
     return out.getvalue()

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.exclusions import with_exclusions
 from core.spec import ExperimentSpec, parse_spec
 from core.stats import summarize
 from core.stopping import DECIDED, savings, stop_reason
@@ -80,47 +81,16 @@ def exclusions(session: Session, *, experiment_id: int) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
-def dropped_pairs(
-    excluded: list[dict[str, Any]], arms: list[str], baseline: str
-) -> set[tuple[str, int]]:
-    """(arm, repeat) pairs with the baseline that an exclusion removes: the excluded arm's own
-    pair, or every arm's pair of that repeat where the baseline's run is the excluded one."""
-    pairs: set[tuple[str, int]] = set()
-    for run in excluded:
-        if run["arm"] == baseline:
-            pairs |= {(arm, run["repeat"]) for arm in arms if arm != baseline}
-        else:
-            pairs.add((run["arm"], run["repeat"]))
-    return pairs
-
-
-def exclusion_note(excluded: list[dict[str, Any]], arms: list[str], baseline: str) -> str:
-    """One line for the tables and reports: how many runs and pairs were excluded, and why."""
-    pairs = len(dropped_pairs(excluded, arms, baseline))
-    each = "; ".join(
-        f"run {r['run_id']} ({r['arm']}, repeat {r['repeat']}): {r['reason']}"
-        + (f" (by {r['by']})" if r["by"] else "")
-        for r in excluded
-    )
-    return (
-        f"excluded: {len(excluded)} run(s) left out of every table and statistic, {pairs} repeat"
-        f" pair(s) dropped from the paired comparisons — {each}"
-    )
-
-
 def experiment_summary(
     session: Session, *, experiment_id: int, spec: ExperimentSpec, done_only: bool
 ) -> dict[str, Any]:
     """core.stats.summarize over the main phase, with the excluded runs listed (and a note)."""
     runs = runs_for_stats(session, experiment_id=experiment_id, phase="main", done_only=done_only)
     summary = summarize(runs, baseline=spec.baseline, spec=spec)
-    excluded = exclusions(session, experiment_id=experiment_id)
+    excluded = [{**run, "at": run["at"].isoformat()}
+                for run in exclusions(session, experiment_id=experiment_id)]
     arms, baseline = [arm.name for arm in spec.arms], str(summary["baseline"] or "")
-    summary["excluded"] = [{**run, "at": run["at"].isoformat()} for run in excluded]
-    summary["excluded_pairs"] = len(dropped_pairs(excluded, arms, baseline))
-    if excluded:
-        summary["notes"] = [exclusion_note(excluded, arms, baseline), *summary["notes"]]
-    return summary
+    return with_exclusions(summary, excluded, arms, baseline)
 
 
 def stop_if_decided(db: Database, *, experiment_id: int) -> int:

@@ -1,5 +1,6 @@
 """Submit: a preset or the demo as editable YAML, checked by the API's dry run, then queued; or
-import the results.json of runs made elsewhere as a finished experiment."""
+import the results.json of runs made elsewhere, or the paper authors' .npz file of a preset's
+runs, as a finished experiment."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from core.presets import preset_summary
+from core.presets import PRESETS, preset_summary
 from core.spec import SpecError, parse_spec_text
 from dashboard.client import ApiError, ApiUnavailable, client_for, get_client
 from dashboard.specs import (
@@ -108,18 +109,32 @@ def _show_plan(text: str, result: dict[str, Any]) -> None:
         st.dataframe(runs, hide_index=True)
 
 
+def _authors_preset(name: str) -> str | None:
+    """For the paper authors' .npz file, the preset its runs followed (the CLI's --preset)."""
+    if not name.lower().endswith(".npz"):
+        return None
+    return st.selectbox(
+        "Preset the file's runs followed", PRESETS.names(), index=None, key="import_preset",
+        placeholder="choose a preset (e.g. table1-16)",
+        help="the arms, in the file's order, and the protocol: `initlab import FILE.npz "
+             "--preset NAME`")
+
+
 def _import_results() -> None:
-    """Upload a results.json; show the stored experiment, or why the API refused it."""
+    """Upload a results.json or an authors' .npz; show the stored experiment, or why not."""
     upload = st.file_uploader(
-        f"results.json (at most {MAX_UPLOAD_MB} MB)", type=["json"], key="import_file",
-        help="what `initlab run --out DIR` writes; stored as a finished, imported experiment")
+        f"results.json or the paper authors' .npz (at most {MAX_UPLOAD_MB} MB)",
+        type=["json", "npz"], key="import_file",
+        help="what `initlab run --out DIR` writes, or an array file of the authors' results/ "
+             "folder; stored as a finished, imported experiment")
+    preset = _authors_preset(upload.name) if upload is not None else None
     if upload is None or not st.button("Import", key="import", type="primary"):
         return
     if upload.size > MAX_UPLOAD_MB * 2**20:
         st.error(f"{upload.name} is {upload.size / 2**20:.0f} MB; at most {MAX_UPLOAD_MB} MB.")
         return
     try:
-        body = upload_body(upload.name, upload.getvalue())
+        body = upload_body(upload.name, upload.getvalue(), preset)
         stored = client.import_results(body)
     except ValueError as error:
         st.error(str(error))
@@ -169,5 +184,6 @@ if editor.button("Submit", type="primary", disabled=not ready, key="submit"):
             st.switch_page("views/sweep.py", query_params={"sweep": submitted["sweep_id"]})
         st.switch_page("views/experiment.py", query_params={"experiment": str(submitted["id"])})
 
-with st.expander("Import finished runs (results.json)", expanded=False):
+with st.expander("Import finished runs (results.json) or the paper authors' .npz",
+                 expanded=False):
     _import_results()

@@ -13,12 +13,11 @@ from initlab.options import ApiOption, api_client
 
 
 def upload_document(results: dict[str, Any]) -> dict[str, Any]:
-    """What POST /experiments/import takes: spec, runs with metric rows, provenance.
+    """What POST /experiments/import takes (core.experiment.upload_document; loaded on use,
+    as core pulls in torch)."""
+    from core.experiment import upload_document as document
 
-    Per-rule selections and the summary are left out: the service recomputes them.
-    """
-    runs = [{k: v for k, v in run.items() if k != "selected"} for run in results["runs"]]
-    return {"spec": results["spec"], "runs": runs, "provenance": results.get("provenance")}
+    return document(results)
 
 
 def post_results(api: str | None, results: dict[str, Any]) -> tuple[str, dict[str, Any]]:

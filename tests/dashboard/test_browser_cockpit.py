@@ -1,5 +1,5 @@
 """In a real browser (Debian's chromium via Playwright): excluding a run and including it again,
-comparing two experiments, and importing a results.json on the Submit page.
+comparing two experiments, and importing a results.json or an authors' .npz on the Submit page.
 
 The experiments are imported through the API (finished, no training), so each test takes a few
 seconds; one browser serves the whole module. Screenshots go to test-artifacts/screenshots.
@@ -128,3 +128,43 @@ def test_a_results_file_uploaded_on_submit_is_imported_once(
     button.click()  # the same file again: refused, naming the experiment that holds it
     page.get_by_text("already imported as experiment").wait_for()
     assert page.get_by_role("link", name=f"Open experiment #{stored}").count() == 1
+
+
+def test_an_authors_npz_uploaded_on_submit_with_its_preset_is_imported_once(
+    page: Any, dashboard_url: str, tmp_path: Path, api: Api
+) -> None:
+    good = write_authors_file(tmp_path / "authors-14.npz", runs=2, epochs=3, seed=14)
+    broken = tmp_path / "broken.npz"
+    broken.write_bytes(b"PK this is no zip archive")
+    sign_in(page, f"{dashboard_url}/submit")
+    page.get_by_text("Import finished runs (results.json)").click()
+    upload = page.locator("input[type='file']")
+    button = page.get_by_role("button", name="Import", exact=True)
+    preset = page.get_by_role("combobox", name="Preset the file's runs followed")
+
+    upload.set_input_files(good)
+    preset.wait_for()  # asked for an .npz only
+    button.click()
+    page.get_by_text("authors-14.npz: choose the preset its runs followed").wait_for()
+
+    preset.fill("table1-16")  # type to filter, then take the one match
+    option = page.get_by_role("option", name="table1-16")
+    option.wait_for()
+    option.click()
+    page.get_by_text("choose the preset its runs followed").wait_for(state="detached")
+    button.click()
+    page.get_by_text("Imported as experiment #").wait_for()
+    stored = page.get_by_role("link", name="Open experiment #").inner_text().split("#")[-1]
+    detail = api.experiment(int(stored))
+    assert detail["provenance"]["file"] == "authors-14.npz"
+    assert detail["provenance"]["preset"] == "table1-16" and len(api.runs(int(stored))) == 4
+    page.screenshot(path=SHOTS / "08-import-npz.png", full_page=True)
+    button.click()  # the same file again: refused, naming the experiment that holds it
+    page.get_by_text("already imported as experiment").wait_for()
+    assert page.get_by_role("link", name=f"Open experiment #{stored}").count() == 1
+
+    upload.set_input_files(broken)
+    page.get_by_text("already imported as experiment").wait_for(state="detached")
+    button.click()
+    page.get_by_text("broken.npz: not a readable .npz array file").wait_for()
+    assert page.get_by_text("initlab-upload-").count() == 0  # named as uploaded

@@ -1,18 +1,23 @@
-"""Pure helpers of the exclusions, the Compare page and the results upload (no servers)."""
+"""Pure helpers of the exclusions, the Compare page and the results and .npz uploads (no
+servers)."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from core.authors_import import file_sha256, import_authors_file
+from core.exclusions import dropped_pairs, exclusion_note
+from core.experiment import upload_document
 from dashboard.charts import CurveView
 from dashboard.compare import overlay_series, parse_ids, primary_mismatch
 from dashboard.exclusions import STRIKE, excluded_line, strike_excluded
 from dashboard.export import excluded_csv
 from dashboard.uploads import existing_experiment, upload_body
-from store.results import dropped_pairs, exclusion_note
+from tests.core.authors_files import write_authors_file
 
 
 def test_only_excluded_runs_are_struck_through() -> None:
@@ -74,3 +79,29 @@ def test_an_upload_is_a_results_document_or_one_clear_line() -> None:
         upload_body("r.json", b"[1, 2]")
     assert existing_experiment(["already imported as experiment 12 (SHA-256 ab)"]) == 12
     assert existing_experiment(["spec.name: too long"]) is None
+
+
+def test_an_authors_npz_upload_is_the_body_initlab_import_posts(tmp_path: Path) -> None:
+    file = write_authors_file(tmp_path / "runs-41.npz", runs=2, epochs=3, seed=41)
+    body = upload_body(file.name, file.read_bytes(), "table1-16")
+    assert body == upload_document(import_authors_file(file, "table1-16"))
+    assert body["provenance"]["file"] == "runs-41.npz" and len(body["runs"]) == 4
+    assert body["provenance"]["sha256"] == file_sha256(file)  # the same file imports once
+
+
+@pytest.mark.parametrize(("raw", "preset", "says"), [
+    (None, None, "runs.npz: choose the preset its runs followed"),
+    (None, "no-such-preset", "unknown preset 'no-such-preset'"),
+    (None, "fashion-mnist-small", "runs.npz: the arrays hold 2 arm(s) (axis 1) but the preset"),
+    (b"PK not a zip", "table1-16", "runs.npz: not a readable .npz array file"),
+    (b"", "table1-16", "runs.npz: not a readable .npz array file"),
+])
+def test_a_bad_npz_upload_or_a_missing_preset_is_one_clear_line(
+    tmp_path: Path, raw: bytes | None, preset: str | None, says: str
+) -> None:
+    file = write_authors_file(tmp_path / "runs.npz", runs=2, epochs=3)
+    with pytest.raises(ValueError) as refused:
+        upload_body("runs.npz", file.read_bytes() if raw is None else raw, preset)
+    line = str(refused.value)
+    assert says in line and "\n" not in line
+    assert "initlab-upload-" not in line  # the file's own name, not where it was unpacked
