@@ -10,13 +10,18 @@ are encoded JSON bytes, ready to send.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import Response
+
+STALE_HEADER = "X-Results-Stale"
+log = logging.getLogger(__name__)
 
 
 def encode(content: Any) -> bytes:
@@ -35,6 +40,9 @@ class ResultCache:
         self.size = size
         self._entries: OrderedDict[Hashable, tuple[Hashable, bytes]] = OrderedDict()
         self._lock = threading.Lock()
+        # One background recomputation at a time, whatever the number of open dashboards.
+        self._background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="results")
+        self._refreshing: set[Hashable] = set()
 
     def get(self, key: Hashable, version: Hashable) -> bytes | None:
         """The body stored for `key` if it was computed at `version`."""
@@ -52,6 +60,35 @@ class ResultCache:
             self._entries.move_to_end(key)
             while len(self._entries) > self.size:
                 self._entries.popitem(last=False)
+
+    def respond_while_refreshing(
+        self, key: Hashable, version: Hashable, compute: Callable[[], Any]
+    ) -> Response:
+        """Like respond, but a body of an older version is sent at once (header
+        `X-Results-Stale: 1`) while `compute` runs in the background; the next request gets
+        its result. For figures that change with every epoch anyway (partial summaries of a live
+        experiment), where a few seconds' lag is worth more than seconds per request.
+        `compute` must open its own database session: the request's is closed by then."""
+        with self._lock:
+            entry = self._entries.get(key)
+        if entry is None or entry[0] == version:
+            return self.respond(key, version, compute)
+        with self._lock:
+            start = key not in self._refreshing
+            self._refreshing.add(key)
+        if start:
+            self._background.submit(self._refresh, key, version, compute)
+        return Response(content=entry[1], media_type="application/json",
+                        headers={STALE_HEADER: "1"})
+
+    def _refresh(self, key: Hashable, version: Hashable, compute: Callable[[], Any]) -> None:
+        try:
+            self.put(key, version, encode(compute()))
+        except Exception:  # the stale body stays; the next request tries again
+            log.exception("recomputing %s failed", key)
+        finally:
+            with self._lock:
+                self._refreshing.discard(key)
 
     def respond(self, key: Hashable, version: Hashable, compute: Callable[[], Any]) -> Response:
         """The cached body for (key, version), or `compute()` encoded, stored and sent."""

@@ -27,6 +27,9 @@ from store.run_rows import (
 )
 
 RunFigure = Callable[[dict[str, Any]], Any]  # a core.stats run (with its rows) -> its figure
+# What a run's figure may read besides its rows: not its times (decoding a thousand runs'
+# wall_seconds JSON on every request cost more than the rest of the run list).
+FIGURE_FIELDS = ("arm", "repeat", "seed", "init_fingerprint", "status")
 
 
 @dataclass
@@ -61,7 +64,7 @@ class RunFigureCache:
         metrics), computing `figure` only for runs new to `key` or whose rows changed."""
         # The id first: rows committed after it are read now and flagged again next time.
         last = last_metric_id(session, experiment_id=experiment_id)
-        runs = stats_runs(session, experiment_id=experiment_id)
+        runs = stats_runs(session, experiment_id=experiment_id, fields=FIGURE_FIELDS)
         with self._lock:
             entry = self._entries.get(key) or _Entry()
         grew = (runs_with_rows_after(session, experiment_id=experiment_id, after=entry.seen)

@@ -27,26 +27,52 @@ def _t975(dof: int) -> float:
     return float(sps.t.ppf(0.975, dof))
 
 
-def _curve_row(data: np.ndarray) -> dict[str, Any]:
-    n = int(data.size)
-    p10, p25, p50, p75, p90 = np.percentile(data, [10, 25, 50, 75, 90])
-    mean = float(np.mean(data))
-    std = float(np.std(data, ddof=1)) if n > 1 else None
-    half = _t975(n - 1) * std / math.sqrt(n) if std is not None else None
-    return {
-        "n": n,
-        "median": float(p50),
-        "p25": float(p25),
-        "p75": float(p75),
-        "p10": float(p10),
-        "p90": float(p90),
-        "min": float(np.min(data)),
-        "max": float(np.max(data)),
-        "mean": mean,
-        "std": std,
-        "ci95_low": None if half is None else mean - half,
-        "ci95_high": None if half is None else mean + half,
-    }
+def _lerp(low: np.ndarray, high: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """numpy's own linear interpolation for percentiles (exact at t = 0 and t = 1)."""
+    diff = high - low
+    return np.where(t >= 0.5, high - diff * (1 - t), low + diff * t)
+
+
+def _group_rows(keys: np.ndarray, values: np.ndarray) -> list[tuple[Any, dict[str, Any]]]:
+    """(key, stats row) per distinct key over the values sharing it: n, median, percentiles
+    (numpy's linear method), min, max, mean, std and the t-based 95% CI of the mean.
+
+    All groups in one pass: values sorted within their group, percentiles read off by index. A
+    thousand runs' curve has a hundred groups, and numpy called once per group cost more than
+    the arithmetic.
+    """
+    order = np.argsort(keys, kind="stable")
+    keys, values = keys[order], values[order]
+    starts = np.flatnonzero(np.diff(keys, prepend=keys[0] - 1)) if keys.size else keys
+    counts = np.diff(np.append(starts, keys.size))
+    for start, count in zip(starts.tolist(), counts.tolist(), strict=True):
+        values[start:start + count].sort()  # in place, group by group (lexsort is 3x slower)
+    means = np.add.reduceat(values, starts) / counts
+    deviations = values - np.repeat(means, counts)
+    squares = np.add.reduceat(deviations * deviations, starts)
+    stds = np.sqrt(squares / np.maximum(counts - 1, 1))
+    quantiles = {}
+    for name, q in (("p10", 10), ("p25", 25), ("median", 50), ("p75", 75), ("p90", 90)):
+        at = (counts - 1) * (q / 100)
+        below = np.floor(at).astype(int)
+        above = np.minimum(below + 1, counts - 1)
+        quantiles[name] = _lerp(values[starts + below], values[starts + above], at - below)
+    rows = []
+    for i, start in enumerate(starts.tolist()):
+        n, mean = int(counts[i]), float(means[i])
+        std = float(stds[i]) if n > 1 else None
+        half = _t975(n - 1) * std / math.sqrt(n) if std is not None else None
+        rows.append((keys[start].item(), {
+            "n": n,
+            **{name: float(quantile[i]) for name, quantile in quantiles.items()},
+            "min": float(values[start]),
+            "max": float(values[start + n - 1]),
+            "mean": mean,
+            "std": std,
+            "ci95_low": None if half is None else mean - half,
+            "ci95_high": None if half is None else mean + half,
+        }))
+    return rows
 
 
 def run_points(
@@ -79,12 +105,14 @@ def _grid(curves: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
 
 
 def _interpolated(curves: list[tuple[np.ndarray, np.ndarray]], x: str) -> list[dict[str, Any]]:
-    rows = []
-    for at in _grid(curves):
-        values = [float(np.interp(at, xs, ys)) for xs, ys in curves if xs[0] <= at <= xs[-1]]
-        if values:
-            rows.append({"x": float(at), x: float(at), **_curve_row(np.array(values))})
-    return rows
+    grid = _grid(curves)
+    keys, values = [], []
+    for xs, ys in curves:  # each run read off the grid between its own first and last x
+        covered = np.flatnonzero((grid >= xs[0]) & (grid <= xs[-1]))
+        keys.append(covered)
+        values.append(np.interp(grid[covered], xs, ys))
+    grouped = _group_rows(np.concatenate(keys), np.concatenate(values))
+    return [{"x": float(grid[i]), x: float(grid[i]), **row} for i, row in grouped]
 
 
 def curve_stats(
@@ -123,16 +151,9 @@ def curve_from_points(
         return _interpolated(drawn, x) if drawn else []
     if not drawn:
         return []
-    # Every run's values in one array, grouped by epoch (a stable sort keeps the runs' order).
     epochs = np.concatenate([xs for xs, _ in drawn]).astype(int)
-    values = np.concatenate([ys for _, ys in drawn])
-    order = np.argsort(epochs, kind="stable")
-    epochs, values = epochs[order], values[order]
-    starts = np.flatnonzero(np.diff(epochs, prepend=epochs[0] - 1))
-    return [
-        {"epoch": int(epochs[a]), "x": float(epochs[a]), **_curve_row(values[a:b])}
-        for a, b in zip(starts, [*starts[1:], epochs.size], strict=True)
-    ]
+    grouped = _group_rows(epochs, np.concatenate([ys for _, ys in drawn]))
+    return [{"epoch": epoch, "x": float(epoch), **row} for epoch, row in grouped]
 
 
 def band(stats_row: Mapping[str, Any], kind: str = "iqr") -> tuple[float | None, float | None]:

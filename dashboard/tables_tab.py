@@ -27,7 +27,7 @@ from dashboard.tables import (
     split_frames,
     with_table,
 )
-from dashboard.ui import call
+from dashboard.ui import FINISHED, call
 
 AT_EPOCH = "epoch"
 TABLE_SPLITS = ("train", "val", "test")
@@ -84,6 +84,9 @@ def tables_tab(experiment: dict[str, Any], arms: list[str]) -> Any:
     eid = experiment["id"]
     unfinished = st.toggle("Include unfinished runs (partial figures)", key="unfinished",
                            value=experiment["status"] != "done")
+    if unfinished and experiment["status"] not in FINISHED:
+        st.caption("Partial figures are recomputed in the background as runs record epochs: "
+                   "they may trail the newest epoch by one refresh.")
     summary = fetch_summary(eid, unfinished)
     if summary is None:
         return None

@@ -24,25 +24,29 @@ STATS_FIELDS = (
     "seconds_total",
 )  # fmt: skip
 RUN_FIELDS = ("arm", "repeat", "seed", "init_fingerprint", "status", "wall_seconds")
+STORE_KEYS = ("id", "attempt")
 
 
-def stats_runs(session: Session, *, experiment_id: int) -> list[dict[str, Any]]:
+def stats_runs(
+    session: Session, *, experiment_id: int, fields: tuple[str, ...] = RUN_FIELDS
+) -> list[dict[str, Any]]:
     """The experiment's runs that count (not excluded) in id order, in core.stats' form without
-    their rows, plus `id` and `attempt`."""
+    their rows (`fields` of them), plus `id` and `attempt`."""
     query = (
-        select(Run.id, Run.attempt, *(getattr(Run, f) for f in RUN_FIELDS))
+        select(Run.id, Run.attempt, *(getattr(Run, f) for f in fields))
         .where(Run.experiment_id == experiment_id, Run.excluded_reason.is_(None))
         .order_by(Run.id)
     )
     runs = [dict(row._mapping) for row in session.execute(query)]
-    for run in runs:
-        run["wall_seconds"] = run["wall_seconds"] or {}
+    if "wall_seconds" in fields:
+        for run in runs:
+            run["wall_seconds"] = run["wall_seconds"] or {}
     return runs
 
 
 def core_run(run: dict[str, Any]) -> dict[str, Any]:
     """A stats_runs run without the store's own keys (id, attempt), as core.stats knows runs."""
-    return {field: run[field] for field in RUN_FIELDS}
+    return {field: value for field, value in run.items() if field not in STORE_KEYS}
 
 
 def last_metric_id(session: Session, *, experiment_id: int) -> int:

@@ -28,6 +28,7 @@ from core.run_lines import MAX_POINTS, run_line
 from core.stats import band as band_edges
 from core.stats import select
 from store import results
+from store.db import Database
 
 router = APIRouter(prefix="/experiments", tags=["results"], dependencies=[Authorized])
 
@@ -208,16 +209,25 @@ def read_summary(
         bool, Query(description="also use runs that are not done (partial figures)")
     ] = False,
 ) -> Response:
-    """Tables per selection rule and paired statistics against the baseline (core.stats)."""
+    """Tables per selection rule and paired statistics against the baseline (core.stats).
+
+    With include_unfinished, a live experiment's partial figures change with every epoch: the
+    last computed summary is sent at once (header X-Results-Stale: 1) while the newer one is
+    computed in the background, so a dashboard's tick never waits seconds for it.
+    """
     spec = spec_of(get_experiment(session, experiment_id))
     done_only = not include_unfinished
     version = crud.results_version(session, experiment_id=experiment_id, done_only=done_only)
+    db: Database = request.app.state.db
 
     def compute() -> dict[str, Any]:
         # Every selection rule reads the main phase only; excluded runs are listed, not used.
-        return results.experiment_summary(
-            session, experiment_id=experiment_id, spec=spec, done_only=done_only
-        )
+        with db.session() as own:  # its own session: it may run after the request ended
+            return results.experiment_summary(
+                own, experiment_id=experiment_id, spec=spec, done_only=done_only
+            )
 
     key = ("summary", experiment_id, include_unfinished)
+    if include_unfinished:
+        return _cache(request).respond_while_refreshing(key, version, compute)
     return _cache(request).respond(key, version, compute)

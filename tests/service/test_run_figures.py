@@ -5,28 +5,23 @@ read again: new epochs, a fresh retry's deleted rows, an exclusion (SQLite and P
 from __future__ import annotations
 
 import random
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import insert, select
+from sqlalchemy import select
 
 from api.run_figures import RunFigureCache
 from core.curves import curve_from_points, curve_stats, run_points
-from core.spec import parse_spec
 from core.stats import select as select_epoch
 from store import results, runs
 from store.db import Database, upgrade
-from store.models import Metric, Run
+from store.models import Run
 from tests.reliability.inprocess import AUTH, make_app
 from tests.service.backends import scratch_postgres
-from tests.service.servers import tiny_spec
-
-ARMS = [{"name": "original", "method": "original"}, {"name": "warm", "method": "warm_start"}]
-SPLITS = ("train", "val", "test")
+from tests.service.live_rows import ARMS, add_epoch, running_experiment
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
@@ -42,25 +37,6 @@ def db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
         database = Database(url)
         yield database
         database.dispose()
-
-
-def _experiment(db: Database, repeats: int = 3) -> tuple[int, dict[tuple[str, int], int]]:
-    """A running experiment of two arms × `repeats`; (its id, run ids by (arm, repeat))."""
-    spec = parse_spec(tiny_spec(f"figures-{uuid.uuid4().hex[:6]}", repeats=repeats, arms=ARMS))
-    with db.transaction() as session:
-        experiment, _ = runs.create_experiment(session, spec=spec, priority=5)
-        for run in experiment.runs:
-            run.status = "running"
-        return experiment.id, {(run.arm, run.repeat): run.id for run in experiment.runs}
-
-
-def _add_epoch(db: Database, eid: int, run_ids: list[int], epoch: int, rng: random.Random) -> None:
-    rows = [{"run_id": rid, "experiment_id": eid, "phase": "main", "epoch": epoch, "split": split,
-             "loss": rng.uniform(0.5, 2.0), "accuracy": rng.uniform(0.1, 0.9), "lr": 0.01,
-             "examples_total": 100 * epoch, "seconds_total": 0.5 * epoch}
-            for rid in run_ids for split in SPLITS]  # fmt: skip
-    with db.transaction() as session:
-        session.execute(insert(Metric), rows)
 
 
 class Counting:
@@ -95,17 +71,17 @@ def _full_curve(db: Database, eid: int) -> dict[str, list[dict[str, Any]]]:
 def test_live_curves_equal_a_full_recompute_reading_only_the_runs_that_changed(
     db: Database,
 ) -> None:
-    eid, run = _experiment(db)
+    eid, run = running_experiment(db)
     rng = random.Random(3)
     for epoch in (1, 2):
-        _add_epoch(db, eid, list(run.values()), epoch, rng)
+        add_epoch(db, eid, list(run.values()), epoch, rng)
     cache = RunFigureCache()
     points = Counting(lambda run: run_points(run, "main", "val", "loss"))
 
     assert _cached_curve(db, cache, eid, points) == _full_curve(db, eid)
     assert points.runs == 6  # a new entry computes every run
 
-    _add_epoch(db, eid, [run["original", 0], run["warm", 2]], 3, rng)  # two runs are ahead
+    add_epoch(db, eid, [run["original", 0], run["warm", 2]], 3, rng)  # two runs are ahead
     curve = _cached_curve(db, cache, eid, points)
     assert curve == _full_curve(db, eid) and points.runs == 6 + 2
     assert [row["n"] for row in curve["original"]] == [3, 3, 1]
@@ -129,10 +105,10 @@ def test_live_curves_equal_a_full_recompute_reading_only_the_runs_that_changed(
 
 
 def test_an_entry_for_another_figure_or_experiment_is_computed_apart(db: Database) -> None:
-    first, first_runs = _experiment(db, repeats=2)
-    second, _ = _experiment(db, repeats=2)
+    first, first_runs = running_experiment(db, repeats=2)
+    second, _ = running_experiment(db, repeats=2)
     rng = random.Random(5)
-    _add_epoch(db, first, list(first_runs.values()), 1, rng)
+    add_epoch(db, first, list(first_runs.values()), 1, rng)
     cache = RunFigureCache(size=2)
     loss = Counting(lambda run: run_points(run, "main", "val", "loss"))
     with db.session() as session:
@@ -156,12 +132,12 @@ def test_the_api_serves_a_live_experiments_curves_and_selections_as_computed_who
 ) -> None:
     app = make_app(tmp_path)
     database = Database(app.state.settings.database_url)
-    eid, run = _experiment(database, repeats=4)
+    eid, run = running_experiment(database, repeats=4)
     ids = sorted(run.values())
     rng = random.Random(11)
     with TestClient(app, headers=AUTH, base_url="http://testserver/api/v1") as client:
         for epoch in (1, 2, 3):
-            _add_epoch(database, eid, ids if epoch < 3 else ids[::3], epoch, rng)
+            add_epoch(database, eid, ids if epoch < 3 else ids[::3], epoch, rng)
             with database.session() as session:
                 every = results.runs_for_stats(session, experiment_id=eid, phase="main")
                 run_order = list(session.scalars(select(Run.id).where(Run.experiment_id == eid)))
