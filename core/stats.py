@@ -32,11 +32,6 @@ PAIRED_SPLITS = ("val", "test", "train")
 _num, _group, _series = num, group, series
 
 
-def _f(value: Any) -> float | None:
-    """A numpy scalar as a JSON-safe float (None when not finite)."""
-    return None if value is None else _num(value)
-
-
 def _first_best(rows: Sequence[Row], metric: str, lowest: bool) -> Row | None:
     """The first row with the lowest (or highest) value, as numpy's argmin/argmax pick."""
     best: Row | None = None
@@ -103,8 +98,8 @@ def _describe(values: Sequence[float | None], ddof: int) -> tuple[Any, Any, Any]
     data = np.array([v for v in values if v is not None], dtype=float)
     if data.size == 0:
         return None, None, None
-    std = _f(np.std(data, ddof=ddof)) if data.size > ddof else None
-    return _f(np.mean(data)), std, _f(np.median(data))
+    std = _num(np.std(data, ddof=ddof)) if data.size > ddof else None
+    return _num(np.mean(data)), std, _num(np.median(data))
 
 
 def _table_row(arm: str, split: str, rule: str, picks: list[dict[str, Any]]) -> dict[str, Any]:
@@ -167,8 +162,8 @@ def preprocessing_share(runs: Iterable[Run]) -> dict[str, dict[str, Any]]:
             if run.get("status", "done") == "done" and p is not None and m is not None:
                 pre.append(p)
                 main.append(m)
-        pre_mean = _f(np.mean(pre)) if pre else None
-        main_mean = _f(np.mean(main)) if main else None
+        pre_mean = _num(np.mean(pre)) if pre else None
+        main_mean = _num(np.mean(main)) if main else None
         share = pre_mean / main_mean if pre_mean is not None and main_mean else None
         shares[arm] = {
             "n": len(pre),
@@ -257,7 +252,8 @@ def _primary(families: Mapping[str, list[dict[str, Any]]], primary: PrimarySpec)
     for rows in families.values():
         for row in rows:
             row["role"] = "primary" if _is_primary(row, primary) else SECONDARY
-    chosen = [row for row in families.get(primary.rule, []) if row["role"] == "primary"]
+    # summarize computes the primary's rule even where it was not asked for.
+    chosen = [row for row in families[primary.rule] if row["role"] == "primary"]
     return {**primary.model_dump(), "rows": chosen}
 
 
@@ -325,8 +321,9 @@ def _protocol(spec: ExperimentSpec | None) -> dict[str, Any]:
 
 
 def _inits(spec: ExperimentSpec | None) -> dict[str, str]:
-    """arm -> init scheme from the spec ('' where unknown: the run record's `init` decides)."""
-    return {a.name: str(getattr(a, "init", "") or "") for a in spec.arms} if spec else {}
+    """arm -> init scheme the spec declares (every arm has one, default pytorch); without a spec
+    none, and each run record's `init` decides."""
+    return {arm.name: arm.init for arm in spec.arms} if spec else {}
 
 
 def _sequential(
