@@ -9,12 +9,14 @@ are encoded JSON bytes, ready to send.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi.encoders import jsonable_encoder
@@ -33,12 +35,35 @@ def encode(content: Any) -> bytes:
     return text.encode("utf-8")
 
 
+@dataclass(frozen=True)
+class Stored:
+    version: Hashable
+    body: bytes
+    etag: str  # of the body: a client that holds it is answered 304 Not Modified
+
+
+def _etag(body: bytes) -> str:
+    return '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
+
+
+def _send(stored: Stored, if_none_match: str | None, headers: dict[str, str]) -> Response:
+    """The body, or 304 without it where the client already holds this very body."""
+    headers = {"ETag": stored.etag, **headers}
+    if if_none_match is not None and stored.etag in (t.strip() for t in if_none_match.split(",")):
+        return Response(status_code=304, headers=headers)
+    return Response(content=stored.body, media_type="application/json", headers=headers)
+
+
 class ResultCache:
-    """Least-recently-used cache of encoded JSON bodies, each valid for one version."""
+    """Least-recently-used cache of encoded JSON bodies, each valid for one version.
+
+    Each body goes with an ETag: a dashboard that sends If-None-Match with the body it holds
+    gets 304 and no body while the figures are unchanged (a live tick fetches only what changed).
+    """
 
     def __init__(self, size: int = 128) -> None:
         self.size = size
-        self._entries: OrderedDict[Hashable, tuple[Hashable, bytes]] = OrderedDict()
+        self._entries: OrderedDict[Hashable, Stored] = OrderedDict()
         self._lock = threading.Lock()
         # One background recomputation at a time, whatever the number of open dashboards.
         self._background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="results")
@@ -46,40 +71,46 @@ class ResultCache:
 
     def get(self, key: Hashable, version: Hashable) -> bytes | None:
         """The body stored for `key` if it was computed at `version`."""
+        stored = self._stored(key, version)
+        return None if stored is None else stored.body
+
+    def _stored(self, key: Hashable, version: Hashable | None = None) -> Stored | None:
+        """The entry of `key` (only if computed at `version`, where one is given)."""
         with self._lock:
-            entry = self._entries.get(key)
-            if entry is None or entry[0] != version:
+            stored = self._entries.get(key)
+            if stored is None or (version is not None and stored.version != version):
                 return None
             self._entries.move_to_end(key)
-            return entry[1]
+            return stored
 
-    def put(self, key: Hashable, version: Hashable, body: bytes) -> None:
+    def put(self, key: Hashable, version: Hashable, body: bytes) -> Stored:
         """Store `body` for `key` at `version`, dropping the least recently used beyond size."""
+        stored = Stored(version, body, _etag(body))
         with self._lock:
-            self._entries[key] = (version, body)
+            self._entries[key] = stored
             self._entries.move_to_end(key)
             while len(self._entries) > self.size:
                 self._entries.popitem(last=False)
+        return stored
 
     def respond_while_refreshing(
-        self, key: Hashable, version: Hashable, compute: Callable[[], Any]
+        self, key: Hashable, version: Hashable, compute: Callable[[], Any],
+        if_none_match: str | None = None,
     ) -> Response:
         """Like respond, but a body of an older version is sent at once (header
         `X-Results-Stale: 1`) while `compute` runs in the background; the next request gets
         its result. For figures that change with every epoch anyway (partial summaries of a live
         experiment), where a few seconds' lag is worth more than seconds per request.
         `compute` must open its own database session: the request's is closed by then."""
-        with self._lock:
-            entry = self._entries.get(key)
-        if entry is None or entry[0] == version:
-            return self.respond(key, version, compute)
+        stored = self._stored(key)
+        if stored is None or stored.version == version:
+            return self.respond(key, version, compute, if_none_match)
         with self._lock:
             start = key not in self._refreshing
             self._refreshing.add(key)
         if start:
             self._background.submit(self._refresh, key, version, compute)
-        return Response(content=entry[1], media_type="application/json",
-                        headers={STALE_HEADER: "1"})
+        return _send(stored, if_none_match, {STALE_HEADER: "1"})
 
     def _refresh(self, key: Hashable, version: Hashable, compute: Callable[[], Any]) -> None:
         try:
@@ -90,10 +121,11 @@ class ResultCache:
             with self._lock:
                 self._refreshing.discard(key)
 
-    def respond(self, key: Hashable, version: Hashable, compute: Callable[[], Any]) -> Response:
-        """The cached body for (key, version), or `compute()` encoded, stored and sent."""
-        body = self.get(key, version)
-        if body is None:
-            body = encode(compute())
-            self.put(key, version, body)
-        return Response(content=body, media_type="application/json")
+    def respond(
+        self, key: Hashable, version: Hashable, compute: Callable[[], Any],
+        if_none_match: str | None = None,
+    ) -> Response:
+        """The cached body for (key, version), or `compute()` encoded, stored and sent; 304
+        where `if_none_match` names it."""
+        stored = self._stored(key, version) or self.put(key, version, encode(compute()))
+        return _send(stored, if_none_match, {})

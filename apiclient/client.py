@@ -11,6 +11,7 @@ from urllib.parse import quote
 import httpx
 
 from apiclient.errors import ApiError, Unreachable, raise_for
+from apiclient.tagged import TaggedBodies
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 PREFIX = "/api/v1"
@@ -56,6 +57,7 @@ class Client:
         self._http = httpx.Client(
             base_url=config.url + PREFIX, headers=headers, timeout=timeout, transport=transport
         )
+        self._tagged = TaggedBodies()
 
     @property
     def url(self) -> str:
@@ -70,15 +72,32 @@ class Client:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
-            response = self._http.request(method, path, **kwargs)
+            return self._http.request(method, path, **kwargs)
         except httpx.TimeoutException as error:
             raise Unreachable(f"the API at {self.url} did not answer in time") from error
         except httpx.TransportError as error:
             raise Unreachable(f"the API at {self.url} is unreachable ({error})") from error
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self._send(method, path, **kwargs)
         raise_for(response)
         return response.json() if response.content else {}  # 204: nothing to return
+
+    def _figure(self, path: str, params: dict[str, Any] | None = None) -> Any:
+        """GET a computed figure, sending the ETag of the body held from last time: 304 means
+        it is unchanged and no body crossed the network."""
+        key = (path, tuple(sorted((params or {}).items())))
+        held = self._tagged.get(key)
+        headers = {"If-None-Match": held[0]} if held else {}
+        response = self._send("GET", path, params=params, headers=headers)
+        if response.status_code == 304 and held is not None:
+            return json.loads(held[1])
+        raise_for(response)
+        if etag := response.headers.get("etag"):
+            self._tagged.put(key, etag, response.content)
+        return response.json()
 
     # --- service ---
 
@@ -210,7 +229,7 @@ class Client:
     ) -> dict[str, Any]:
         """GET /experiments/{id}/curves: per arm and x, the statistics and band edges."""
         params = {"split": split, "metric": metric, "phase": phase, "band": band, "x": x}
-        return dict(self._request("GET", f"/experiments/{experiment_id}/curves", params=params))
+        return dict(self._figure(f"/experiments/{experiment_id}/curves", params))
 
     def lines(
         self, experiment_id: int, *, split: str, metric: str, phase: str, x: str = "epoch",
@@ -218,21 +237,20 @@ class Client:
     ) -> dict[str, Any]:
         """GET /experiments/{id}/lines: each run's own line, down-sampled to `points`."""
         params = {"split": split, "metric": metric, "phase": phase, "x": x, "points": points}
-        return dict(self._request("GET", f"/experiments/{experiment_id}/lines", params=params))
+        return dict(self._figure(f"/experiments/{experiment_id}/lines", params))
 
     def selected(self, experiment_id: int, rule: str = "val_loss") -> list[dict[str, Any]]:
         """GET /experiments/{id}/selected: per run, the epoch `rule` picks and its figures."""
-        return list(self._request("GET", f"/experiments/{experiment_id}/selected",
-                                  params={"rule": rule}))
+        return list(self._figure(f"/experiments/{experiment_id}/selected", {"rule": rule}))
 
     def phases(self, experiment_id: int) -> list[str]:
         """GET /experiments/{id}/phases: the phases with metric rows, in training order."""
-        return list(self._request("GET", f"/experiments/{experiment_id}/phases"))
+        return list(self._figure(f"/experiments/{experiment_id}/phases"))
 
     def summary(self, experiment_id: int, *, include_unfinished: bool = False) -> dict[str, Any]:
         """GET /experiments/{id}/summary: tables per rule, paired statistics, preprocessing."""
         params = {"include_unfinished": include_unfinished}
-        return dict(self._request("GET", f"/experiments/{experiment_id}/summary", params=params))
+        return dict(self._figure(f"/experiments/{experiment_id}/summary", params))
 
     # --- acting ---
 

@@ -63,22 +63,37 @@ def tick_paths(eid: int, tab: str = "Curves") -> list[tuple[str, dict[str, Any]]
     return [*head, *curves, lr]
 
 
-def tick_ms(client: httpx.Client, eid: int, tab: str = "Curves",
-            slowest: dict[str, float] | None = None) -> float:
-    """Milliseconds for one tick's requests, one after another as the page makes them; each
-    request's time is kept in `slowest` where it is the slowest seen for its path."""
-    total = 0.0
-    for path, params in tick_paths(eid, tab):
-        began = time.perf_counter()
-        response = client.get(path, params=params)
-        spent = 1000 * (time.perf_counter() - began)
-        assert response.status_code == 200, (path, response.text[:300])
-        total += spent
-        if slowest is not None:
+class Tick:
+    """One tick's requests, one after another as the page makes them, sending the ETag of each
+    body held from the last tick (as apiclient does); API milliseconds and bytes received."""
+
+    def __init__(self, client: httpx.Client, eid: int) -> None:
+        self.client, self.eid = client, eid
+        self.etags: dict[str, str] = {}
+        self.slowest: dict[str, float] = {}
+        self.received = 0
+
+    def __call__(self, tab: str = "Curves") -> float:
+        total = 0.0
+        for path, params in tick_paths(self.eid, tab):
             name = path.rsplit("/", 1)[-1] + (f" {params['split']} {params['metric']}"
                                               if "metric" in params else "")
-            slowest[name] = max(slowest.get(name, 0.0), spent)
-    return total
+            held = self.etags.get(f"{name} {sorted(params.items())}")
+            began = time.perf_counter()
+            response = self.client.get(path, params=params,
+                                       headers={"If-None-Match": held} if held else {})
+            spent = 1000 * (time.perf_counter() - began)
+            assert response.status_code in (200, 304), (path, response.text[:300])
+            if "etag" in response.headers:
+                self.etags[f"{name} {sorted(params.items())}"] = response.headers["etag"]
+            self.received += len(response.content)
+            total += spent
+            self.slowest[name] = max(self.slowest.get(name, 0.0), spent)
+        return total
+
+    def worst(self) -> str:
+        ranked = sorted(self.slowest.items(), key=lambda kv: -kv[1])[:4]
+        return ", ".join(f"{name} {ms:.0f}" for name, ms in ranked)
 
 
 def start_running(url: str, eid: int, count: int) -> list[int]:
@@ -102,10 +117,6 @@ def add_epoch(url: str, eid: int, run_ids: list[int], epoch: int) -> None:
              "split": split, "loss": 1.0, "accuracy": 0.5, "lr": 0.01,
              "examples_total": 1000 * epoch, "seconds_total": 0.1 * epoch}
             for run_id in run_ids for split in ("train", "val", "test", "sample")])
-
-
-def _worst(times: dict[str, float]) -> list[tuple[str, float]]:
-    return sorted(times.items(), key=lambda kv: -kv[1])[:4]
 
 
 def rss_mb(pid: int) -> float:
@@ -150,24 +161,27 @@ def main() -> None:
 def measure(service: Service, url: str, eid: int, args: argparse.Namespace) -> None:
     headers = {"Authorization": f"Bearer {TOKEN}"}
     with httpx.Client(base_url=f"{service.url}/api/v1", headers=headers, timeout=120) as client:
-        cold = tick_ms(client, eid)
+        cold = Tick(client, eid)()
         for tab in TABS:
-            tick_ms(client, eid, tab)  # each tab's figures computed once
-            slowest: dict[str, float] = {}
-            valid = [tick_ms(client, eid, tab, slowest) for _ in range(args.ticks)]
+            tick = Tick(client, eid)
+            tick(tab)  # each tab's figures computed once, its ETags held
+            tick.slowest, tick.received = {}, 0
+            valid = [tick(tab) for _ in range(args.ticks)]
             print(f"{tab} tab tick, cache valid ({len(tick_paths(eid, tab))} requests): median "
-                  f"{statistics.median(valid):.0f} ms, max {max(valid):.0f}; slowest: "
-                  + ", ".join(f"{name} {ms:.0f}" for name, ms in _worst(slowest)))
+                  f"{statistics.median(valid):.0f} ms, max {max(valid):.0f}, "
+                  f"{tick.received / args.ticks / 1024:.0f} kB a tick; slowest: {tick.worst()}")
         running = start_running(url, eid, args.running)
         for tab in TABS:
-            slowest = {}
+            tick = Tick(client, eid)
+            tick(tab)
+            tick.slowest, tick.received = {}, 0
             live = []
             for i in range(args.ticks):
                 add_epoch(url, eid, running, 1000 + len(TABS) * i + TABS.index(tab))
-                live.append(tick_ms(client, eid, tab, slowest))
+                live.append(tick(tab))
             print(f"{tab} tab tick, live ({args.running} runs running, each a new epoch per "
-                  f"tick): median {statistics.median(live):.0f} ms, max {max(live):.0f}; "
-                  "slowest: " + ", ".join(f"{name} {ms:.0f}" for name, ms in _worst(slowest)))
+                  f"tick): median {statistics.median(live):.0f} ms, max {max(live):.0f}, "
+                  f"{tick.received / args.ticks / 1024:.0f} kB a tick; slowest: {tick.worst()}")
     print(f"first tick of a fresh API (every figure computed): {cold:.0f} ms")
     with streamlit_server(service.url, Path(service.logs) / "dashboard.log") as (dash, pid):
         page_url = f"{dash}/?experiment={eid}"

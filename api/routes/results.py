@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
@@ -86,6 +87,12 @@ def _cache(request: Request) -> ResultCache:
     return cache
 
 
+def _respond(request: Request, key: Any, version: Any, compute: Callable[[], Any]) -> Response:
+    """The cached figures (computed where the version moved on), or 304 where the client's
+    If-None-Match names the very body it would get."""
+    return _cache(request).respond(key, version, compute, request.headers.get("if-none-match"))
+
+
 def _by_arm(
     request: Request, session: Any, experiment_id: int, key: tuple[Any, ...], phase: str,
     split: str | None, figure: RunFigure,
@@ -139,7 +146,7 @@ def read_curves(
         return {**head, "arms": arms}
 
     key = ("curves", experiment_id, phase, split, metric, band, x)
-    return _cache(request).respond(key, version, compute)
+    return _respond(request, key, version, compute)
 
 
 @router.get("/{experiment_id}/lines", response_model=RunLines)
@@ -169,7 +176,7 @@ def read_lines(
         return {"phase": phase, "split": split, "metric": metric, "x": x, "arms": arms}
 
     key = ("lines", experiment_id, phase, split, metric, x, points)
-    return _cache(request).respond(key, version, compute)
+    return _respond(request, key, version, compute)
 
 
 @router.get("/{experiment_id}/phases", response_model=list[str])
@@ -177,8 +184,8 @@ def read_phases(request: Request, experiment_id: ExperimentId, session: SessionD
     """The phases that have metric rows, in training order (stage-1…k, preprocess, main)."""
     get_experiment(session, experiment_id)
     version = crud.results_version(session, experiment_id=experiment_id)
-    return _cache(request).respond(("phases", experiment_id), version,
-                                   lambda: crud.phases_of(session, experiment_id=experiment_id))
+    return _respond(request, ("phases", experiment_id), version,
+                    lambda: crud.phases_of(session, experiment_id=experiment_id))
 
 
 @router.get("/{experiment_id}/selected", response_model=list[SelectedRun])
@@ -197,7 +204,7 @@ def read_selected(
         return [{"arm": run["arm"], "repeat": run["repeat"], "splits": splits}
                 for run, splits in figures]
 
-    return _cache(request).respond(("selected", experiment_id, rule), version, compute)
+    return _respond(request, ("selected", experiment_id, rule), version, compute)
 
 
 @router.get("/{experiment_id}/summary", response_model=Summary)
@@ -229,5 +236,6 @@ def read_summary(
 
     key = ("summary", experiment_id, include_unfinished)
     if include_unfinished:
-        return _cache(request).respond_while_refreshing(key, version, compute)
-    return _cache(request).respond(key, version, compute)
+        return _cache(request).respond_while_refreshing(
+            key, version, compute, request.headers.get("if-none-match"))
+    return _respond(request, key, version, compute)

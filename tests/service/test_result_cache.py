@@ -9,16 +9,19 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import httpx
 from fastapi.testclient import TestClient
 
 from api.cache import STALE_HEADER, ResultCache
+from apiclient import Client, Config
 from core.spec import parse_spec
 from store import results
 from store.db import Database
 from store.models import Experiment
 from tests.reliability.inprocess import AUTH, make_app
+from tests.service.backends import sqlite_backend
 from tests.service.live_rows import add_epoch, running_experiment
-from tests.service.servers import wait_for
+from tests.service.servers import TOKEN, Service, wait_for
 
 
 def test_an_older_body_is_sent_while_one_background_computation_makes_the_new_one() -> None:
@@ -92,3 +95,51 @@ def test_a_live_experiments_partial_summary_catches_up_with_its_runs(tmp_path: P
             return STALE_HEADER not in response.headers and response.json() == summary_now()
 
         wait_for(caught_up, 30, 0.05, "the partial summary to include epoch 2")
+
+
+class Recording(httpx.HTTPTransport):
+    """The real HTTP transport, noting each response's status."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.statuses: list[int] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = super().handle_request(request)
+        self.statuses.append(response.status_code)
+        return response
+
+
+def test_a_client_holding_the_figures_gets_304_until_they_change(tmp_path: Path) -> None:
+    backend = sqlite_backend(tmp_path)
+    database = Database(backend.env["INITLAB_DATABASE_URL"])
+    eid, run = running_experiment(database, repeats=2)
+    rng = random.Random(4)
+    add_epoch(database, eid, list(run.values()), 1, rng)
+    service = Service(backend, tmp_path)
+    service.start_api()
+    transport = Recording()
+    try:
+        with Client(Config(service.url, TOKEN), transport=transport) as client:
+            params = {"split": "val", "metric": "loss", "phase": "main", "band": "iqr"}
+            first = client.curves(eid, **params)
+            again = client.curves(eid, **params)
+            assert again == first and transport.statuses == [200, 304]
+            again["arms"].clear()  # each read is the caller's own copy
+            assert client.curves(eid, **params) == first
+            assert client.summary(eid, include_unfinished=True) == client.summary(
+                eid, include_unfinished=True)
+            assert transport.statuses[2:] == [304, 200, 304]
+
+            add_epoch(database, eid, list(run.values()), 2, rng)
+            moved = client.curves(eid, **params)
+            assert transport.statuses[-1] == 200
+            assert [row["epoch"] for row in moved["arms"]["original"]] == [1, 2]
+            raw = httpx.get(f"{service.url}/api/v1/experiments/{eid}/curves", params=params,
+                            headers={**AUTH, "If-None-Match": '"stale", ' + '"other"'})
+            assert raw.status_code == 200 and raw.headers["etag"].startswith('"')
+            held = httpx.get(f"{service.url}/api/v1/experiments/{eid}/curves", params=params,
+                             headers={**AUTH, "If-None-Match": f'"x", {raw.headers["etag"]}'})
+            assert held.status_code == 304 and held.content == b""
+    finally:
+        service.stop()
