@@ -230,9 +230,13 @@ def plotly_figure(
         fig.add_trace(_centre_trace(s, view))
     fig.update_layout(
         title=view.title if title is None else title, xaxis_title=view.x_label,
-        yaxis_title=view.y_label, hovermode="x unified", legend={"orientation": "h", "y": -0.2},
+        yaxis_title=view.y_label, hovermode="x unified",
+        # Below the x axis title: in a short grid panel -0.2 of the plot's height overlapped it.
+        legend={"orientation": "h", "yanchor": "top", "y": -0.2 if height >= 400 else -0.38},
         margin={"t": 50, "l": 10, "r": 10, "b": 10}, height=height,
     )
+    if height < 400:  # a grid panel: one legend row of arms; the caption names the band
+        fig.update_traces(showlegend=False, selector={"fill": "toself"})
     fig.update_yaxes(type="log" if view.log_y else "linear")
     xs = [x for s in series for x in s.xs]
     if view.x == "epoch" and xs and max(xs) - min(xs) <= 20:  # whole epochs on short axes

@@ -27,14 +27,15 @@ def _retry_failed(experiment_id: int) -> None:
 st.title("Experiments")
 if flash := st.session_state.pop("flash", None):
     st.success(flash)
-top = st.columns([3, 2, 2, 1, 1], vertical_alignment="bottom")
-status = top[0].segmented_control("Status", STATUSES, default="all", key="status_filter")
-name = top[1].text_input("Name contains", key="name_filter", max_chars=200)
-tag = top[2].text_input("Tag", key="tag_filter", max_chars=64)
-page_number = top[3].number_input("Page", min_value=1, value=1, step=1, key="list_page")
+# The status choices get a row of their own: in a column, "failed" and "cancelled" were cut off.
+status = st.segmented_control("Status", STATUSES, default="all", key="status_filter")
+top = st.columns([3, 2, 1, 1.4, 1], vertical_alignment="bottom")
+name = top[0].text_input("Name contains", key="name_filter", max_chars=200)
+tag = top[1].text_input("Tag", key="tag_filter", max_chars=64)
+page_number = top[2].number_input("Page", min_value=1, value=1, step=1, key="list_page")
+archived = top[3].toggle("Archived only", key="archived_filter",
+                         help="archived experiments are hidden from the list, never erased")
 top[4].button("Refresh", key="refresh")
-archived = st.toggle("Archived only", key="archived_filter",
-                     help="archived experiments are hidden from the list, never erased")
 filtered = bool(name or tag or archived or status not in (None, "all"))
 
 page = call(

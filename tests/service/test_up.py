@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.dashboard.conftest import SHOTS, browser_page
 from tests.service.servers import FAST, REPO, free_port, wait_for
 
 pytestmark = pytest.mark.slow  # live servers and workers
@@ -78,6 +79,17 @@ def _serving(api: str, dashboard: str, up: subprocess.Popen[bytes]) -> bool:
     )
 
 
+def _opens_without_sign_in(dashboard: str) -> None:
+    """Local use on the embedded defaults (no INITLAB_AUTH, no token): a browser gets the pages
+    at once, with no sign-in form, and the empty list says what to do first."""
+    with browser_page(60_000) as page:
+        page.goto(dashboard)
+        page.get_by_text("No experiments yet: submit the demo").first.wait_for()
+        assert page.get_by_role("button", name="Sign in").count() == 0
+        assert page.get_by_role("button", name="Sign out").count() == 0
+        page.screenshot(path=SHOTS / "09-up-login-free.png", full_page=True)
+
+
 def test_up_serves_then_ctrl_c_stops_every_child(tmp_path: Path) -> None:
     api_port, dashboard_port = free_port(), free_port()
     env = {
@@ -104,6 +116,7 @@ def test_up_serves_then_ctrl_c_stops_every_child(tmp_path: Path) -> None:
     children: dict[int, tuple[str, str]] = {}
     try:
         wait_for(lambda: _serving(api, dashboard, up), 120, 0.3, "initlab up to serve")
+        _opens_without_sign_in(dashboard)
         children = _descendants(up.pid)
         for word in CHILDREN:
             assert any(word in line for _, line in children.values()), (word, children)
