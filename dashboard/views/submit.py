@@ -109,15 +109,23 @@ def _show_plan(text: str, result: dict[str, Any]) -> None:
         st.dataframe(runs, hide_index=True)
 
 
+KEPT_PRESET = "import_preset_kept"
+
+
 def _authors_preset(name: str) -> str | None:
     """For the paper authors' .npz file, the preset its runs followed (the CLI's --preset)."""
     if not name.lower().endswith(".npz"):
         return None
-    return st.selectbox(
-        "Preset the file's runs followed", PRESETS.names(), index=None, key="import_preset",
+    names = PRESETS.names()
+    kept = st.session_state.get(KEPT_PRESET)  # outlives the run without a file while swapping
+    choice = st.selectbox(
+        "Preset the file's runs followed", names, key="import_preset",
+        index=names.index(kept) if kept in names else None,
         placeholder="choose a preset (e.g. table1-16)",
         help="the arms, in the file's order, and the protocol: `initlab import FILE.npz "
              "--preset NAME`")
+    st.session_state[KEPT_PRESET] = choice
+    return choice
 
 
 def _import_results() -> None:

@@ -18,10 +18,10 @@ from core.authors_import import import_authors_file
 from initlab.commands.import_ import upload_document
 from tests.core.authors_files import write_authors_file
 from tests.dashboard.conftest import SHOTS, browser_page, needs_chromium, sign_in
-from tests.service.servers import Api
+from tests.service.servers import Api, wait_for
 
 pytestmark = pytest.mark.slow
-needs_chromium()
+PLAYWRIGHT = needs_chromium()
 
 
 def results(folder: Path, seed: int) -> dict[str, Any]:
@@ -130,6 +130,23 @@ def test_a_results_file_uploaded_on_submit_is_imported_once(
     assert page.get_by_role("link", name=f"Open experiment #{stored}").count() == 1
 
 
+def choose(page: Any, combobox: Any, name: str) -> None:
+    """Pick `name` in a Streamlit selectbox: type to filter, click the one match. A rerun of the
+    page (the upload above) can close the list before the click; then it is opened again."""
+
+    def picked() -> bool:
+        combobox.fill(name)
+        option = page.get_by_role("option", name=name, exact=True)
+        try:
+            option.click(timeout=3000)
+        except PLAYWRIGHT.TimeoutError:
+            page.keyboard.press("Escape")
+            return False
+        return True
+
+    wait_for(picked, 60, 0.2, f"the option {name} to be chosen")
+
+
 def test_an_authors_npz_uploaded_on_submit_with_its_preset_is_imported_once(
     page: Any, dashboard_url: str, tmp_path: Path, api: Api
 ) -> None:
@@ -147,10 +164,7 @@ def test_an_authors_npz_uploaded_on_submit_with_its_preset_is_imported_once(
     button.click()
     page.get_by_text("authors-14.npz: choose the preset its runs followed").wait_for()
 
-    preset.fill("table1-16")  # type to filter, then take the one match
-    option = page.get_by_role("option", name="table1-16")
-    option.wait_for()
-    option.click()
+    choose(page, preset, "table1-16")
     page.get_by_text("choose the preset its runs followed").wait_for(state="detached")
     button.click()
     page.get_by_text("Imported as experiment #").wait_for()
