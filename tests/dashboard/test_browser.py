@@ -59,6 +59,7 @@ def test_submit_demo_in_browser_shows_bands_and_tables(dashboard_url: str) -> No
             page.locator(".js-plotly-plot").first.wait_for()
             band = page.locator(".js-plotly-plot path.js-fill")
             wait_for(lambda: band.count() >= 3, 30, 0.5, "a band per arm in the chart")
+            page.mouse.move(0, 0)  # Refresh's tooltip would hide the progress line
             page.screenshot(path=SHOTS / "02-curves.png", full_page=True)
 
             page.get_by_role("tab", name="Tables").click()
