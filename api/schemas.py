@@ -11,7 +11,10 @@ MAX_TAG = 64
 MAX_TAGS = 32
 MAX_NOTES = 20_000
 Tag = Annotated[
-    str, StringConstraints(min_length=1, max_length=MAX_TAG, pattern=r"^[A-Za-z0-9_.:/+\-]+$")
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=MAX_TAG, pattern=r"^[A-Za-z0-9_.:/+\-]+$"
+    ),
 ]
 
 
@@ -70,6 +73,8 @@ class RunPublic(RunBrief):
     excluded_reason: str | None = Field(None, description="why it is left out of the statistics")
     excluded_by: str | None = Field(None, description="who excluded it, as they gave it")
     excluded_at: datetime | None = Field(None, description="when it was excluded (DB clock)")
+    tags: list[str] = Field(default_factory=list, description="curation: PATCH /runs/{id}")
+    notes: str | None = Field(None, description="free text (not `note`, InitLab's re-queue note)")
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -142,20 +147,30 @@ class ExperimentPublic(BaseModel):
     archived_at: datetime | None = Field(None, description="set while archived (hidden from lists)")
 
 
-class ExperimentUpdate(BaseModel):
-    """PATCH /experiments/{id}: the fields given replace the stored ones; the spec never changes."""
+class Annotation(BaseModel):
+    """PATCH of an experiment or a run: the tags and notes given replace the stored ones."""
 
     model_config = ConfigDict(extra="forbid")
+
+    tags: list[Tag] | None = Field(
+        None,
+        max_length=MAX_TAGS,
+        description="replaces the tags (trimmed, duplicates dropped); letters, digits and "
+        "_ . : / + -",
+    )
+    notes: str | None = Field(None, max_length=MAX_NOTES, description="free text; '' clears it")
+
+
+class ExperimentUpdate(Annotation):
+    """PATCH /experiments/{id}: the fields given replace the stored ones; the spec never changes."""
 
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)] | (
         None
     ) = Field(None, description="a new display name")
-    tags: list[Tag] | None = Field(
-        None,
-        max_length=MAX_TAGS,
-        description="replaces the tags (duplicates dropped); letters, digits and _ . : / + -",
-    )
-    notes: str | None = Field(None, max_length=MAX_NOTES, description="free text; '' clears it")
+
+
+class RunUpdate(Annotation):
+    """PATCH /runs/{id}: a run's tags and notes (curation: no result or statistic changes)."""
 
 
 class StoppedEarly(BaseModel):

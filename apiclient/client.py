@@ -273,3 +273,7 @@ class Client:
     def annotate(self, experiment_id: int, **fields: Any) -> dict[str, Any]:
         """PATCH /experiments/{id} with name, tags and/or notes; the others stay."""
         return dict(self._request("PATCH", f"/experiments/{experiment_id}", json=fields))
+
+    def annotate_run(self, run_id: int, **fields: Any) -> dict[str, Any]:
+        """PATCH /runs/{id} with tags and/or notes; the other stays (curation, no results)."""
+        return dict(self._request("PATCH", f"/runs/{run_id}", json=fields))

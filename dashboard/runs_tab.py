@@ -1,5 +1,5 @@
-"""The Experiment page's Runs tab: a sortable, filterable runs table, exclusions, environments,
-the spec."""
+"""The Experiment page's Runs tab: a sortable, filterable runs table, exclusions, a run's tags
+and notes, environments, the spec."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import yaml
 
 from dashboard.client import get_client
 from dashboard.exclusions import exclusions_panel, strike_excluded
+from dashboard.run_notes import run_notes_panel
 from dashboard.tables import environment, init_schemes, runs_frame
 from dashboard.ui import call
 
@@ -18,7 +19,8 @@ RETRYABLE = ("failed", "cancelled")
 
 
 def filtered(frame: pd.DataFrame, text: str, statuses: list[str], arms: list[str]) -> pd.DataFrame:
-    """Rows whose status and arm are chosen (all when none) and that mention `text` anywhere."""
+    """Rows whose status and arm are chosen (all when none) and that mention `text` anywhere
+    (host, error, tags, notes, ...)."""
     keep = pd.Series(True, index=frame.index)
     if statuses:
         keep &= frame["Status"].isin(statuses)
@@ -32,7 +34,7 @@ def filtered(frame: pd.DataFrame, text: str, statuses: list[str], arms: list[str
 
 def _filters(frame: pd.DataFrame) -> pd.DataFrame:
     cols = st.columns([2, 1.5, 1.5])
-    text = cols[0].text_input("Filter", key="runs_filter", placeholder="host, error, repeat …")
+    text = cols[0].text_input("Filter", key="runs_filter", placeholder="host, error, tag, note …")
     statuses = cols[1].multiselect("Status", sorted(frame["Status"].unique()), key="runs_status")
     arms = cols[2].multiselect("Arm", list(dict.fromkeys(frame["Arm"])), key="runs_arm")
     return filtered(frame, text, statuses, arms)
@@ -66,6 +68,7 @@ def runs_tab(experiment: dict[str, Any]) -> None:
                "epoch: lowest validation loss (the val_loss rule). Struck through: excluded.")
     _retry(runs)
     exclusions_panel(runs)
+    run_notes_panel(runs)
     with st.expander("A run's environment"):
         by_id = {r["id"]: r for r in runs}
         run_id = st.selectbox("Run", list(by_id), key="env_run",

@@ -248,7 +248,7 @@ def runs_frame(
     runs: Iterable[Mapping[str, Any]], selected: Iterable[Mapping[str, Any]] = (),
     inits: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
-    """Each run: arm, repeat, init, status, attempts, host, device, duration, selected figures."""
+    """Each run: arm, repeat, init, status, tags, attempts, host, device, time, figures, notes."""
     picks = {(p["arm"], int(p["repeat"])): p for p in selected}
     rows = []
     for run in runs:
@@ -256,11 +256,13 @@ def runs_frame(
         rows.append({
             "Run": run["id"], "Arm": run["arm"], "Repeat": run["repeat"],
             "Init": (inits or {}).get(run["arm"], "pytorch"), "Status": run["status"],
+            "Tags": " ".join(run.get("tags") or []),
             "Attempt": run["attempt"], "Host": run.get("host") or "",
             "Device": run.get("device_name") or "", "Duration (s)": _duration(run),
             **_selected_figures(picks.get((run["arm"], int(run["repeat"])), {})),
             "At": where, "Worker": run.get("worker") or "", "Note": run.get("note") or "",
             "Error": run.get("error") or "", "Excluded": run.get("excluded_reason") or "",
+            "Notes": run.get("notes") or "",  # the user's; "Note" is InitLab's re-queue note
         })
     return pd.DataFrame(rows)
 

@@ -159,6 +159,9 @@ class Run(Base):
     excluded_reason: Mapped[str | None] = mapped_column(Text)
     excluded_by: Mapped[str | None] = mapped_column(String(255))
     excluded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # What users write on the run (PATCH /runs/{id}): curation, never part of the results.
+    tags: Mapped[list[str]] = mapped_column(JsonType, default=list, server_default=text("'[]'"))
+    notes: Mapped[str | None] = mapped_column(Text)
 
     experiment: Mapped[Experiment] = relationship(back_populates="runs")
 

@@ -1,4 +1,6 @@
-"""/experiments/{id}: edit name, tags and notes; archive and restore (nothing is ever erased)."""
+"""/experiments/{id}: edit name, tags and notes; archive and restore (nothing is ever erased).
+
+`annotate` also serves PATCH /runs/{id} (api/routes/runs.py): one rule for both."""
 
 from __future__ import annotations
 
@@ -10,15 +12,23 @@ from sqlalchemy.orm import Session
 
 from api.deps import Authorized, DatabaseDep, ExperimentId, OwnExperiment
 from api.routes.experiments import experiment_detail
-from api.schemas import ExperimentDetail, ExperimentUpdate
+from api.schemas import Annotation, ExperimentDetail, ExperimentUpdate
 from store import runs
 from store.clock import database_now
 from store.db import Database
-from store.models import Experiment
+from store.models import Experiment, Run
 
 router = APIRouter(prefix="/experiments", tags=["experiments"], dependencies=[Authorized])
 
 ACTIVE = ("queued", "running")
+
+
+def annotate(target: Experiment | Run, changes: Annotation) -> None:
+    """Replace the tags and notes given (tags each once, in order; '' clears the notes)."""
+    if changes.tags is not None:
+        target.tags = list(dict.fromkeys(changes.tags))
+    if changes.notes is not None:
+        target.notes = changes.notes or None
 
 
 def _locked(session: Session, experiment_id: int) -> Experiment:
@@ -47,10 +57,7 @@ def update_experiment(
     def update(_session: Session, experiment: Experiment) -> None:
         if changes.name is not None:
             experiment.name = changes.name
-        if changes.tags is not None:
-            experiment.tags = list(dict.fromkeys(changes.tags))
-        if changes.notes is not None:
-            experiment.notes = changes.notes or None
+        annotate(experiment, changes)
 
     return _change(db, experiment_id, update)
 

@@ -1,5 +1,5 @@
-"""/runs/{id}: one run, cancelling and retrying it, and excluding it from the statistics (or
-including it again)."""
+"""/runs/{id}: one run, its tags and notes, cancelling and retrying it, and excluding it from
+the statistics (or including it again)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,8 @@ from api.deps import (
     SessionDep,
     SettingsDep,
 )
-from api.schemas import RunPublic
+from api.routes.curation import annotate
+from api.schemas import RunPublic, RunUpdate
 from runqueue.app import publish_runs
 from store import results, runs
 from store.db import Database
@@ -62,6 +63,18 @@ def read_run(run_id: RunId, session: SessionDep) -> Run:
     if run is None:
         raise _not_found(run_id)
     return run
+
+
+@router.patch("/{run_id}", response_model=RunPublic, dependencies=[OwnRun])
+def update_run(run_id: RunId, changes: RunUpdate, db: DatabaseDep) -> Run:
+    """Retag or annotate a run; fields left out stay as they are. Curation only: the results
+    version, tables and statistics do not change (an excluded run stays excluded)."""
+    with _changing(db, run_id) as session:
+        run = runs.lock_run(session, run_id)
+        if run is None:
+            raise LookupError(run_id)
+        annotate(run, changes)
+        return run
 
 
 @router.post("/{run_id}/cancel", response_model=RunPublic, dependencies=[OwnRun])

@@ -135,6 +135,18 @@ def test_runs_table_has_init_host_duration_and_selected_figures_and_filters() ->
     assert len(filtered(frame, "", [], [])) == 2
 
 
+def test_runs_table_shows_tags_and_notes_and_the_filter_finds_them() -> None:
+    runs = [{"id": i, "arm": "a", "repeat": i, "status": "done", "attempt": 1, "tags": tags,
+             "notes": notes} for i, tags, notes in ((1, ["gpu-7", "odd"], "Loss spike at 3"),
+                                                    (2, [], None))]
+    frame = runs_frame(runs)
+    assert frame["Tags"].tolist() == ["gpu-7 odd", ""]
+    assert frame["Notes"].tolist() == ["Loss spike at 3", ""]
+    assert filtered(frame, "GPU-7", [], [])["Run"].tolist() == [1]
+    assert filtered(frame, "loss spike", [], [])["Run"].tolist() == [1]
+    assert filtered(frame, "no such words", [], [])["Run"].tolist() == []
+
+
 @pytest.mark.parametrize(("fmt", "magic"), [("png", b"\x89PNG"), ("svg", b"<svg")])
 def test_figure_export_works_offline(fmt: str, magic: bytes) -> None:
     view = CurveView(overlay=True)

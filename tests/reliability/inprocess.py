@@ -12,11 +12,15 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
+from fastapi.testclient import TestClient
 
 from api.main import create_app
+from core.authors_import import import_authors_file
+from initlab.commands.import_ import upload_document
 from store.config import Settings
 from store.db import upgrade
-from tests.service.backends import postgres_backend
+from tests.core.authors_files import write_authors_file
+from tests.service.backends import postgres_backend, scratch_postgres
 from tests.service.servers import TOKEN, Service
 
 ORIGIN = "http://dashboard.example:8501"
@@ -38,6 +42,38 @@ def make_app(root: Path, **overrides: Any) -> FastAPI:
         "dashboard_origin": ORIGIN,
     }
     return create_app(Settings(**{**values, **overrides}))
+
+
+@contextmanager
+def dialect_app(dialect: str, root: Path, label: str) -> Iterator[FastAPI]:
+    """An app on a fresh store of `dialect` (sqlite | postgres), its engine disposed after."""
+    if dialect == "sqlite":
+        yield make_app(root)
+        return
+    with scratch_postgres(label) as url:
+        app = make_app(root, database_url=url)
+        try:
+            yield app
+        finally:
+            app.state.db.dispose()
+
+
+@contextmanager
+def api_client(app: FastAPI) -> Iterator[TestClient]:
+    """A TestClient of `app` with the token, its paths relative to /api/v1."""
+    with TestClient(app, headers=AUTH, base_url="http://testserver/api/v1") as client:
+        yield client
+
+
+def import_finished(client: TestClient, folder: Path, runs: int, epochs: int) -> dict[str, Any]:
+    """A finished two-arm experiment stored through the import endpoint, with its runs."""
+    file = write_authors_file(folder / "runs.npz", runs=runs, epochs=epochs)
+    response = client.post("/experiments/import",
+                           json=upload_document(import_authors_file(file, "table1-16")))
+    assert response.status_code == 201, response.text
+    body = dict(response.json())
+    body["runs"] = client.get(f"/experiments/{body['id']}/runs").json()["items"]
+    return body
 
 
 def route_app() -> FastAPI:

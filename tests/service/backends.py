@@ -75,6 +75,20 @@ def scratch_postgres(label: str, migrate: bool = True) -> Iterator[str]:
 
 
 @contextmanager
+def scratch_url(dialect: str, root: Path, label: str, migrate: bool = True) -> Iterator[str]:
+    """The URL of a store of its own: a SQLite file under `root` or a scratch PostgreSQL
+    database (migrated unless not `migrate`)."""
+    if dialect == "postgres":
+        with scratch_postgres(label, migrate) as url:
+            yield url
+        return
+    url = f"sqlite:///{root / f'{label}.db'}"
+    if migrate:
+        upgrade(url)
+    yield url
+
+
+@contextmanager
 def postgres_backend(
     root: Path, label: str = "postgres", redis_url: str = REDIS
 ) -> Iterator[Backend]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from contextlib import nullcontext
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,8 +22,8 @@ from initlab.commands.import_ import upload_document
 from store.db import Database, alembic_config, upgrade
 from store.models import Experiment
 from tests.core.authors_files import write_authors_file
-from tests.reliability.inprocess import AUTH, make_app
-from tests.service.backends import scratch_postgres
+from tests.reliability.inprocess import api_client, dialect_app
+from tests.service.backends import scratch_url
 from tests.service.servers import TOKEN, Api, Service, problem_lines, tiny_spec, wait_for
 
 LIST_KEYS = {"items", "total", "limit", "offset"}
@@ -36,18 +35,13 @@ def app(
 ) -> Iterator[FastAPI]:
     """The API in this process on a fresh store of each dialect, with the file broker."""
     root = Path(tmp_path_factory.mktemp(f"conventions-{request.param}"))
-    if request.param == "sqlite":
-        yield make_app(root)
-        return
-    with scratch_postgres("conventions") as url:
-        application = make_app(root, database_url=url)
+    with dialect_app(request.param, root, "conventions") as application:
         yield application
-        application.state.db.dispose()
 
 
 @pytest.fixture(scope="module")
 def client(app: FastAPI) -> Iterator[TestClient]:
-    with TestClient(app, headers=AUTH, base_url="http://testserver/api/v1") as test_client:
+    with api_client(app) as test_client:
         yield test_client
 
 
@@ -265,9 +259,7 @@ def test_openapi_types_every_answer(client: TestClient) -> None:
 def test_migration_0008_gives_old_experiments_empty_tags(dialect: str, tmp_path: Path) -> None:
     from alembic import command
 
-    scratch = (nullcontext(f"sqlite:///{tmp_path / 'old.db'}") if dialect == "sqlite"
-               else scratch_postgres("m7", migrate=False))
-    with scratch as url:
+    with scratch_url(dialect, tmp_path, "m7", migrate=False) as url:
         upgrade(url, "0006")
         db = Database(url)
         with db.engine.begin() as connection:

@@ -10,29 +10,19 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from core.authors_import import import_authors_file
-from initlab.commands.import_ import upload_document
-from tests.core.authors_files import write_authors_file
-from tests.reliability.inprocess import AUTH, make_app
+from tests.reliability.inprocess import api_client, import_finished, make_app
 
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    app = make_app(Path(tmp_path_factory.mktemp("exclusions")))
-    with TestClient(app, headers=AUTH, base_url="http://testserver/api/v1") as test_client:
+    with api_client(make_app(Path(tmp_path_factory.mktemp("exclusions")))) as test_client:
         yield test_client
 
 
 @pytest.fixture(scope="module")
 def experiment(client: TestClient, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """A finished two-arm experiment of four repeats, stored through the import endpoint."""
-    file = write_authors_file(tmp_path_factory.mktemp("npz") / "runs.npz", runs=4, epochs=4)
-    response = client.post("/experiments/import",
-                           json=upload_document(import_authors_file(file, "table1-16")))
-    assert response.status_code == 201, response.text
-    body = dict(response.json())
-    body["runs"] = client.get(f"/experiments/{body['id']}/runs").json()["items"]
-    return body
+    return import_finished(client, tmp_path_factory.mktemp("npz"), runs=4, epochs=4)
 
 
 def _summary(client: TestClient, experiment_id: int) -> dict[str, Any]:

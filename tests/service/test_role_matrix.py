@@ -80,6 +80,7 @@ EXPECTED: dict[tuple[str, str], Rule] = {
     ("POST", E + "/restore"): Rule("owner", 200, on="cancelled"),
     ("GET", "/api/v1/sweeps"): Rule("viewer", 200),
     ("GET", R): Rule("viewer", 200),
+    ("PATCH", R): Rule("owner", 200, {"tags": ["checked"], "notes": "fine"}),  # any status
     ("POST", R + "/retry"): Rule("owner", 409),  # a queued run: allowed, but not retryable
     ("POST", R + "/cancel"): Rule("owner", 409, on="cancelled"),  # allowed; already over
     ("POST", R + "/exclude"): Rule("owner", 200, {"reason": "bad node"}, on="cancelled"),
