@@ -17,7 +17,8 @@ import torch
 from core.data import DataError, load_for_spec
 from core.data.paths import check_links_inside
 from core.spec import DatasetSpec
-from tests.core.test_data import Evil, write_cifar, write_imagenet32, write_topimages
+from tests.core.data_writers import write_cifar, write_imagenet32, write_topimages
+from tests.core.test_data_archives import Evil
 from tests.service.servers import Api, Service, tiny_spec
 
 pytestmark = pytest.mark.slow  # live servers and workers

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.core.test_data import write_cifar
+from tests.core.data_writers import write_cifar
 from tests.reliability.conftest import EPOCH_DELAY
 from tests.reliability.helpers import (
     FaultFile,
