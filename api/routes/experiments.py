@@ -80,6 +80,8 @@ def public_experiments(session: Session, experiments: list[Experiment]) -> list[
     ]
 
 
+# PostgreSQL refuses a NUL character in any text: a filter holding one is a 422, not a 500.
+NO_NUL = r"^[^\x00]*$"
 COLUMNS = ("id", "name", "status", "priority", "created", "sweep_id", "provenance", "owner")
 EDITABLE = ("tags", "notes", "archived_at")
 
@@ -95,11 +97,14 @@ def list_experiments(
     offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
     status_: Annotated[ExperimentStatus | None, Query(alias="status")] = None,
     q: Annotated[
-        str | None, Query(max_length=200, description="name contains this (any case)")
+        str | None,
+        Query(max_length=200, pattern=NO_NUL, description="name contains this (any case)"),
     ] = None,
-    tag: Annotated[str | None, Query(max_length=MAX_TAG, description="has this tag")] = None,
+    tag: Annotated[
+        str | None, Query(max_length=MAX_TAG, pattern=NO_NUL, description="has this tag")
+    ] = None,
     owner: Annotated[
-        str | None, Query(max_length=64, description="submitted by this user")
+        str | None, Query(max_length=64, pattern=NO_NUL, description="submitted by this user")
     ] = None,
     created_after: Annotated[
         datetime | None, Query(description="ISO 8601; created at or after (UTC if no zone)")
