@@ -40,7 +40,3 @@ class TaggedBodies:
             while self._size > self.max_bytes:
                 _, (_, dropped) = self._bodies.popitem(last=False)
                 self._size -= len(dropped)
-
-    @property
-    def size(self) -> int:
-        return self._size

@@ -24,7 +24,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -38,10 +37,10 @@ from api.cache import ResultCache  # noqa: E402
 from api.main import create_app  # noqa: E402
 from core.spec import parse_spec  # noqa: E402
 from store.config import Settings  # noqa: E402
-from store.db import get_database, upgrade  # noqa: E402
+from store.db import get_database  # noqa: E402
 from store.models import Metric, Run, utcnow  # noqa: E402
 from store.runs import create_experiment  # noqa: E402
-from tests.service.backends import scratch_postgres  # noqa: E402
+from tests.service.backends import scratch_url  # noqa: E402
 
 ARMS, REPEATS, EPOCHS = ("original", "smart"), 60, 100
 SPLITS = ("train", "val", "test", "sample")
@@ -127,21 +126,9 @@ def measure(client: TestClient, path: str, requests: int) -> dict[str, float]:
     }
 
 
-@contextmanager
-def backend(name: str, root: Path) -> Iterator[str]:
-    """A migrated, empty database URL of the backend; a PostgreSQL scratch one is dropped."""
-    if name == "sqlite":
-        url = f"sqlite:///{root / 'bench.db'}"
-        upgrade(url)
-        yield url
-        return
-    with scratch_postgres("bench") as url:
-        yield url
-
-
 def run_backend(name: str, requests: int) -> list[tuple[str, str, dict[str, float]]]:
     results = []
-    with tempfile.TemporaryDirectory() as tmp, backend(name, Path(tmp)) as url:
+    with tempfile.TemporaryDirectory() as tmp, scratch_url(name, Path(tmp), "bench") as url:
         began = time.perf_counter()
         experiment_id = store_experiment(url)
         print(f"{name}: stored 48,000 metric rows in {time.perf_counter() - began:.1f} s")

@@ -17,10 +17,10 @@ from api.run_figures import RunFigureCache
 from core.curves import curve_from_points, curve_stats, run_points
 from core.stats import select as select_epoch
 from store import results, runs
-from store.db import Database, upgrade
+from store.db import Database
 from store.models import Run
 from tests.reliability.inprocess import AUTH, make_app
-from tests.service.backends import scratch_postgres
+from tests.service.backends import scratch_url
 from tests.service.live_rows import ARMS, add_epoch, running_experiment
 
 
@@ -28,12 +28,7 @@ from tests.service.live_rows import ARMS, add_epoch, running_experiment
 def db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
        ) -> Iterator[Database]:
     """A freshly migrated scratch database of each dialect."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('figures') / 'store.db'}"
-        upgrade(url)
-        yield Database(url)
-        return
-    with scratch_postgres("figures") as url:
+    with scratch_url(request.param, tmp_path_factory.mktemp("figures"), "figures") as url:
         database = Database(url)
         yield database
         database.dispose()
