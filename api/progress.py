@@ -25,7 +25,8 @@ def epochs_done(spec: ExperimentSpec, run: Run) -> int:
 
 
 def total_epochs(spec: ExperimentSpec, arm: str) -> int:
-    """Epochs an arm measures, stage epoch 0 included (as core.experiment.total_epochs counts;
+    """Epochs an arm measures, stage epoch 0 included (as core.training.experiment.total_epochs
+    counts;
     repeated here so that the API does not import the training stack)."""
     plan = plan_for(spec.arm(arm))
     return sum(s.epochs + 1 for s in plan.stages) + plan.preprocess_epochs + spec.training.epochs

@@ -12,7 +12,7 @@ Stat = float | None  # None where it needs more repeats (std, CI of one run) or 
 
 
 class CurvePoint(BaseModel):
-    """One x of one arm's curve over repeats (core.curves.curve_stats) and the band's edges.
+    """One x of one arm's curve over repeats (core.stats.curves.curve_stats) and the band's edges.
 
     Off the epoch axis the point also carries its axis by name (e.g. "examples_total": x)."""
 
@@ -61,7 +61,8 @@ class MetricPage(BaseModel):
 
 
 class Curves(BaseModel):
-    """Per arm, per x (epoch, examples or seconds trained on): core.stats.curve_stats plus the
+    """Per arm, per x (epoch, examples or seconds trained on): core.stats.summary.curve_stats plus
+    the
     chosen band as low/high; every point has "x" (and "epoch" on the epoch axis)."""
 
     phase: str
@@ -73,7 +74,7 @@ class Curves(BaseModel):
 
 
 class RunLine(BaseModel):
-    """One run's figure along x, down-sampled (core.run_lines)."""
+    """One run's figure along x, down-sampled (core.stats.run_lines)."""
 
     repeat: int
     x: list[float]
@@ -91,7 +92,7 @@ class RunLines(BaseModel):
 
 
 class SplitPick(BaseModel):
-    """What a selection rule picked in one split of one run (core.stats.select)."""
+    """What a selection rule picked in one split of one run (core.stats.summary.select)."""
 
     model_config = ConfigDict(extra="allow")
 
@@ -133,7 +134,8 @@ class TableRow(BaseModel):
 
 
 class Summary(BaseModel):
-    """GET /experiments/{id}/summary (core.stats.summarize): tables per selection rule, paired
+    """GET /experiments/{id}/summary (core.stats.summary.summarize): tables per selection rule,
+    paired
     comparisons against the baseline (the primary first), the primary's confidence sequence,
     equal-compute comparisons and the preprocessing share."""
 

@@ -1,6 +1,7 @@
 """What each of InitLab's speed choices is worth: variants of the real epoch, round-robin.
 
-Every variant is a `core.bench.TrainBench` (the real `train_one_epoch` on resident uint8 data);
+Every variant is a `core.training.bench.TrainBench` (the real `train_one_epoch` on resident uint8
+data);
 they differ in one choice each and are timed in turn, round after round, in one process:
 
     initlab   channels_last model and batches, fused AdamW    (what the runner does)
@@ -24,7 +25,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.bench import BenchConfig, TrainBench, apply_threads, describe_device  # noqa: E402
+from core.training.bench import BenchConfig, TrainBench, apply_threads, describe_device  # noqa: E402
 
 
 def variants(base: BenchConfig, with_compile: bool) -> dict[str, TrainBench]:

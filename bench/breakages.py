@@ -1,4 +1,5 @@
-"""Applies each known breakage of core/runner.py to a scratch copy of the tree and runs the tests.
+"""Applies each known breakage of core/training/runner.py to a scratch copy of the tree and runs
+the tests.
 
 A benchmark of the suite, not part of CI: every breakage must turn at least one test red. The
 checkout itself is never modified. Usage (from the repository root):
@@ -22,13 +23,13 @@ TESTS = ["tests/core/test_runner.py", "tests/core/test_resume_pairing.py"]
 BREAKAGES = {
     # Reads the checkpoint, then trains every epoch again from the initial weights.
     "resume retrains from scratch": (
-        "core/runner.py",
+        "core/training/runner.py",
         "start, first_epoch, saved = self.restore(load_checkpoint(checkpoint_path))",
         "load_checkpoint(checkpoint_path)",
     ),
     # The main phase's order then depends on how many stages came before it.
     "order seeded by phase position": (
-        "core/runner.py",
+        "core/training/runner.py",
         'generator=generator_for(seed, "order", repeat, phase.name, epoch)',
         'generator=generator_for(seed, "order", repeat, phase.index, epoch)',
     ),

@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from reference_loop import ReferenceLoop  # noqa: E402
 
-from core.bench import (  # noqa: E402
+from core.training.bench import (  # noqa: E402
     BenchConfig,
     TrainBench,
     apply_threads,

@@ -45,7 +45,7 @@ done
 timeout 30 "$PY" - <<'PY' || echo "layout check failed or timed out"
 import sys
 sys.path.insert(0, ".")
-from core.bench import BenchConfig, measure
+from core.training.bench import BenchConfig, measure
 
 for model in ("mobilenet_v1", "mobilenet_v3_small"):
     rates = {}

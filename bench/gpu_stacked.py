@@ -1,6 +1,6 @@
 """Issue 12 on a GPU: R stacked repeats vs one, and what the paper's protocols would cost.
 
-Times core's real training loop (core.bench.group_rate: train_members_epoch over a stacked
+Times core's real training loop (core.training.bench.group_rate: train_members_epoch over a stacked
 MobileNet v1) at 32 px for R = 1 and growing R, keeps the fastest aggregate images/s, times
 stacked evaluation, and estimates the wall time of the Table I (32 px) and Table IV protocols
 from those rates: every run's training and evaluation images (PROTOCOLS, checked against the
@@ -27,12 +27,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.bench import MEAN, STD, group_rate, synchronize, synthetic_data  # noqa: E402
 from core.models import build_model  # noqa: E402
-from core.stacked import stack_models  # noqa: E402
-from core.train import Preprocess, evaluate_members  # noqa: E402
+from core.training.bench import MEAN, STD, group_rate, synchronize, synthetic_data  # noqa: E402
+from core.training.stacked import stack_models  # noqa: E402
+from core.training.train import Preprocess, evaluate_members  # noqa: E402
 
-# What each protocol trains and measures (core/presets.py; tests pin these to the presets).
+# What each protocol trains and measures (core/paper/presets.py; tests pin these to the presets).
 # Arms: (fraction, epochs) of each training phase, stages first, main (1.0) last; every
 # stage epoch and epoch 0 measure the sample, val and test; preprocess and main measure val
 # and test (train metrics are the running ones, free).

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from core.models.small_cnn import SmallCNN
-from core.train import Preprocess, evaluate, make_optimizer, train_one_epoch
+from core.training.train import Preprocess, evaluate, make_optimizer, train_one_epoch
 
 IMAGES, EPOCHS = 2048, 3
 

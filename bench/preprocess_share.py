@@ -5,7 +5,8 @@ The paper's ImageNet schedule pre-trains on 1.25% of the data for 10 epochs, the
 (the paper rounds this to "2%"). Fifty main epochs are too long for a benchmark, so this runs
 `--main-epochs` (default 4) and scales the stage fractions to keep the same 2.75% data share,
 keeping the paper's 1:10 fraction ratio and equal stage epochs. It trains one smart-init arm
-with `core.runner.run_single` on the "synthetic" data set and compares the wall-clock share the
+with `core.training.runner.run_single` on the "synthetic" data set and compares the wall-clock
+share the
 runner records (`wall_seconds["preprocess"] / wall_seconds["main"]`, training time only)
 with the data share computed from the exact sample sizes the runner draws; with `--runs N`
 it also gives the share from each epoch's fastest time over N identical runs.
@@ -26,11 +27,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.bench import BenchConfig, TrainBench, apply_threads  # noqa: E402
 from core.data import Split, load_for_spec  # noqa: E402
 from core.methods import plan_for  # noqa: E402
-from core.runner import RunResult, phases_for, run_single, stage_sample  # noqa: E402
 from core.spec import ExperimentSpec, parse_spec  # noqa: E402
+from core.training.bench import BenchConfig, TrainBench, apply_threads  # noqa: E402
+from core.training.runner import RunResult, phases_for, run_single, stage_sample  # noqa: E402
 
 PAPER_DATA_SHARE = (0.0125 * 10 + 0.125 * 10) / 50  # 2.75%
 HELD_OUT = 256  # val and test images, kept small: evaluation is not part of either share

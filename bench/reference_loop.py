@@ -28,8 +28,8 @@ from torch.utils.data import DataLoader, TensorDataset
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.bench import cpu_cores, synchronize, synthetic_data  # noqa: E402
 from core.models import build_model  # noqa: E402
+from core.training.bench import cpu_cores, synchronize, synthetic_data  # noqa: E402
 
 
 class ReferenceLoop:

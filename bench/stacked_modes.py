@@ -1,4 +1,5 @@
-"""Issue 12, step 1: R repeats one by one vs torch.func vmap vs the grouped rewrite (core.stacked).
+"""Issue 12, step 1: R repeats one by one vs torch.func vmap vs the grouped rewrite
+(core.training.stacked).
 
 Times forward + backward + fused AdamW step over pre-normalised random batches (no data path),
 in train mode (BatchNorm batch statistics, running statistics updated), and prints aggregate
@@ -26,7 +27,7 @@ from torch import Tensor, nn
 from torch.func import functional_call, stack_module_state, vmap
 
 from core.models import build_model
-from core.stacked import stack_models
+from core.training.stacked import stack_models
 
 
 def batches(r: int, steps: int, batch: int, size: int, device: torch.device) -> list[tuple]:

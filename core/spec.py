@@ -17,9 +17,11 @@ from pydantic import (
     model_validator,
 )
 
-# Names of the registered parts. tests/core/test_registries.py checks these against the
-# registries themselves, so a name here always builds and a registered part is always valid.
-ModelName = Literal["mobilenet_v1", "mobilenet_v2", "mobilenet_v3_small", "small_cnn"]
+from core.models.names import check_model_name
+
+# Names of the registered parts (the models' in core.models.names, which checks model names).
+# tests/core/test_registries.py checks these against the registries themselves, so a name here
+# always builds and a registered part is always valid.
 DatasetName = Literal[
     "downsampled_imagenet", "imagenetv2", "cifar10", "cifar100", "digits", "synthetic",
     "mnist", "fashion_mnist", "kmnist", "image_folder", "npz",
@@ -213,8 +215,6 @@ class ExperimentSpec(_Strict):
     @field_validator("model")
     @classmethod
     def _known_model(cls, model: str) -> str:
-        from core.models.names import check_model_name  # lazy: torchvision is a slow import
-
         check_model_name(model)
         return model
 

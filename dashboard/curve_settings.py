@@ -6,7 +6,7 @@ from collections.abc import Mapping, MutableMapping
 from dataclasses import replace
 from typing import Any
 
-from core.curves import BANDS, X_AXES
+from core.stats.curves import BANDS, X_AXES
 from dashboard.charts import CENTRES, CurveView
 
 LAYOUTS = ("grid", "single")

@@ -10,7 +10,7 @@ from typing import Any
 
 import streamlit as st
 
-from core.curves import BANDS, X_AXES
+from core.stats.curves import BANDS, X_AXES
 from dashboard.charts import (
     BAND_LABELS,
     CENTRES,

@@ -9,7 +9,7 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
-from core.tables import to_csv, to_latex, to_markdown
+from core.reports.tables import to_csv, to_latex, to_markdown
 from dashboard.charts import ArmSeries, CurveView
 
 FIGURE_FORMATS = {"png": "image/png", "svg": "image/svg+xml"}

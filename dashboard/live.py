@@ -68,7 +68,7 @@ class MetricStore:
 
 
 def runs_from_rows(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Metric rows (each naming arm and repeat) as core.stats runs, in first-seen order."""
+    """Metric rows (each naming arm and repeat) as core.stats.summary runs, in first-seen order."""
     runs: dict[tuple[str, int], dict[str, Any]] = {}
     for row in rows:
         key = (str(row["arm"]), int(row["repeat"]))

@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from core.presets import PRESETS
+from core.paper.presets import PRESETS
 from core.spec import ExperimentSpec
 from dashboard.client import problem_path
 
@@ -23,7 +23,8 @@ _LOC = re.compile(r"^(?P<path>[A-Za-z0-9_.\-\[\]]+): (?P<message>.*)$")
 
 
 def preset_names(from_api: Sequence[str] | None = None) -> list[str]:
-    """Presets the API lists (those this dashboard can load), else core.presets; demo first."""
+    """Presets the API lists (those this dashboard can load), else core.paper.presets; demo
+    first."""
     names = [n for n in from_api or () if n in PRESETS] or PRESETS.names()
     return sorted(names, key=lambda n: (n != DEMO, n))
 

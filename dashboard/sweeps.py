@@ -1,5 +1,5 @@
 """A sweep's figures: per sweep point and arm, the selected metric over repeats, and the paired
-difference to the baseline. Built from API bodies and core.stats (no HTTP, no Streamlit).
+difference to the baseline. Built from API bodies and core.stats.summary (no HTTP, no Streamlit).
 
 A sweep point is one experiment of the sweep; its `swept` values (GET /sweeps/{id}) place it on
 the x axis: at the value itself when one numeric path is swept, else at a categorical label.
@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from core.stats import select
+from core.stats.summary import select
 from dashboard.tables import MISSING, now_running
 
 # Band edges over a point's repeats, as percentiles (min–max is 0–100).
@@ -78,7 +78,7 @@ def arms_of(specs: Iterable[Mapping[str, Any]]) -> list[str]:
 def repeat_values(
     runs: Iterable[Mapping[str, Any]], *, rule: str, split: str, metric: str
 ) -> dict[str, dict[int, float]]:
-    """arm -> repeat -> the run's figure under `rule` (core.stats.select; accuracy in %)."""
+    """arm -> repeat -> the run's figure under `rule` (core.stats.summary.select; accuracy in %)."""
     out: dict[str, dict[int, float]] = {}
     for run in runs:
         value = select(run, rule).get(split, {}).get(metric)

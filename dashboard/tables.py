@@ -1,4 +1,5 @@
-"""DataFrames the pages show, built from API bodies and core.stats (no HTTP, no Streamlit)."""
+"""DataFrames the pages show, built from API bodies and core.stats.summary (no HTTP, no
+Streamlit)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from core.stats import SPLITS, curve_stats
+from core.stats.summary import SPLITS, curve_stats
 from dashboard.live import runs_from_rows
 
 RULE_LABELS = {

@@ -9,7 +9,7 @@ from typing import Any
 
 import streamlit as st
 
-from core.stats import RULES
+from core.stats.summary import RULES
 from dashboard.charts import SPLIT_LABELS
 from dashboard.client import client_for, get_client
 from dashboard.curves_tab import fetch_curves

@@ -36,8 +36,8 @@ def authors_body(name: str, raw: bytes, preset: str | None) -> dict[str, Any]:
     """The import body of an authors' .npz file, exactly as `initlab import` posts it. The file
     is read from a private folder under its own name (the name goes into the spec and the
     provenance; its bytes' SHA-256 identify the import, so the same file imports once)."""
-    from core.authors_import import import_authors_file  # numpy and torch: loaded on use
-    from core.experiment import upload_document
+    from core.paper.authors_import import import_authors_file  # numpy and torch: loaded on use
+    from core.training.experiment import upload_document
 
     if not preset:
         raise ValueError(f"{name}: choose the preset its runs followed (the authors' files do "

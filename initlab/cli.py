@@ -29,14 +29,14 @@ USAGE_ERRORS = (
     ("core.spec", "SpecError"),
     ("core.data.base", "DataError"),
     ("core.models.names", "ModelError"),
-    ("core.init_schemes", "InitError"),
+    ("core.training.init_schemes", "InitError"),
     ("core.registry", "UnknownNameError"),
 )
 
 
 # Training that could not go on (a model too deep for the images, a non-finite loss): the
 # operation failed, and the message names the run, phase and reason.
-FAILED_ERRORS = (("core.member", "TrainingError"),)
+FAILED_ERRORS = (("core.training.member", "TrainingError"),)
 
 
 def loaded_errors(names: tuple[tuple[str, str], ...]) -> tuple[type[BaseException], ...]:

@@ -7,7 +7,7 @@ import io
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-# all: Tables I-V then the paired statistics in one long CSV (core.tables.to_csv); the
+# all: Tables I-V then the paired statistics in one long CSV (core.reports.tables.to_csv); the
 # preprocessing share has columns of its own, so it is only ever written alone.
 TABLES = ("all", "tables", "paired", "preprocessing")
 PREPROCESSING_COLUMNS = ["arm", "n", "preprocess_seconds_mean", "main_seconds_mean", "share"]
@@ -18,11 +18,11 @@ def csv_table(
     select: str | None,
 ) -> str:
     """The finished runs' `table` (tables | paired | preprocessing) as CSV."""
-    from core.exclusions import note_rows
-    from core.report import counted_summary
+    from core.reports.report import counted_summary
+    from core.reports.tables import CSV_COLUMNS, paired_csv_rows, summary_csv_rows
     from core.spec import parse_spec
-    from core.stats import RULES
-    from core.tables import CSV_COLUMNS, paired_csv_rows, summary_csv_rows
+    from core.stats.exclusions import note_rows
+    from core.stats.summary import RULES
 
     spec = parse_spec(dict(spec_data))
     rules = (select,) if select else tuple(RULES)

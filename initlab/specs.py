@@ -8,7 +8,7 @@ from pathlib import Path
 
 def unknown_spec(name: str) -> FileNotFoundError:
     """The error for a SPEC that is no file and no preset, naming the close preset names."""
-    from core.presets import PRESETS
+    from core.paper.presets import PRESETS
 
     close = get_close_matches(name, PRESETS.names(), n=3, cutoff=0.6)
     hint = f"; did you mean {' or '.join(close)}?" if close else ""
@@ -20,6 +20,6 @@ def unknown_spec(name: str) -> FileNotFoundError:
 
 def is_preset(name: str) -> bool:
     """True when `name` is no existing file but a preset's name."""
-    from core.presets import PRESETS
+    from core.paper.presets import PRESETS
 
     return not Path(name).exists() and name in PRESETS

@@ -2,7 +2,8 @@
 the workers.
 
 The workers ask after each finished run whether the experiment's primary comparison is decided
-(core.stopping); the API reports what stopping early saved. A researcher may exclude a run (a
+(core.training.stopping); the API reports what stopping early saved. A researcher may exclude a run
+(a
 broken node, a bad data copy) with a reason: it is then left out of every statistic, and so its
 repeat's pairs drop out of the paired comparisons, until it is included again.
 """
@@ -14,10 +15,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.exclusions import with_exclusions
 from core.spec import ExperimentSpec, parse_spec
-from core.stats import summarize
-from core.stopping import DECIDED, savings, stop_reason
+from core.stats.exclusions import with_exclusions
+from core.stats.summary import summarize
+from core.training.stopping import DECIDED, savings, stop_reason
 from store.clock import database_now
 from store.db import Database
 from store.models import Experiment, Run
@@ -34,7 +35,7 @@ def runs_for_stats(
     split: str | None = None,
     done_only: bool = False,
 ) -> list[dict[str, Any]]:
-    """The runs in the form core.stats takes, with their metric rows (optionally filtered);
+    """The runs in the form core.stats.summary takes, with their metric rows (optionally filtered);
     excluded runs are left out."""
     runs = stats_runs(session, experiment_id=experiment_id)
     runs = [r for r in runs if r["status"] == "done" or not done_only]
@@ -84,7 +85,8 @@ def exclusions(session: Session, *, experiment_id: int) -> list[dict[str, Any]]:
 def experiment_summary(
     session: Session, *, experiment_id: int, spec: ExperimentSpec, done_only: bool
 ) -> dict[str, Any]:
-    """core.stats.summarize over the main phase, with the excluded runs listed (and a note)."""
+    """core.stats.summary.summarize over the main phase, with the excluded runs listed (and a
+    note)."""
     runs = runs_for_stats(session, experiment_id=experiment_id, phase="main", done_only=done_only)
     summary = summarize(runs, baseline=spec.baseline, spec=spec)
     excluded = [{**run, "at": run["at"].isoformat()}
@@ -95,7 +97,7 @@ def experiment_summary(
 
 def stop_if_decided(db: Database, *, experiment_id: int) -> int:
     """With stop_when_decided, cancel the queued runs once the primary comparison is decided
-    (core.stopping.stop_reason, stored as their error); returns how many were cancelled."""
+    (core.training.stopping.stop_reason, stored as their error); returns how many were cancelled."""
     with db.session() as session:  # read without the experiment's lock: other runs go on
         experiment = session.get(Experiment, experiment_id)
         if experiment is None:

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from store.models import Metric, Run
 
-# What a metric row carries for core.stats, curves and equal compute.
+# What a metric row carries for core.stats.summary, curves and equal compute.
 STATS_FIELDS = (
     "phase", "epoch", "split", "loss", "accuracy", "lr", "examples", "examples_total",
     "seconds_total",
@@ -45,7 +45,8 @@ def stats_runs(
 
 
 def core_run(run: dict[str, Any]) -> dict[str, Any]:
-    """A stats_runs run without the store's own keys (id, attempt), as core.stats knows runs."""
+    """A stats_runs run without the store's own keys (id, attempt), as core.stats.summary knows
+    runs."""
     return {field: value for field, value in run.items() if field not in STORE_KEYS}
 
 

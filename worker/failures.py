@@ -7,8 +7,8 @@ import gc
 import torch
 
 from core.methods import plan_for
-from core.runner import TrainingError, phases_for
 from core.spec import ExperimentSpec
+from core.training.runner import TrainingError, phases_for
 
 Position = tuple[str, int]  # (phase, epoch) of the last recorded epoch
 

@@ -9,9 +9,9 @@ the file when it has claimed its run reads one JSON object from it,
 and acts the n-th time it reaches the point. The file is deleted before the action, so a fault
 fires once, in one execution. Points:
 
-- load: the start of the run's data loading (load_run_data, as worker.group_task calls it)
+- load: the start of the run's data loading (worker.group_task reaches it before load_run_data)
 - batch: a training batch boundary, mid-epoch (the should_stop check)
-- evaluate: the start of an evaluation pass (core.runner's evaluate)
+- evaluate: the start of an evaluation pass (core.training.runner's evaluate)
 - before_record: an epoch's checkpoint is on disk, its metric rows are not yet committed
 - in_record: inside the transaction that commits an epoch's rows, after they are written
 
@@ -96,25 +96,19 @@ def _fire(fault: Fault) -> None:
 
 
 def install() -> None:
-    """Make the points in core reachable: wrap what core's runner and training loop call.
-    'batch' counts training batches only (evaluation batches check should_stop too, but are no
-    'batch' visit)."""
-    import core.lockstep
-    from worker import group_task
+    """Make the points in core reachable: wrap what core's training loop calls ('load' is
+    reached by worker.group_task itself). 'batch' counts training batches only (evaluation
+    batches check should_stop too, but are no 'batch' visit)."""
+    import core.training.lockstep
 
-    targets = (
-        ("load", group_task, "load_run_data"),
-        ("evaluate", core.lockstep, "evaluate_members"),
-    )
-    for point, module, name in targets:
-        real = getattr(module, name)
+    real_evaluate = core.training.lockstep.evaluate_members
 
-        def wrapper(*args: Any, _real: Any = real, _point: str = point, **kwargs: Any) -> Any:
-            reach(_point)
-            return _real(*args, **kwargs)
+    def evaluate_members(*args: Any, **kwargs: Any) -> Any:
+        reach("evaluate")
+        return real_evaluate(*args, **kwargs)
 
-        setattr(module, name, wrapper)
-    train = core.lockstep.train_members_epoch
+    core.training.lockstep.evaluate_members = evaluate_members  # type: ignore[assignment]
+    train = core.training.lockstep.train_members_epoch
 
     def train_members_epoch(*args: Any, should_stop: Any = None, **kwargs: Any) -> Any:
         def batch() -> bool:
@@ -123,4 +117,4 @@ def install() -> None:
 
         return train(*args, should_stop=batch, **kwargs)
 
-    core.lockstep.train_members_epoch = train_members_epoch  # type: ignore[assignment]
+    core.training.lockstep.train_members_epoch = train_members_epoch  # type: ignore[assignment]

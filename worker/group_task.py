@@ -1,14 +1,14 @@
 """One task trains a run with the queued repeats of its group, as one stacked model.
 
 With `execution.batch_repeats: R` (an integer), repeats 0..R-1, R..2R-1, ... of an arm form
-groups (core.group.repeat_groups). Messages stay one per run, so recovery, the lost-message
+groups (core.training.group.repeat_groups). Messages stay one per run, so recovery, the lost-message
 check, cancel and retry work per run as before; what groups is the claim
 (store.executions.claim_group): the run a message names takes, in the same transaction, the
 queued runs of its group, whose own messages then find them held and are skipped. Each member
 keeps what a run alone has: its own fence, heartbeat and progress mark (an Ownership each),
 fenced rows and checkpoint, and its own end (a NaN fails that member alone). A killed
 worker's members are re-queued one by one by recovery; the first of their messages to be
-claimed gathers those still queued, and core.runner.run_group resumes each member from its
+claimed gathers those still queued, and core.training.runner.run_group resumes each member from its
 own checkpoint.
 """
 
@@ -17,15 +17,17 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 
-from core.group import repeat_groups, resolve_batch_repeats
-from core.runner import RunHooks, RunResult, load_run_data, resolve_device, run_group
 from core.spec import ExperimentSpec
+from core.training.group import repeat_groups, resolve_batch_repeats
+from core.training.runner import RunHooks, RunResult, load_run_data, resolve_device, run_group
+from worker import faults
 from worker.ownership import Ownership, prepare_checkpoint
 
-# `auto`: what core.group measured for an experiment on this worker's device. The measurement
+# `auto`: what core.training.group measured for an experiment on this worker's device. The
+# measurement
 # needs the data, which loads after the claim that must already know the group, so the first
 # claim of an experiment trains its run alone and measures; later claims group by the answer
-# (cached per device, model and shape by core.group, so other workers skip the probe).
+# (cached per device, model and shape by core.training.group, so other workers skip the probe).
 _measured: dict[str, int] = {}
 
 
@@ -63,7 +65,7 @@ def member_hooks(owners: list[Ownership]) -> list[RunHooks]:
 
 
 def train(owners: list[Ownership], *, device: str, data_root: str | None) -> list[RunResult]:
-    """Train the owners' runs (one arm) together through core.runner.run_group, each
+    """Train the owners' runs (one arm) together through core.training.runner.run_group, each
     resuming from its own committed checkpoint; one result per owner, in order."""
     for owner in owners:
         prepare_checkpoint(owner.job)
@@ -72,6 +74,7 @@ def train(owners: list[Ownership], *, device: str, data_root: str | None) -> lis
     with contextlib.ExitStack() as beating:
         for owner in owners:
             beating.enter_context(owner)
+        faults.reach("load")  # testing only: a no-op unless a fault is armed
         data = load_run_data(spec, data_root, device)
         if spec.execution.batch_repeats == "auto" and spec.identity_json() not in _measured:
             image_size = int(data.train.images.shape[-1])

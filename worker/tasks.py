@@ -16,7 +16,7 @@ from celery.signals import worker_ready, worker_shutdown, worker_shutting_down
 from kombu.exceptions import OperationalError as BrokerError
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from core.runner import RunResult, TrainingError
+from core.training.runner import RunResult, TrainingError
 from runqueue.app import TASK_NAME, make_celery, publish_runs
 from store import executions, results, workers
 from store.config import get_settings

@@ -1,4 +1,4 @@
-"""/presets: the named specs of core.presets (the paper's protocols and the demo)."""
+"""/presets: the named specs of core.paper.presets (the paper's protocols and the demo)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 
 from api.deps import MAX_ID, Authorized
 from api.schemas import PresetBrief, PresetPage
-from core.presets import PRESETS, get_preset
+from core.paper.presets import PRESETS, get_preset
 from core.registry import UnknownNameError
 from core.spec import SpecError, spec_to_json
 

@@ -24,10 +24,10 @@ from api.result_schemas import (
 from api.routes.experiments import get_experiment, spec_of
 from api.run_figures import RunFigure, RunFigureCache
 from api.schemas import RunPage
-from core.curves import curve_from_points, run_points
-from core.run_lines import MAX_POINTS, run_line
-from core.stats import band as band_edges
-from core.stats import select
+from core.stats.curves import curve_from_points, run_points
+from core.stats.run_lines import MAX_POINTS, run_line
+from core.stats.summary import band as band_edges
+from core.stats.summary import select
 from store import results
 from store.db import Database
 
@@ -127,7 +127,8 @@ def read_curves(
     """Per arm and x over repeats: median, percentiles, mean, std, CI and the chosen band.
 
     x examples_total or seconds_total: each run is interpolated linearly onto a common grid,
-    never extrapolated (core.curves.curve_stats says how); phase=all strings the phases together.
+    never extrapolated (core.stats.curves.curve_stats says how); phase=all strings the phases
+    together.
     """
     _check_axis(phase, x)
     spec = spec_of(get_experiment(session, experiment_id))
@@ -216,7 +217,7 @@ def read_summary(
         bool, Query(description="also use runs that are not done (partial figures)")
     ] = False,
 ) -> Response:
-    """Tables per selection rule and paired statistics against the baseline (core.stats).
+    """Tables per selection rule and paired statistics against the baseline (core.stats.summary).
 
     With include_unfinished, a live experiment's partial figures change with every epoch: the
     last computed summary is sent at once (header X-Results-Stale: 1) while the newer one is

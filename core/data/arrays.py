@@ -15,7 +15,7 @@ import torch
 
 from core.data.base import DataError, Dataset, Split
 from core.data.common import DataOptions, channel_stats, hold_out, int_labels
-from core.data.loading import DATASETS
+from core.data.registry import DATASETS
 from core.data.small import resize
 
 REQUIRED = ("x_train", "y_train", "x_test", "y_test")

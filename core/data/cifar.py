@@ -22,7 +22,7 @@ from core.data.common import (
     planar_images,
     require_root,
 )
-from core.data.loading import DATASETS
+from core.data.registry import DATASETS
 from core.data.safe_pickle import load_pickle
 
 # The paper's normalisation (Section IV), applied to train, val and test alike.

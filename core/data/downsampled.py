@@ -26,7 +26,7 @@ from core.data.common import (
     require_root,
     side_from_width,
 )
-from core.data.loading import DATASETS
+from core.data.registry import DATASETS
 from core.data.safe_pickle import load_pickle
 
 VALID_SIZES = (16, 32, 64)

@@ -20,7 +20,7 @@ from PIL import Image, UnidentifiedImageError
 
 from core.data.base import DataError, Dataset, Split
 from core.data.common import DataOptions, channel_stats, hold_out, require_root
-from core.data.loading import DATASETS
+from core.data.registry import DATASETS
 
 EXTENSIONS = (".png", ".jpg", ".jpeg")
 DEFAULT_SIZE = 32

@@ -25,7 +25,7 @@ import torch
 
 from core.data.base import DataError, Dataset, Split
 from core.data.common import DataOptions, channel_stats, hold_out, int_labels, require_root
-from core.data.loading import DATASETS
+from core.data.registry import DATASETS
 from core.data.small import resize
 
 UBYTE = 0x08

@@ -17,7 +17,7 @@ from PIL import Image, UnidentifiedImageError
 
 from core.data.base import DataError, Dataset, Split
 from core.data.common import IMAGENET_MEAN, IMAGENET_STD, DataOptions, require_root
-from core.data.loading import DATASETS
+from core.data.registry import DATASETS
 
 DEFAULT_SIZE = 32
 MAP_NAME = "map_clsloc.txt"

@@ -12,13 +12,15 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+# The built-in formats, loaded in this one place: importing each registers its loader.
+from core.data import arrays, cifar, downsampled, folder, idx, imagenetv2, small  # noqa: F401
 from core.data.base import DataError, Dataset, Split
-from core.data.common import DataOptions, Loader, make_options, subset_train
+from core.data.common import DataOptions, make_options, subset_train
 from core.data.paths import check_links_inside, resolve_data_path
-from core.registry import Registry
+from core.data.registry import DATASETS
 from core.spec import DatasetSpec
 
-DATASETS: Registry[Loader] = Registry("dataset")
+__all__ = ["DATASETS", "load_dataset", "load_for_spec"]
 
 
 def load_dataset(name: str, root: str | Path | None, **options: Any) -> Dataset:
@@ -77,6 +79,3 @@ def load_for_spec(spec: DatasetSpec, data_root: str | Path | None, *, seed: int 
         test_resample=spec.test_resample,
     )
 
-
-# Importing the modules registers their loaders.
-from core.data import arrays, cifar, downsampled, folder, idx, imagenetv2, small  # noqa: E402, F401

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from core.data.base import Dataset, Split
 from core.data.common import DataOptions, channel_stats, take
-from core.data.loading import DATASETS
+from core.data.registry import DATASETS
 
 DIGITS_SPLIT_SEED = 0  # fixed, so every experiment sees the same digits split
 SYNTHETIC_SIZE = 32

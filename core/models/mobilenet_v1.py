@@ -2,7 +2,7 @@
 
 from torch import Tensor, nn
 
-from core.models.factory import MODELS
+from core.models.registry import MODELS
 
 # (output channels, stride) of the 13 depthwise-separable blocks (Howard et al. 2017, Table 1).
 BLOCKS = (

@@ -11,12 +11,14 @@ import difflib
 import importlib
 import re
 from collections.abc import Callable
-from typing import TYPE_CHECKING, get_args
-
-from core.spec import ModelName
+from typing import TYPE_CHECKING, Literal, get_args
 
 if TYPE_CHECKING:
     from torch import nn
+
+# The registered networks' names, as the spec declares them (tests/core/test_registries.py keeps
+# them equal to the registry).
+ModelName = Literal["mobilenet_v1", "mobilenet_v2", "mobilenet_v3_small", "small_cnn"]
 
 TORCHVISION = "torchvision:"
 IMPORT = "import:"

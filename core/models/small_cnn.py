@@ -2,7 +2,7 @@
 
 from torch import Tensor, nn
 
-from core.models.factory import MODELS
+from core.models.registry import MODELS
 
 
 class SmallCNN(nn.Module):

@@ -3,7 +3,7 @@
 from torch import nn
 from torchvision import models
 
-from core.models.factory import MODELS
+from core.models.registry import MODELS
 
 
 @MODELS.register("mobilenet_v2")

@@ -7,7 +7,7 @@ from typing import Any
 
 import streamlit as st
 
-from core.curves import BANDS, X_AXES
+from core.stats.curves import BANDS, X_AXES
 from dashboard.charts import BAND_LABELS, SPLIT_LABELS, X_LABELS, CurveView, plotly_figure
 from dashboard.client import get_client
 from dashboard.compare import (

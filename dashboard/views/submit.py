@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from core.presets import PRESETS, preset_summary
+from core.paper.presets import PRESETS, preset_summary
 from core.spec import SpecError, parse_spec_text
 from dashboard.client import ApiError, ApiUnavailable, client_for, get_client
 from dashboard.specs import (

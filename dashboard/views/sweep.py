@@ -8,7 +8,7 @@ from typing import Any
 
 import streamlit as st
 
-from core.stats import METRICS, PAIRED_SPLITS, RULES
+from core.stats.summary import METRICS, PAIRED_SPLITS, RULES
 from dashboard.charts import SPLIT_LABELS, paired_sweep_figure, sweep_figure
 from dashboard.client import METRIC_PAGE, client_for, get_client
 from dashboard.live import MAX_PAGES, runs_from_rows, store_for

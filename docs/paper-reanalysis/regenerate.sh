@@ -34,5 +34,5 @@ for entry in "${tables[@]}"; do
   rm -f "$docs/$stem"/*.svg  # PNG is enough for the page; SVG on request
   folders+=("$out")
 done
-"$python" -m core.paper_figures "${folders[@]}" > "$docs/printed-figures.md" || true
-"$python" -m core.power "${folders[@]}" > "$docs/sample-size.md"
+"$python" -m core.paper.printed_figures "${folders[@]}" > "$docs/printed-figures.md" || true
+"$python" -m core.stats.power "${folders[@]}" > "$docs/sample-size.md"

@@ -25,7 +25,7 @@ def ackley(
     ] = None,
 ) -> None:
     """Descend Ackley from random starts vs from the 64-point simplified function's minimum."""
-    from core.ackley import METHODS, TOLERANCE, plot_html, plot_png, run_ackley
+    from core.paper.ackley import METHODS, TOLERANCE, plot_html, plot_png, run_ackley
 
     method = method or METHODS[0]
     tolerance = TOLERANCE if tolerance is None else tolerance

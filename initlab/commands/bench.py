@@ -51,8 +51,8 @@ def bench(
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
 ) -> None:
     """Time core's train_one_epoch on resident synthetic uint8 data against pure compute."""
-    from core.bench import BenchConfig, measure_all
     from core.models import MODELS
+    from core.training.bench import BenchConfig, measure_all
 
     MODELS.get(model)  # an unknown name fails here, listing the valid ones
     check_device(device)

@@ -1,6 +1,6 @@
 """Commands against the API: `submit`, `status`, `cancel`, `retry`, `logs`, `archive`.
 
-They import only the API client (and core.presets for a preset name), so they start fast.
+They import only the API client (and core.paper.presets for a preset name), so they start fast.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ def spec_body(spec: str) -> tuple[bytes, str]:
         return path.read_bytes(), kind
     if not is_preset(spec):
         raise unknown_spec(spec)
-    from core.presets import PRESETS
+    from core.paper.presets import PRESETS
 
     return json.dumps(PRESETS.get(spec)()).encode(), "application/json"
 

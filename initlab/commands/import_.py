@@ -13,9 +13,9 @@ from initlab.options import ApiOption, api_client
 
 
 def upload_document(results: dict[str, Any]) -> dict[str, Any]:
-    """What POST /experiments/import takes (core.experiment.upload_document; loaded on use,
+    """What POST /experiments/import takes (core.training.experiment.upload_document; loaded on use,
     as core pulls in torch)."""
-    from core.experiment import upload_document as document
+    from core.training.experiment import upload_document as document
 
     return document(results)
 
@@ -33,7 +33,7 @@ def post_results(api: str | None, results: dict[str, Any]) -> tuple[str, dict[st
 
 def _check_out(out: Path, results: dict[str, Any]) -> None:
     """Refuse to overwrite a folder that holds another experiment's results."""
-    from core.report import read_results
+    from core.results_file import read_results
 
     if not (out / "results.json").exists():
         return
@@ -59,8 +59,8 @@ def import_command(
     ] = None,
 ) -> None:
     """Import an array file of finished runs (runs × arms × epochs) as a finished experiment."""
-    from core.authors_import import import_authors_file
-    from core.experiment import write_results
+    from core.paper.authors_import import import_authors_file
+    from core.training.experiment import write_results
 
     if file.suffix != ".npz":
         fail(f"{file}: expected an .npz array file in the paper authors' layout", USAGE)

@@ -22,7 +22,7 @@ def presets(ctx: typer.Context) -> None:
 @presets_app.command("list")
 def list_presets(as_json: JsonOption = False) -> None:
     """Each preset's name and what it reproduces."""
-    from core.presets import PRESETS, preset_summary
+    from core.paper.presets import PRESETS, preset_summary
 
     if as_json:
         print_json([{"name": name, "summary": preset_summary(name)} for name in PRESETS])
@@ -39,7 +39,7 @@ def show(
     """Print the preset as YAML to save, edit and `initlab run`; unset fields take defaults."""
     import yaml
 
-    from core.presets import differences, get_preset, preset_summary
+    from core.paper.presets import differences, get_preset, preset_summary
 
     spec = get_preset(name)
     # The fields the preset sets; a full dump would add knobs of other data sets (num_train …).

@@ -40,7 +40,7 @@ def _results(experiment: str, api: str | None) -> dict[str, Any]:
     """The results document of a run folder, or of a stored experiment fetched from the API."""
     local = Path(experiment)
     if local.exists():
-        from core.report import read_results
+        from core.results_file import read_results
 
         return read_results(local)
     if not experiment.isdigit():
@@ -51,7 +51,8 @@ def _results(experiment: str, api: str | None) -> dict[str, Any]:
         return fetch_experiment(client, int(experiment))
 
 
-# The choices are core.report.FORMATS, core.stats.RULES and core.figures.FIGURE_BANDS; the
+# The choices are core.reports.report.FORMATS, core.stats.summary.RULES and
+# core.reports.figures.FIGURE_BANDS; the
 # command checks against those (help stays fast: they live beside matplotlib and scipy).
 @api_errors
 def report(
@@ -76,9 +77,9 @@ def report(
 ) -> None:
     """Print the experiment's tables (Tables I–V, paired statistics); optionally draw Figs. 2–5."""
     results = _results(experiment, api)  # first: an unreachable API fails before core loads
-    from core.figures import FIGURE_BANDS
-    from core.report import FORMATS, render_report, report_figures
-    from core.stats import RULES
+    from core.reports.figures import FIGURE_BANDS
+    from core.reports.report import FORMATS, render_report, report_figures
+    from core.stats.summary import RULES
 
     _check_choice(fmt, FORMATS, "--format")
     _check_choice(band, FIGURE_BANDS, "--band")

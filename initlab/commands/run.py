@@ -23,7 +23,7 @@ data_app = typer.Typer(help="Inspect data sets.", no_args_is_help=True)
 
 def spec_or_preset(path: Path) -> ExperimentSpec:
     """A spec file, or the preset of that name when no such file exists."""
-    from core.presets import get_preset
+    from core.paper.presets import get_preset
     from core.spec import load_spec
 
     if is_preset(str(path)):
@@ -89,9 +89,9 @@ def run(
     check_device(device)
     import torch
 
-    from core.experiment import run_experiment
-    from core.member import TrainingError
     from core.spec import parse_spec
+    from core.training.experiment import run_experiment
+    from core.training.member import TrainingError
 
     if threads is not None:
         torch.set_num_threads(threads)

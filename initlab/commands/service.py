@@ -229,7 +229,7 @@ def up(
 
 
 def _demo_spec() -> dict[str, Any]:
-    from core.presets import PRESETS
+    from core.paper.presets import PRESETS
 
     return PRESETS.get("demo-digits")()
 

@@ -10,7 +10,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from core.ackley import (
+from core.paper.ackley import (
     BOUND,
     Mesh,
     ackley,

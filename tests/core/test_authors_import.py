@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from core.authors_import import NO_DECLARED_PRIMARY, import_authors_file
-from core.paper_figures import compare_folder
+from core.paper.authors_import import NO_DECLARED_PRIMARY, import_authors_file
+from core.paper.printed_figures import compare_folder
 from core.provenance import TEST_LOSS_IS_VAL_LOSS
-from core.stats import select
+from core.stats.summary import select
 from initlab.cli import app, main
 from tests.core.authors_files import authors_arrays, authors_results_dir, write_authors_file
 

@@ -10,8 +10,8 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from core.bench import BenchConfig, TrainBench, measure, measure_concurrent
 from core.registry import UnknownNameError
+from core.training.bench import BenchConfig, TrainBench, measure, measure_concurrent
 from initlab.cli import app
 
 TINY = BenchConfig(

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core import stats
-from core.curves import MAX_GRID
+from core.stats import summary as stats
+from core.stats.curves import MAX_GRID
 from tests.core.run_records import record
 
 

@@ -7,9 +7,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from core import stats
-from core.equal_compute import COMPARES, match
-from core.paired import holm
+from core.stats import summary as stats
+from core.stats.equal_compute import COMPARES, match
+from core.stats.paired import holm
 from tests.core.run_records import record
 
 BASE = [[1.5, 1.3, 1.2, 1.1, 1.0 + 0.05 * r] for r in range(4)]

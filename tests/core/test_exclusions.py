@@ -1,12 +1,12 @@
-"""core.exclusions: the note that names excluded runs, and how the CSV and LaTeX carry it."""
+"""core.stats.exclusions: the note that names excluded runs, and how the CSV and LaTeX carry it."""
 
 from __future__ import annotations
 
 import csv
 import io
 
-from core.exclusions import exclusion_note, split_excluded, with_exclusions
-from core.tables import CSV_COLUMNS, to_csv, to_latex
+from core.reports.tables import CSV_COLUMNS, to_csv, to_latex
+from core.stats.exclusions import exclusion_note, split_excluded, with_exclusions
 
 ARMS = ["base", "a", "b"]
 RUNS = [

@@ -1,12 +1,12 @@
-"""`initlab run` (core.experiment) honours stop_when_decided as the service does."""
+"""`initlab run` (core.training.experiment) honours stop_when_decided as the service does."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from core.experiment import run_experiment
 from core.spec import parse_spec
+from core.training.experiment import run_experiment
 
 
 def test_in_process_experiment_stops_once_the_primary_is_decided(tmp_path: Path) -> None:

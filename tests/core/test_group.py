@@ -1,4 +1,5 @@
-"""Repeats of an arm trained together (core.runner.run_group) against the same runs one by one.
+"""Repeats of an arm trained together (core.training.runner.run_group) against the same runs one by
+one.
 
 Tolerance: a float32 run is chaotic in its last bits. Adam turns a gradient that is only
 rounding noise into a full learning-rate step, and BatchNorm divides nearly dead channels by
@@ -26,12 +27,12 @@ from typing import Any
 import pytest
 import torch
 
-import core.member
-import core.train
+import core.training.member
+import core.training.train
 from core.data.base import Dataset
-from core.group import repeat_groups, resolve_batch_repeats
-from core.runner import RunHooks, RunResult, load_run_data, run_group, run_single
 from core.spec import ExperimentSpec, SpecError, parse_spec
+from core.training.group import repeat_groups, resolve_batch_repeats
+from core.training.runner import RunHooks, RunResult, load_run_data, run_group, run_single
 
 R = 4
 # Largest relative loss difference allowed, stacked vs one by one: stage epochs, then main
@@ -122,12 +123,14 @@ def test_float64_group_equals_one_by_one_to_rounding(
     no growth. What differs in float32 is reassociation alone, not the stacking. (mobilenet_v1
     in float64 is ~10x slower than float32 on this CPU; its float64 steps are pinned to 1e-12
     in tests/core/test_stacked.py instead.)"""
-    real = core.train.Preprocess.__call__
+    real = core.training.train.Preprocess.__call__
 
-    def as_float64(self: core.train.Preprocess, images: torch.Tensor, shifts: Any = None) -> Any:
+    def as_float64(
+        self: core.training.train.Preprocess, images: torch.Tensor, shifts: Any = None
+    ) -> Any:
         return real(self, images, shifts).double()
 
-    monkeypatch.setattr(core.train.Preprocess, "__call__", as_float64)
+    monkeypatch.setattr(core.training.train.Preprocess, "__call__", as_float64)
     torch.set_default_dtype(torch.float64)
     try:
         spec = group_spec(model, size, epochs=epochs)
@@ -145,7 +148,7 @@ def test_a_nan_in_one_member_fails_that_run_alone(
     monkeypatch: pytest.MonkeyPatch, data16: Dataset
 ) -> None:
     spec = group_spec("small_cnn", 16)
-    real = core.member.initial_model
+    real = core.training.member.initial_model
 
     def poisoned(spec: ExperimentSpec, repeat: int, num_classes: int, purpose: str) -> Any:
         model = real(spec, repeat, num_classes, purpose)
@@ -154,9 +157,9 @@ def test_a_nan_in_one_member_fails_that_run_alone(
                 model.fc.bias[0] = float("nan")
         return model
 
-    monkeypatch.setattr(core.member, "initial_model", poisoned)
+    monkeypatch.setattr(core.training.member, "initial_model", poisoned)
     group = run_group(spec, "smart", [RunHooks(r) for r in range(3)], dataset=data16)
-    monkeypatch.setattr(core.member, "initial_model", real)
+    monkeypatch.setattr(core.training.member, "initial_model", real)
     assert [g.status for g in group] == ["done", "failed", "done"]
     assert group[1].error == "training loss became nan in phase stage-1, epoch 1"
     assert {(row["phase"], row["epoch"]) for row in group[1].metrics} == {("stage-1", 0)}
@@ -255,8 +258,8 @@ def test_the_gpu_estimate_counts_the_presets_phases(name: str) -> None:
     from gpu_stacked import PROTOCOLS
 
     from core.methods import plan_for
-    from core.phases import phases_for
-    from core.presets import get_preset
+    from core.paper.presets import get_preset
+    from core.training.phases import phases_for
 
     spec, protocol = get_preset(name), PROTOCOLS[name]
     assert (spec.repeats, spec.training.batch_size) == (protocol["repeats"], protocol["batch_size"])
@@ -270,7 +273,7 @@ def test_the_gpu_estimate_counts_the_presets_phases(name: str) -> None:
 def test_an_experiment_runs_in_groups_and_resumes_under_another_group_size(
     tmp_path: Path,
 ) -> None:
-    from core.experiment import run_experiment
+    from core.training.experiment import run_experiment
 
     arms = [
         {"name": "original", "method": "original", "preprocess_epochs": 1},

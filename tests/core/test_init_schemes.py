@@ -9,7 +9,9 @@ import torch
 from torch import nn
 
 from core.data import load_dataset
-from core.init_schemes import (
+from core.models import build_model
+from core.spec import InitName, parse_spec
+from core.training.init_schemes import (
     LSUV_TOLERANCE,
     SCHEMES,
     apply_init,
@@ -17,9 +19,7 @@ from core.init_schemes import (
     output_variance,
     reset_layers,
 )
-from core.models import build_model
-from core.runner import run_single
-from core.spec import InitName, parse_spec
+from core.training.runner import run_single
 
 
 def wide_mlp() -> nn.Module:
@@ -91,7 +91,7 @@ def test_lsuv_leaves_every_layer_at_unit_variance(digits, model_name: str) -> No
     replay = torch.Generator().manual_seed(5)
     reset_layers(check, lambda w, g: nn.init.orthogonal_(w, generator=g), replay)
     index = torch.randperm(len(digits.train), generator=replay)[:256]
-    from core.train import Preprocess
+    from core.training.train import Preprocess
 
     pre = Preprocess.build(digits.mean, digits.std, normalize="standard", augment=False,
                            device=torch.device("cpu"), channels_last=False)
@@ -130,7 +130,7 @@ def test_same_scheme_same_weights_different_schemes_differ_only_by_the_scheme(di
     # A scheme replaces conv/linear weights and resets norms, and nothing else: the same base
     # network (same seed) under kaiming_normal equals any other base network under it only in
     # the scheme's draws, which come from the (seed, repeat) generator alone.
-    from core.phases import generator_for, initial_model
+    from core.training.phases import generator_for, initial_model
 
     a = initial_model(spec, 0, 10, "init")
     b = initial_model(spec, 1, 10, "init")  # a different base network

@@ -1,4 +1,5 @@
-"""Which repeats of an arm train together in lockstep (core.runner.lockstep_groups, run_group).
+"""Which repeats of an arm train together in lockstep (core.training.runner.lockstep_groups,
+run_group).
 
 Runs at the same position whose model stacks train as one group; a model that cannot stack
 trains every run alone; a lone run is never probed for stacking.
@@ -13,11 +14,11 @@ from typing import Any
 import pytest
 from torch import nn
 
-import core.runner
+import core.training.runner
 from core.data.base import Dataset
-from core.member import Position
 from core.models.small_cnn import SmallCNN
-from core.runner import RunHooks, lockstep_groups, run_group
+from core.training.member import Position
+from core.training.runner import RunHooks, lockstep_groups, run_group
 from tests.core.conftest import tiny_spec
 
 FRESH = Position(0, 0, False)
@@ -25,7 +26,7 @@ RESUMED = Position(2, 1, False, saved_phase=1)  # a run resumed from its checkpo
 
 
 def members_of(models: list[nn.Module]) -> list[Any]:
-    """Stand-ins for core.member.Member: lockstep_groups reads their `model` only."""
+    """Stand-ins for core.training.member.Member: lockstep_groups reads their `model` only."""
     return [SimpleNamespace(model=model) for model in models]
 
 
@@ -61,13 +62,13 @@ class LockstepSpy:
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.sizes: list[int] = []
-        real = core.runner.Lockstep
+        real = core.training.runner.Lockstep
 
         def spy(members: list[Any], *args: Any) -> Any:
             self.sizes.append(len(members))
             return real(members, *args)
 
-        monkeypatch.setattr(core.runner, "Lockstep", spy)
+        monkeypatch.setattr(core.training.runner, "Lockstep", spy)
 
 
 FIXED = "import:tests.core.own_models:fixed_size_net"  # takes 8×8 images only

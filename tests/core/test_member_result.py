@@ -1,14 +1,14 @@
 """A run's initial network, the splits each phase measures and the result it reports
-(core/member.py)."""
+(core/training/member.py)."""
 
 import pytest
 import torch
 
 from core.data.base import Dataset
-from core.member import Member, RunHooks, arm_initial_model
-from core.phases import initial_model, state_fingerprint
-from core.runner import run_single
 from core.spec import ExperimentSpec
+from core.training.member import Member, RunHooks, arm_initial_model
+from core.training.phases import initial_model, state_fingerprint
+from core.training.runner import run_single
 from tests.core.conftest import tiny_spec
 
 RESULT_KEYS = {

@@ -1,4 +1,5 @@
-"""What a checkpoint holds and what a run resumed from one carries on with (core/member.py).
+"""What a checkpoint holds and what a run resumed from one carries on with
+(core/training/member.py).
 
 The resume tests in test_runner.py and test_resume_pairing.py compare metrics and count the
 epochs trained; these compare the checkpoints themselves: a run that was killed and resumed
@@ -11,11 +12,11 @@ from typing import Any
 import pytest
 import torch
 
-import core.lockstep
-from core.checkpoint import load_checkpoint, save_checkpoint
+import core.training.lockstep
 from core.data.base import Dataset
-from core.member import RunHooks
-from core.runner import RunCancelled, run_group, run_single
+from core.training.checkpoint import load_checkpoint, save_checkpoint
+from core.training.member import RunHooks
+from core.training.runner import RunCancelled, run_group, run_single
 from tests.core.conftest import tiny_spec
 from tests.core.test_resume_pairing import stop_after
 
@@ -47,7 +48,7 @@ def record_checkpoints(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
         save_checkpoint(state, path)
         written.append(load_checkpoint(path))
 
-    monkeypatch.setattr(core.lockstep, "save_checkpoint", save)
+    monkeypatch.setattr(core.training.lockstep, "save_checkpoint", save)
     return written
 
 

@@ -12,8 +12,8 @@ import yaml
 
 from core.models import build_model, param_count
 from core.models.names import ModelError, check_allowed, torchvision_names
-from core.runner import TrainingError, run_single
 from core.spec import SpecError, parse_spec
+from core.training.runner import TrainingError, run_single
 
 OWN = "import:tests.core.own_models:tiny_net"
 

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from core import stats
-from core.paired import SECONDARY, holm, paired_rows, paired_stats, pairing_check
 from core.spec import parse_spec
+from core.stats import summary as stats
+from core.stats.paired import SECONDARY, holm, paired_rows, paired_stats, pairing_check
 from tests.core.run_records import record
 
 # statsmodels 0.14.4 multipletests(p, method="holm")[1], computed once outside this venv.

@@ -1,4 +1,4 @@
-"""Power of the paired t-test (core.power) against G*Power's values and a simulation."""
+"""Power of the paired t-test (core.stats.power) against G*Power's values and a simulation."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from core.power import detectable_dz, pairs_needed, power, sd_of_differences
-from core.stats import paired_comparison
+from core.stats.power import detectable_dz, pairs_needed, power, sd_of_differences
+from core.stats.summary import paired_comparison
 
 
 def test_power_matches_gpower_and_a_simulation() -> None:

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from core.data.base import Dataset
-from core.runner import RunCancelled, run_single
-from core.stats import select
+from core.stats.summary import select
+from core.training.runner import RunCancelled, run_single
 from tests.core.conftest import tiny_spec
 
 N = 600  # digits_small's training images; 600 % 32 != 1, so no lone example is dropped

@@ -8,9 +8,9 @@ import yaml
 from typer.testing import CliRunner
 
 from core.methods import plan_for
-from core.presets import PRESETS, get_preset
-from core.runner import phases_for
+from core.paper.presets import PRESETS, get_preset
 from core.spec import ExperimentSpec, parse_spec
+from core.training.runner import phases_for
 from initlab.commands import presets as presets_command
 
 PAPER_PRESETS = [

@@ -12,7 +12,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from core.report import load_results, render_report, report_figures
+from core.reports.report import load_results, render_report, report_figures
 from initlab.commands import report as report_command
 
 SPEC = {

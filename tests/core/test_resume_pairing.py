@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 import torch
 
-import core.lockstep
-from core.checkpoint import load_checkpoint
+import core.training.lockstep
 from core.data.base import Dataset
-from core.runner import RunCancelled, run_single
+from core.training.checkpoint import load_checkpoint
+from core.training.runner import RunCancelled, run_single
 from tests.core.conftest import tiny_spec
 
 Progress = tuple[str, int, int]
@@ -30,7 +30,7 @@ class EpochSpy:
         self.orders: list[str] = []
         self.first_batches: list[list[int]] = []
         self.examples: list[int] = []
-        real = core.lockstep.train_members_epoch
+        real = core.training.lockstep.train_members_epoch
 
         def spy(*args: Any, generators: Any, **kwargs: Any) -> Any:
             labels, subsets = args[3], kwargs.get("subsets")
@@ -46,7 +46,7 @@ class EpochSpy:
             self.examples.extend(result.examples for result in results)
             return results
 
-        monkeypatch.setattr(core.lockstep, "train_members_epoch", spy)
+        monkeypatch.setattr(core.training.lockstep, "train_members_epoch", spy)
 
 
 def progress_log() -> tuple[list[Progress], Callable[[str, int, int], None]]:

@@ -6,11 +6,11 @@ from pathlib import Path
 import pytest
 import torch
 
-import core.lockstep
+import core.training.lockstep
 from core.data.base import Dataset
-from core.member import arm_initial_model
 from core.methods import METHODS, plan_for
-from core.runner import (
+from core.training.member import arm_initial_model
+from core.training.runner import (
     Phase,
     RunCancelled,
     TrainingError,
@@ -19,7 +19,7 @@ from core.runner import (
     stage_sample,
     state_fingerprint,
 )
-from core.train import crop_and_flip, epoch_batches
+from core.training.train import crop_and_flip, epoch_batches
 from tests.core.conftest import tiny_spec
 
 KEY = ("phase", "epoch", "split", "loss", "accuracy", "lr", "examples")
@@ -183,14 +183,14 @@ def test_shrink_perturb_draws_its_fresh_network_with_the_arms_scheme(
         training={"epochs": 1},
     )
     seen: list[str] = []
-    real = core.lockstep.arm_initial_model
+    real = core.training.lockstep.arm_initial_model
 
     def spy(*args: object) -> torch.nn.Module:
         model = real(*args)  # type: ignore[arg-type]
         seen.append(state_fingerprint(model))
         return model
 
-    monkeypatch.setattr(core.lockstep, "arm_initial_model", spy)
+    monkeypatch.setattr(core.training.lockstep, "arm_initial_model", spy)
     run_single(spec, "sp", 0, dataset=digits_small)
     orthogonal = arm_initial_model(spec, spec.arms[0], 0, digits_small, "fresh")
     default = initial_model(spec, 0, digits_small.num_classes, "fresh")

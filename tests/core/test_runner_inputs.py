@@ -1,4 +1,4 @@
-"""What a run starts from and how it ends, as core.runner hands it over: the device (CUDA
+"""What a run starts from and how it ends, as core.training.runner hands it over: the device (CUDA
 refused where there is none), the data set (read under the data root, drawn with the
 experiment's seed, moved to the device) and the errors run_single raises."""
 
@@ -12,7 +12,8 @@ import pytest
 import torch
 
 from core.data.base import Dataset
-from core.runner import (
+from core.spec import ExperimentSpec
+from core.training.runner import (
     RunCancelled,
     TrainingError,
     load_run_data,
@@ -20,7 +21,6 @@ from core.runner import (
     run_single,
     to_device,
 )
-from core.spec import ExperimentSpec
 from tests.core.conftest import tiny_spec
 
 ONE_EPOCH = {"epochs": 1, "batch_size": 64}

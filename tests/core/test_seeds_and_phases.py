@@ -1,14 +1,15 @@
-"""The seeds a run draws from (core.phases.derive_seed, initial_model) and the optimiser the main
+"""The seeds a run draws from (core.training.phases.derive_seed, initial_model) and the optimiser
+the main
 phase trains with after the `original` arm's preprocessing epochs."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from core.checkpoint import load_checkpoint
 from core.data.base import Dataset
-from core.phases import derive_seed, initial_model, state_fingerprint
-from core.runner import run_single
+from core.training.checkpoint import load_checkpoint
+from core.training.phases import derive_seed, initial_model, state_fingerprint
+from core.training.runner import run_single
 from tests.core.conftest import tiny_spec
 
 

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from core import stats
-from core.sequential import (
+from core.spec import parse_spec
+from core.stats import summary as stats
+from core.stats.sequential import (
     best_rho,
     effect_prior,
     normal_mixture_bound,
@@ -18,7 +19,6 @@ from core.sequential import (
     sequence,
     t_mixture_cs,
 )
-from core.spec import parse_spec
 from tests.core.run_records import record
 
 ALPHA = 0.05

@@ -10,10 +10,10 @@ import yaml
 from core.data import DATASETS
 from core.methods import METHODS
 from core.models import MODELS
+from core.models.names import ModelName
 from core.spec import (
     DatasetName,
     MethodName,
-    ModelName,
     SpecError,
     load_spec,
     parse_spec,

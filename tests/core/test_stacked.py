@@ -1,4 +1,5 @@
-"""The stacked model (core/stacked.py): layout, state slicing, refusals, step equivalence."""
+"""The stacked model (core/training/stacked.py): layout, state slicing, refusals, step
+equivalence."""
 
 import copy
 
@@ -8,7 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from core.models import MODELS, build_model
-from core.stacked import (
+from core.training.stacked import (
     member_optimizer_state,
     member_tensor,
     stack_models,
@@ -16,7 +17,7 @@ from core.stacked import (
     stack_refusal,
     try_stack,
 )
-from core.train import Preprocess, make_optimizer, train_members_epoch, train_one_epoch
+from core.training.train import Preprocess, make_optimizer, train_members_epoch, train_one_epoch
 
 CPU = torch.device("cpu")
 # Registered models that must stack; the others must refuse with a reason (Dropout, today).

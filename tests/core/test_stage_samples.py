@@ -1,4 +1,5 @@
-"""The sample a stage trains on (core.phases.stage_sample): its size, and that it depends on the
+"""The sample a stage trains on (core.training.phases.stage_sample): its size, and that it depends
+on the
 experiment's seed, the repeat and the stage alone, so every arm of a repeat draws the same one."""
 
 from __future__ import annotations
@@ -6,8 +7,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from core.phases import Phase, stage_sample
 from core.spec import ExperimentSpec
+from core.training.phases import Phase, stage_sample
 from tests.core.conftest import tiny_spec
 
 

@@ -1,4 +1,5 @@
-"""core.stats against figures computed independently here (numpy, scipy) on hand-made runs."""
+"""core.stats.summary against figures computed independently here (numpy, scipy) on hand-made
+runs."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from core import stats
+from core.stats import summary as stats
 
 # split -> (epoch, loss, accuracy) points
 Series = Mapping[str, Sequence[tuple[int, float | None, float | None]]]

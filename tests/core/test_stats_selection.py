@@ -1,4 +1,5 @@
-"""core.stats selection rules and the tables built on them: labels, gaps in the data, defaults.
+"""core.stats.summary selection rules and the tables built on them: labels, gaps in the data,
+defaults.
 
 Mutation testing (docs/testing.md) found these unchecked: what each rule writes in
 `selected_by` (the tables count a run as a fallback where it differs from the rule), splits
@@ -13,7 +14,7 @@ import warnings
 import numpy as np
 import pytest
 
-from core import stats
+from core.stats import summary as stats
 from tests.core.test_stats import RUN, line, make_run
 
 UNKNOWN_RULE = r"^unknown rule 'best'; valid choices: val_loss, final, paper$"

@@ -1,4 +1,4 @@
-"""core.stats summarize, primary_sequence and preprocessing_share: which runs count, whose
+"""core.stats.summary summarize, primary_sequence and preprocessing_share: which runs count, whose
 fingerprint and init scheme decide the pairing, the planned repeats, the notes' wording.
 
 Mutation testing (docs/testing.md) found these unchecked: run records without a status, the
@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from core import stats
 from core.spec import ExperimentSpec, parse_spec
+from core.stats import summary as stats
 from tests.core.run_records import record
 from tests.core.test_stats import line, make_run
 
@@ -46,7 +46,7 @@ def test_primary_sequence_leaves_out_unfinished_runs() -> None:
 
 
 def test_run_records_without_a_status_count_as_finished() -> None:
-    # results.json and imported runs carry no status (core.report.finished reads them so).
+    # results.json and imported runs carry no status (core.reports.report.finished reads them so).
     runs = _runs()
     for run in runs:
         del run["status"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.presets import get_preset
+from core.paper.presets import get_preset
 from core.spec import MAX_SWEEP_EXPERIMENTS, ExperimentSpec, SpecError, parse_spec
 from core.sweep import expand_sweep, sweep_size, swept_values
 

@@ -1,4 +1,5 @@
-"""core.tables renders summarize() output as CSV, Markdown and LaTeX with the right figures."""
+"""core.reports.tables renders summarize() output as CSV, Markdown and LaTeX with the right
+figures."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from core import stats, tables
+from core.reports import tables
+from core.stats import summary as stats
 
 
 def make_run(arm: str, repeat: int, losses: list[float], accs: list[float]) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from core.presets import PRESETS
+from core.paper.presets import PRESETS
 from tests.dashboard.conftest import SHOTS, browser_page, needs_chromium, sign_in
 from tests.service.servers import wait_for
 

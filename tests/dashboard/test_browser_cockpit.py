@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from core.authors_import import import_authors_file
+from core.paper.authors_import import import_authors_file
 from initlab.commands.import_ import upload_document
 from tests.core.authors_files import write_authors_file
 from tests.dashboard.conftest import SHOTS, browser_page, needs_chromium, sign_in

@@ -9,9 +9,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from core.authors_import import file_sha256, import_authors_file
-from core.exclusions import dropped_pairs, exclusion_note
-from core.experiment import upload_document
+from core.paper.authors_import import file_sha256, import_authors_file
+from core.stats.exclusions import dropped_pairs, exclusion_note
+from core.training.experiment import upload_document
 from dashboard.charts import CurveView
 from dashboard.compare import overlay_series, parse_ids, primary_mismatch
 from dashboard.exclusions import STRIKE, excluded_line, strike_excluded

@@ -15,13 +15,13 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from core.tables import CSV_COLUMNS
+from core.reports.tables import CSV_COLUMNS
 from dashboard.charts import CurveView, curve_series
 from dashboard.export import figure_bytes, table_text
 from initlab.cli import app
 from tests.service.servers import TOKEN, Api, Service
 
-# Rows of each rule's LaTeX table: label, summary key, decimals printed (core/tables.py).
+# Rows of each rule's LaTeX table: label, summary key, decimals printed (core/reports/tables.py).
 LATEX_ROWS = [("Loss (mean)", "loss_mean", 3), ("Accuracy (mean)", "acc_mean", 3),
               ("Loss (median)", "loss_median", 3), ("Epoch taken (loss)", "epoch_mean", 2)]
 SPLITS = {"val": "validation", "test": "test", "train": "training"}

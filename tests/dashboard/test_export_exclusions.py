@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from core.authors_import import import_authors_file
-from core.tables import CSV_COLUMNS, paired_csv_rows, summary_csv_rows
+from core.paper.authors_import import import_authors_file
+from core.reports.tables import CSV_COLUMNS, paired_csv_rows, summary_csv_rows
 from dashboard.export import table_text
 from initlab.cli import app
 from initlab.commands.import_ import upload_document

@@ -7,10 +7,10 @@ from typing import Any
 import httpx
 import pytest
 
-from core.presets import get_preset
-from core.run_lines import run_lines, thin
+from core.paper.presets import get_preset
+from core.reports.tables import to_latex
 from core.spec import parse_spec
-from core.tables import to_latex
+from core.stats.run_lines import run_lines, thin
 from dashboard.charts import CurveView, curve_series, ema, plotly_figure
 from dashboard.client import ApiError, ApiUnavailable, Client, Config
 from dashboard.curve_settings import from_query, lr_panel, panels, to_query, view_of
@@ -276,7 +276,7 @@ def test_client_reports_an_unreachable_api_with_short_timeouts_and_errors_by_lin
         return httpx.Response(422, json={"detail": ["repeats: too small", "model: unknown"]})
 
     client = Client(Config("http://api", "secret"), transport=httpx.MockTransport(handler))
-    assert client.presets() is None  # no preset endpoint: the page uses core.presets
+    assert client.presets() is None  # no preset endpoint: the page uses core.paper.presets
     with pytest.raises(ApiError) as error:
         client.submit("name: x", dry_run=True)
     assert error.value.status == 422 and error.value.lines == ["repeats: too small",

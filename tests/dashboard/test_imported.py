@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from core.authors_import import import_authors_file
+from core.paper.authors_import import import_authors_file
 from core.provenance import TEST_LOSS_IS_VAL_LOSS
 from initlab.commands.import_ import upload_document
 from tests.core.authors_files import write_authors_file

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from core.tables import CSV_COLUMNS
+from core.reports.tables import CSV_COLUMNS
 from initlab.cli import app
 from initlab.commands import report as report_command
 from tests.service.servers import TOKEN, Api, Service

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from core import stats
+from core.stats import summary as stats
 from dashboard.tables import (
     equal_compute_frame,
     paired_frame,

@@ -14,9 +14,9 @@ from typing import Any
 import httpx
 import torch
 
-from core.group import repeat_groups
-from core.runner import RunHooks, run_group
 from core.spec import parse_spec
+from core.training.group import repeat_groups
+from core.training.runner import RunHooks, run_group
 from tests.service.servers import AUTH, Api, Service, wait_for
 from worker.group_task import group_size
 

@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from api.main import create_app
-from core.authors_import import import_authors_file
+from core.paper.authors_import import import_authors_file
 from initlab.commands.import_ import upload_document
 from store.config import Settings
 from store.db import upgrade

@@ -1,6 +1,6 @@
 """The disk fills up while a checkpoint is written: the previous checkpoint stays intact and
-loadable (core/checkpoint.py writes a temporary file and renames it), the run fails saying so,
-and once there is room again a retry resumes it with nothing lost."""
+loadable (core/training/checkpoint.py writes a temporary file and renames it), the run fails
+saying so, and once there is room again a retry resumes it with nothing lost."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from core.checkpoint import load_checkpoint
+from core.training.checkpoint import load_checkpoint
 from tests.reliability.helpers import FaultFile, assert_nothing_lost, fault_spec
 from tests.service.servers import REPO, Api, Service
 
@@ -22,7 +22,7 @@ SUBPROCESS = textwrap.dedent(
     """
     import resource, sys, torch
     from pathlib import Path
-    from core.checkpoint import CheckpointError, save_checkpoint
+    from core.training.checkpoint import CheckpointError, save_checkpoint
     path = Path(sys.argv[1])
     save_checkpoint({"model": {"w": torch.ones(1000)}, "epoch": 1}, path)
     resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, 100_000))  # B is ~400 kB

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from core.lockstep import Lockstep
 from core.spec import parse_spec
+from core.training.lockstep import Lockstep
 from store import executions, runs
 from store.config import Settings
 from store.db import Database

@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from api.result_schemas import CurvePoint, SelectedRun, Summary
-from core.authors_import import import_authors_file
+from core.paper.authors_import import import_authors_file
 from dashboard.specs import field_errors
 from initlab.commands.import_ import upload_document
 from store.db import Database, alembic_config, upgrade

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from core.authors_import import import_authors_file
+from core.paper.authors_import import import_authors_file
 from core.provenance import TEST_LOSS_IS_VAL_LOSS
 from initlab.cli import app
 from initlab.commands.import_ import upload_document

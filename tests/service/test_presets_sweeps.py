@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from core.presets import PRESETS, get_preset
+from core.paper.presets import PRESETS, get_preset
 from core.spec import parse_spec, spec_to_json
 from tests.reliability.inprocess import AUTH, make_app
 from tests.service.servers import problem_lines, tiny_spec

@@ -14,8 +14,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from api.run_figures import RunFigureCache
-from core.curves import curve_from_points, curve_stats, run_points
-from core.stats import select as select_epoch
+from core.stats.curves import curve_from_points, curve_stats, run_points
+from core.stats.summary import select as select_epoch
 from store import results, runs
 from store.db import Database
 from store.models import Run

@@ -19,7 +19,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from core.phase_order import ordered_phases  # noqa: E402
-from core.stats import band, curve_stats  # noqa: E402
+from core.stats.summary import band, curve_stats  # noqa: E402
 
 Run = Mapping[str, Any]
 FIGURE_BANDS = ("iqr", "minmax", "p10p90")

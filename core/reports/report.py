@@ -6,35 +6,21 @@ with `arm`, `repeat`, optional `status` and `wall_seconds`, and `metrics` rows.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from core.exclusions import split_excluded, with_exclusions
-from core.figures import experiment_figures
 from core.methods import plan_for
 from core.provenance import provenance_lines, with_caveats
-from core.spec import ExperimentSpec, SpecError, parse_spec
-from core.stats import RULES, summarize
-from core.tables import to_csv, to_latex, to_markdown
+from core.reports.figures import experiment_figures
+from core.reports.tables import to_csv, to_latex, to_markdown
+from core.results_file import read_results
+from core.spec import ExperimentSpec, parse_spec
+from core.stats.exclusions import split_excluded, with_exclusions
+from core.stats.summary import RULES, summarize
 
 FORMATS = ("md", "csv", "latex")
 Run = Mapping[str, Any]
-
-
-def read_results(path: Path) -> dict[str, Any]:
-    """The results document (spec, runs, optional summary and provenance) of a run folder."""
-    file = path / "results.json" if path.is_dir() else path
-    if not file.is_file():
-        raise FileNotFoundError(f"{file}: no results.json here (an `initlab run --out` folder?)")
-    try:
-        results = json.loads(file.read_text())
-    except ValueError as error:
-        raise SpecError([f"{file}: not valid JSON: {error}"]) from None
-    if not isinstance(results, dict) or "spec" not in results or "runs" not in results:
-        raise SpecError([f"{file}: expected an object with 'spec' and 'runs'"])
-    return results
 
 
 def load_results(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -51,7 +37,8 @@ def finished(runs: Sequence[Run]) -> list[Run]:
 def counted_summary(
     spec: ExperimentSpec, runs: Sequence[Run], rules: Sequence[str]
 ) -> tuple[dict[str, Any], int]:
-    """(summary, runs summarised): core.stats over the finished runs that count, the excluded
+    """(summary, runs summarised): core.stats.summary over the finished runs that count, the
+    excluded
     ones (a stored experiment's `excluded_reason`) named as the service's summary names them."""
     counted, excluded = split_excluded(runs)
     done = finished(counted)

@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from core.curves import X_AXES
-from core.records import Run, all_phases, check_choice, group, num, series
+from core.stats.curves import X_AXES
+from core.stats.records import Run, all_phases, check_choice, group, num, series
 
 MAX_POINTS = 200  # a chart panel is a few hundred pixels wide; more points add nothing
 

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from scipy import stats as sps
 
-from core.records import Run, all_phases, check_choice, group, num, series
+from core.stats.records import Run, all_phases, check_choice, group, num, series
 
 BANDS = ("iqr", "p10p90", "minmax", "std", "ci95")
 X_AXES = ("epoch", "examples_total", "seconds_total")

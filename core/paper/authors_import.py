@@ -18,11 +18,11 @@ from typing import Any
 import numpy as np
 
 from core.data.base import DataError
-from core.experiment import build_results, with_selections
 from core.methods import plan_for
-from core.presets import PRESETS
+from core.paper.presets import PRESETS
 from core.provenance import TEST_LOSS_IS_VAL_LOSS
 from core.spec import ExperimentSpec, parse_spec
+from core.training.experiment import build_results, with_selections
 
 PER_EPOCH = {
     "train_losses": ("train", "loss"),

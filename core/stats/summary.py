@@ -3,8 +3,9 @@
 Input is results.json's "runs" (see DESIGN.md, "Metrics and statistics"). Accuracy is stored as
 a fraction; `curve_stats` and `select` keep it so, the tables and paired differences report %.
 Missing splits, epochs or values (None, NaN, ±inf) are skipped and every `n` counts what remains.
-`summarize` is the entry point; the parts live in core.curves (bands, x axes), core.paired
-(paired tests, d_z, Holm, pairing check), core.equal_compute and core.sequential.
+`summarize` is the entry point; the parts live in core.stats.curves (bands, x axes),
+core.stats.paired
+(paired tests, d_z, Holm, pairing check), core.stats.equal_compute and core.stats.sequential.
 """
 
 from __future__ import annotations
@@ -14,13 +15,13 @@ from typing import Any
 
 import numpy as np
 
-from core.curves import BANDS, X_AXES, band, curve_stats
-from core.equal_compute import equal_compute
-from core.paired import SECONDARY, add_holm, paired_rows, pairing_check, values_of
-from core.records import Row, Run, group, num, series
-from core.records import check_choice as _check
-from core.sequential import sequential_rows
 from core.spec import ExperimentSpec, PrimarySpec
+from core.stats.curves import BANDS, X_AXES, band, curve_stats
+from core.stats.equal_compute import equal_compute
+from core.stats.paired import SECONDARY, add_holm, paired_rows, pairing_check, values_of
+from core.stats.records import Row, Run, group, num, series
+from core.stats.records import check_choice as _check
+from core.stats.sequential import sequential_rows
 
 __all__ = ["BANDS", "X_AXES", "band", "curve_stats", "select", "summarize", "table_rows"]
 

@@ -34,7 +34,7 @@ from torch import Tensor, nn
 
 from core.data.base import Dataset
 from core.registry import Registry
-from core.train import Preprocess
+from core.training.train import Preprocess
 
 LSUV_TOLERANCE = 0.1  # the paper's Tol_var
 LSUV_MAX_ITERATIONS = 10  # the paper's T_max

@@ -1,6 +1,7 @@
 """Throughput of the real training step: `train_one_epoch` against pure compute, and concurrency.
 
-What is timed is `core.train.train_one_epoch` itself (never a copy) over synthetic uint8 data
+What is timed is `core.training.train.train_one_epoch` itself (never a copy) over synthetic uint8
+data
 resident on the device, after a warm-up. Beside it, on the same model and optimiser, a
 compute-only pass runs forward + backward + step over the same batches already normalised, so
 `overhead_ratio = compute_only_images_per_second / images_per_second` is what the data path
@@ -24,9 +25,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from core.models import build_model
-from core.numerics import autocast, configure
-from core.stacked import try_stack
-from core.train import (
+from core.training.numerics import autocast, configure
+from core.training.stacked import try_stack
+from core.training.train import (
     Preprocess,
     epoch_batches,
     make_optimizer,

@@ -2,7 +2,7 @@
 
 Two-sided paired t-test at level `alpha`, effect d_z = mean difference / s.d. of differences,
 exact power from the noncentral t distribution (as G*Power computes it). Run as
-`python -m core.power DIR...` on results folders for the sample-size table of a report.
+`python -m core.stats.power DIR...` on results folders for the sample-size table of a report.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from typing import Any
 from scipy import optimize
 from scipy import stats as sps
 
-from core.report import read_results
-from core.stats import paired_comparison
+from core.results_file import read_results
+from core.stats.summary import paired_comparison
 
 MAX_N = 100_000
 

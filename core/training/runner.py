@@ -6,7 +6,7 @@ metric row carries `examples_total` and `seconds_total`, the examples trained on
 training wall seconds of the run so far, all phases included: the equal-compute axes.
 
 `run_group` is the one entry point: it trains its runs in lockstep as one stacked network when
-they are at the same point and the model stacks (core/lockstep.py), one by one otherwise.
+they are at the same point and the model stacks (core/training/lockstep.py), one by one otherwise.
 `run_single` is a group of one that raises what its run ended with.
 """
 
@@ -20,8 +20,10 @@ import torch
 
 from core.data import load_for_spec
 from core.data.base import Dataset, Split
-from core.lockstep import Lockstep
-from core.member import (
+from core.models.fit import input_problem
+from core.spec import ExperimentSpec
+from core.training.lockstep import Lockstep
+from core.training.member import (
     Member,
     MetricRow,
     Position,
@@ -30,9 +32,8 @@ from core.member import (
     RunResult,
     TrainingError,
 )
-from core.models.fit import input_problem
-from core.numerics import configure
-from core.phases import (
+from core.training.numerics import configure
+from core.training.phases import (
     Phase,
     derive_seed,
     generator_for,
@@ -41,9 +42,8 @@ from core.phases import (
     stage_sample,
     state_fingerprint,
 )
-from core.spec import ExperimentSpec
-from core.stacked import try_stack
-from core.train import Cancelled
+from core.training.stacked import try_stack
+from core.training.train import Cancelled
 
 log = logging.getLogger(__name__)
 # Re-exported: callers have always found these here.

@@ -1,4 +1,5 @@
-"""Render `core.stats.summarize()` output as CSV, Markdown and LaTeX, laid out as Tables I–V."""
+"""Render `core.stats.summary.summarize()` output as CSV, Markdown and LaTeX, laid out as Tables
+I–V."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import io
 from collections.abc import Mapping
 from typing import Any
 
-from core.exclusions import comment_lines, exclusion_notes, note_rows
+from core.stats.exclusions import comment_lines, exclusion_notes, note_rows
 
 CSV_COLUMNS = ["rule", "arm", "split", "statistic", "loss", "accuracy", "epoch"]
 # statistic -> the table-row keys giving its loss, accuracy (%) and epoch-taken columns
@@ -94,7 +95,7 @@ def _all_paired(summary: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 
 def to_csv(summary: Mapping[str, Any]) -> str:
     """The summary's tables, then its paired statistics, as CSV (empty cells where undefined);
-    last, a "note" row naming any runs excluded from them (core.exclusions.note_rows)."""
+    last, a "note" row naming any runs excluded from them (core.stats.exclusions.note_rows)."""
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\n", restval="")
     writer.writeheader()

@@ -14,8 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from core.numerics import autocast
-from core.stacked import StackedModel
+from core.training.numerics import autocast
+from core.training.stacked import StackedModel
 
 CROP_PADDING = 4  # the paper's CIFAR-10 augmentation (Section IV): crop with padding 4, flip
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from core.paired import add_holm, paired_rows
-from core.records import Row, Run, num, series
+from core.stats.paired import add_holm, paired_rows
+from core.stats.records import Row, Run, num, series
 
 COMPARES = (
     "Equal compute: each arm at the first main epoch where the examples it has trained on, all"

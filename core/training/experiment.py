@@ -15,14 +15,14 @@ from typing import Any
 import torch
 
 from core.data.base import Dataset
-from core.group import repeat_groups, resolve_batch_repeats
 from core.methods import plan_for
 from core.provenance import with_caveats
-from core.runner import RunHooks, RunResult, TrainingError, load_run_data, run_group
+from core.reports.tables import to_csv, to_markdown
 from core.spec import ExperimentSpec, spec_to_json
-from core.stats import select, summarize
-from core.stopping import stop_reason
-from core.tables import to_csv, to_markdown
+from core.stats.summary import select, summarize
+from core.training.group import repeat_groups, resolve_batch_repeats
+from core.training.runner import RunHooks, RunResult, TrainingError, load_run_data, run_group
+from core.training.stopping import stop_reason
 
 RULES = ("val_loss", "final", "paper")
 
@@ -109,7 +109,7 @@ def run_experiment(
 ) -> dict[str, Any]:
     """Run every (arm, repeat) of `spec`, writing results to `out` after each group of runs.
 
-    Repeats of an arm train in groups of `execution.batch_repeats` (core/group.py).
+    Repeats of an arm train in groups of `execution.batch_repeats` (core/training/group.py).
 
     `on_run_start(arm, repeat, total_epochs)` may return a per-epoch progress callback.
     """

@@ -2,7 +2,7 @@
 
 A printed figure matches when InitLab's value, under the `paper` rule, rounds to it: it lies
 within half a unit of the printed figure's last decimal (the paper drops trailing zeros, so
-"0.11" is checked to two decimals). Run as `python -m core.paper_figures DIR...` on folders
+"0.11" is checked to two decimals). Run as `python -m core.paper.printed_figures DIR...` on folders
 written by `initlab import ... --out DIR`.
 """
 
@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from core.report import read_results
-from core.stats import summarize
+from core.results_file import read_results
+from core.stats.summary import summarize
 
 # Row label of the paper -> the summary's table-row key.
 STATS = {

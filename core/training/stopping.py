@@ -8,9 +8,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from core.records import Run
 from core.spec import ExperimentSpec
-from core.stats import primary_sequence
+from core.stats.records import Run
+from core.stats.summary import primary_sequence
 
 DECIDED = "decided"  # the reason stored on runs cancelled because the answer was known
 

@@ -1,7 +1,8 @@
 """One run's own state while it trains, alone or as a member of a lockstep group.
 
 A run owns its initial weights, history, wall times, totals, stage samples, checkpoint and
-fate; the lockstep driver (core/lockstep.py) owns the network and optimiser it trains with and
+fate; the lockstep driver (core/training/lockstep.py) owns the network and optimiser it trains with
+and
 hands each run its slice of them when the run checkpoints.
 """
 
@@ -14,13 +15,13 @@ from typing import Any
 
 import torch
 
-from core.checkpoint import load_checkpoint
 from core.data.base import Dataset
-from core.init_schemes import apply_init
 from core.methods import plan_for
 from core.models import param_count
-from core.phases import Phase, generator_for, initial_model, phases_for, state_fingerprint
 from core.spec import ArmSpec, ExperimentSpec
+from core.training.checkpoint import load_checkpoint
+from core.training.init_schemes import apply_init
+from core.training.phases import Phase, generator_for, initial_model, phases_for, state_fingerprint
 
 MetricRow = dict[str, Any]
 

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from scipy import stats as sps
 
-from core.records import Run, num
+from core.stats.records import Run, num
 
 DEFAULT_INIT = "pytorch"
 SECONDARY = "secondary (Holm-adjusted)"

@@ -1,7 +1,8 @@
-"""The training loop of core.runner: 1..R runs of one arm, at the same point, in lockstep.
+"""The training loop of core.training.runner: 1..R runs of one arm, at the same point, in lockstep.
 
 A single run is a group of one whose network is the run's own (no rewrite). R > 1 runs train
-as one stacked network (core/stacked.py) with one fused optimiser over the stacked parameters:
+as one stacked network (core/training/stacked.py) with one fused optimiser over the stacked
+parameters:
 AdamW and SGD are elementwise, so each member's update is the one its own optimiser would make
 (same lr, weight decay and schedule, which are per arm). Each member keeps its own data order,
 augmentation and stage samples (its own generators), its own rows and checkpoint (its slice, in
@@ -22,18 +23,18 @@ from typing import Any
 
 import torch
 
-from core.checkpoint import save_checkpoint
 from core.data.base import Dataset
-from core.member import Member, MetricRow, Position, arm_initial_model, first_epoch
-from core.phases import Phase, derive_seed, generator_for, stage_sample
-from core.stacked import (
+from core.training.checkpoint import save_checkpoint
+from core.training.member import Member, MetricRow, Position, arm_initial_model, first_epoch
+from core.training.phases import Phase, derive_seed, generator_for, stage_sample
+from core.training.stacked import (
     StackedModel,
     member_optimizer_state,
     member_state,
     stack_models,
     stack_optimizer_states,
 )
-from core.train import (
+from core.training.train import (
     EpochResult,
     Preprocess,
     evaluate_members,

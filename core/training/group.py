@@ -18,8 +18,8 @@ from typing import Any
 
 import torch
 
-from core.bench import group_rate
 from core.spec import ExperimentSpec
+from core.training.bench import group_rate
 
 log = logging.getLogger(__name__)
 
