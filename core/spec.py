@@ -177,6 +177,11 @@ class PrimarySpec(_Strict):
     rule: Literal["val_loss", "final", "paper"] = Field(
         "val_loss", description="selection rule that picks each run's epoch"
     )
+    sequence: Literal["t_mixture", "betting"] | None = Field(
+        None,
+        description="confidence sequence: t_mixture (assumes normal differences) or betting"
+        " (bounded differences, no normality); default betting for accuracy, t_mixture for loss",
+    )
 
 
 class ExperimentSpec(_Strict):
@@ -202,11 +207,13 @@ class ExperimentSpec(_Strict):
     alpha: float = Field(
         0.05, gt=0, lt=0.5, description="error rate of the primary's confidence sequence"
     )
-    stop_when_decided: bool = Field(
-        False, description="cancel the queued runs once the primary's sequence has decided"
+    stop_when_decided: bool | Literal["arm"] = Field(
+        False,
+        description="true: cancel the queued runs once every compared arm's primary sequence has"
+        " decided; 'arm': stop queuing each arm once it alone has decided",
     )
     min_repeats: int = Field(
-        5, ge=2, le=MAX_REPEATS, description="completed pairs needed before stopping early"
+        4, ge=2, le=MAX_REPEATS, description="completed pairs needed before stopping early"
     )
     sweep: dict[str, list[Any]] | None = Field(
         None, description="dotted field path -> values; expands into a group of experiments"

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from core.spec import ExperimentSpec, parse_spec
 from core.stats.exclusions import with_exclusions
 from core.stats.summary import summarize
-from core.training.stopping import DECIDED, savings, stop_reason
+from core.training.stopping import DECIDED, decided_arms, savings
 from store.clock import database_now
 from store.db import Database
 from store.models import Experiment, Run
@@ -96,8 +96,9 @@ def experiment_summary(
 
 
 def stop_if_decided(db: Database, *, experiment_id: int) -> int:
-    """With stop_when_decided, cancel the queued runs once the primary comparison is decided
-    (core.training.stopping.stop_reason, stored as their error); returns how many were cancelled."""
+    """With stop_when_decided, cancel the queued runs of each arm that may stop (all of them once
+    every compared arm is decided; core.training.stopping.decided_arms, stored as their error);
+    returns how many were cancelled."""
     with db.session() as session:  # read without the experiment's lock: other runs go on
         experiment = session.get(Experiment, experiment_id)
         if experiment is None:
@@ -105,16 +106,12 @@ def stop_if_decided(db: Database, *, experiment_id: int) -> int:
         spec = parse_spec(experiment.spec)
         if not spec.stop_when_decided:
             return 0
-        runs = runs_for_stats(
-            session,
-            experiment_id=experiment_id,
-            phase="main",
-            split=spec.primary.split,
-            done_only=True,
-        )
+        # The rows the summary reads (every split of the main phase, finished runs), so the
+        # selection rule sees the split it selects on whatever split the primary reports.
+        runs = runs_for_stats(session, experiment_id=experiment_id, phase="main", done_only=True)
     # Anytime-valid: a decision on the pairs read a moment ago is as valid as on later ones.
-    reason = stop_reason(spec, runs)
-    if reason is None:
+    decided = decided_arms(spec, runs)
+    if not decided:
         return 0
     with db.transaction() as session:
         locked = lock_experiment(session, experiment_id)
@@ -122,11 +119,15 @@ def stop_if_decided(db: Database, *, experiment_id: int) -> int:
             return 0
         # Only queued runs: running ones finish, and their pairs still count.
         queued = session.scalars(
-            select(Run).where(Run.experiment_id == experiment_id, Run.status == "queued")
+            select(Run).where(
+                Run.experiment_id == experiment_id,
+                Run.status == "queued",
+                Run.arm.in_(list(decided)),
+            )
         ).all()
         now = database_now(session)
         for run in queued:
-            transition(run, "cancelled", finished=now, error=reason)
+            transition(run, "cancelled", finished=now, error=decided[run.arm])
         sync_status(session, locked)
         return len(queued)
 
@@ -152,4 +153,5 @@ def stopped_early(session: Session, *, experiment_id: int) -> dict[str, Any] | N
         for r in rows
         if r.status == "done" and r.started and r.finished
     ]
-    return {"reason": decided[0].error, **savings(done, len(decided))}
+    reasons = list(dict.fromkeys(str(r.error) for r in decided))  # in arm mode, one per stop
+    return {"reason": "; ".join(reasons), **savings(done, len(decided))}

@@ -11,10 +11,11 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import and_, case, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from core.spec import ExperimentSpec, spec_to_json
+from core.training.stopping import DECIDED
 from store.clock import database_now, db_time
 from store.models import Experiment, Metric, Run
 from store.states import sources, transition
@@ -57,7 +58,9 @@ def derive_status(counts: Counter[str]) -> str:
         return "running"
     if counts["queued"]:
         return "queued"
-    if total and counts["done"] == total:
+    # Runs cancelled because the primary comparison was decided (counted as "decided") end an
+    # experiment as done: its question is answered, nothing was given up.
+    if total and counts["done"] and counts["done"] + counts["decided"] == total:
         return "done"
     return "failed" if counts["failed"] else "cancelled"
 
@@ -86,10 +89,10 @@ def lock_both(session: Session, run_id: int) -> tuple[Experiment, Run] | None:
 
 def sync_status(session: Session, experiment: Experiment) -> str:
     """Recompute and store the status of a (locked) experiment from its runs."""
+    decided = and_(Run.status == "cancelled", Run.error.like(f"{DECIDED}:%"))
+    status = case((decided, "decided"), else_=Run.status)
     rows = session.execute(
-        select(Run.status, func.count())
-        .where(Run.experiment_id == experiment.id)
-        .group_by(Run.status)
+        select(status, func.count()).where(Run.experiment_id == experiment.id).group_by(status)
     ).all()
     experiment.status = derive_status(Counter({status: n for status, n in rows}))
     return experiment.status

@@ -29,7 +29,19 @@ from typing import Any
 
 import numpy as np
 
+from core.stats.betting import betting_cs
+from core.stats.records import check_choice
+
 DECISIONS = ("better", "worse", "undecided")
+SEQUENCES = ("t_mixture", "betting")
+ACCURACY_RANGE = 100.0  # accuracy differences are in percentage points, within [-100, 100]
+T_ASSUMES = (
+    "t_mixture assumes normal paired differences (any mean and s.d.); with skewed or"
+    " heavy-tailed differences its error rate can exceed alpha"
+)
+BETTING_ASSUMES = "betting assumes only that each paired difference lies in [-100, 100] pp"
+SKEW_LIMIT = 1.0  # |sample skewness| above this flags the t_mixture's normality condition
+OUTLIER_MADS = 5.0  # a difference this many robust s.d.s from the median is an outlier
 
 
 def best_rho(v_opt: float, alpha: float) -> float:
@@ -73,6 +85,48 @@ def t_mixture_cs(diffs: np.ndarray, alpha: float, g: float) -> tuple[np.ndarray,
     return mean, mean - half, mean + half
 
 
+def degenerate_t(diffs: np.ndarray) -> np.ndarray:
+    """Where (n >= 2) every difference so far is equal: the t-mixture's interval has zero width."""
+    d = np.asarray(diffs, dtype=float)
+    n = np.arange(1, d.shape[-1] + 1)
+    spread = np.maximum.accumulate(d, axis=-1) - np.minimum.accumulate(d, axis=-1)
+    return (n >= 2) & (spread == 0)
+
+
+def t_mixture_path(diffs: np.ndarray, alpha: float, g: float) -> tuple[np.ndarray, ...]:
+    """t_mixture_cs with zero-variance prefixes unbounded: no decision on a zero-width interval."""
+    mean, low, high = t_mixture_cs(diffs, alpha, g)
+    flat = degenerate_t(diffs)
+    return mean, np.where(flat, -np.inf, low), np.where(flat, np.inf, high)
+
+
+def betting_path(diffs: np.ndarray, alpha: float) -> tuple[np.ndarray, ...]:
+    """(mean, low, high) of the betting sequence for differences in points within [-100, 100]."""
+    d = np.asarray(diffs, dtype=float)
+    x = np.clip((d / ACCURACY_RANGE + 1) / 2, 0.0, 1.0)  # [-100, 100] pp -> [0, 1]
+    low, high = betting_cs(x, alpha)
+    n = np.arange(1, d.size + 1)
+    mean = np.cumsum(d) / n
+    return mean, (2 * low - 1) * ACCURACY_RANGE, (2 * high - 1) * ACCURACY_RANGE
+
+
+def running_intersection(low: np.ndarray, high: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The intersection of the intervals up to each n: never wider, so a decision never reverts.
+
+    Each interval covers the truth at every n at once (w.p. >= 1 - alpha), so their intersection
+    does too (Howard et al. 2021, Section 3.3).
+    """
+    return np.maximum.accumulate(low, axis=-1), np.minimum.accumulate(high, axis=-1)
+
+
+def sequence_kind(metric: str, kind: str | None) -> str:
+    """The declared sequence, or the default: betting for accuracy, t_mixture for loss."""
+    if kind is None:
+        return "betting" if metric == "accuracy" else "t_mixture"
+    check_choice(kind, SEQUENCES, "sequence")
+    return kind
+
+
 def decision(low: float, high: float, metric: str) -> str:
     """better / worse when the sequence excludes 0 on that side (lower loss, higher accuracy)."""
     if low > 0:
@@ -82,66 +136,91 @@ def decision(low: float, high: float, metric: str) -> str:
     return "undecided"
 
 
-def sequence(diffs: Sequence[float], metric: str, alpha: float, n_opt: float) -> dict[str, Any]:
-    """The confidence sequence of one arm's paired differences, in repeat order, at every n."""
+def _paths(d: np.ndarray, kind: str, alpha: float, n_opt: float) -> tuple[np.ndarray, ...]:
+    if kind == "betting":
+        return betting_path(d, alpha)
+    return t_mixture_path(d, alpha, effect_prior(n_opt, alpha))
+
+
+def _finite(value: float) -> float | None:
+    return float(value) if math.isfinite(value) else None
+
+
+def sequence(
+    diffs: Sequence[float], metric: str, alpha: float, n_opt: float, kind: str | None = None
+) -> dict[str, Any]:
+    """The confidence sequence of one arm's paired differences, in repeat order, at every n.
+
+    cs_low / cs_high are the running intersection (what decides); the path also keeps each n's
+    own interval (n_low / n_high).
+    """
+    kind = sequence_kind(metric, kind)
+    empty = {"n": 0, "mean_diff": None, "cs_low": None, "cs_high": None}
     if not diffs:
-        return {
-            "n": 0,
-            "mean_diff": None,
-            "cs_low": None,
-            "cs_high": None,
-            "decided": "undecided",
-            "path": [],
-        }
-    mean, low, high = t_mixture_cs(np.array(diffs), alpha, effect_prior(n_opt, alpha))
+        return {**empty, "sequence": kind, "decided": "undecided", "degenerate": False,
+                "path": []}  # fmt: skip
+    d = np.array(diffs, dtype=float)
+    mean, low, high = _paths(d, kind, alpha, n_opt)
+    kept_low, kept_high = running_intersection(low, high)
     path = [
-        {
-            "n": i + 1,
-            "mean_diff": float(mean[i]),
-            "cs_low": float(low[i]),
-            "cs_high": float(high[i]),
-        }
-        for i in range(len(diffs))
-    ]
-    return {**path[-1], "decided": decision(float(low[-1]), float(high[-1]), metric), "path": path}
+        {"n": i + 1, "mean_diff": float(mean[i]), "cs_low": _finite(kept_low[i]),
+         "cs_high": _finite(kept_high[i]), "n_low": _finite(low[i]), "n_high": _finite(high[i])}
+        for i in range(d.size)
+    ]  # fmt: skip
+    degenerate = kind == "t_mixture" and bool(degenerate_t(d)[-1])
+    decided = decision(float(kept_low[-1]), float(kept_high[-1]), metric)
+    last = {k: v for k, v in path[-1].items() if k in empty}
+    return {**last, "sequence": kind, "decided": decided, "degenerate": degenerate,
+            **condition(d, kind), "path": path}  # fmt: skip
+
+
+def condition(d: np.ndarray, kind: str) -> dict[str, Any]:
+    """What the sequence assumes, and whether these differences look like breaking it."""
+    if kind == "betting":
+        return {"assumes": BETTING_ASSUMES, "assumption_flag": None}
+    return {"assumes": T_ASSUMES, "assumption_flag": shape_flag(d)}
+
+
+def shape_flag(d: np.ndarray) -> str | None:
+    """'skewed' or 'outliers' when the differences look non-normal (n >= 5), else None."""
+    if d.size < 5 or np.ptp(d) == 0:
+        return None
+    centred = d - np.median(d)
+    mad = 1.4826 * np.median(np.abs(centred))
+    if mad > 0 and np.any(np.abs(centred) > OUTLIER_MADS * mad):
+        return "outliers"
+    skew = float(np.mean((d - d.mean()) ** 3) / np.std(d) ** 3)
+    return "skewed" if abs(skew) > SKEW_LIMIT else None
 
 
 def sequential_rows(
     values: Mapping[str, Mapping[int, float]],
     baseline: str,
-    primary: Mapping[str, str],
+    primary: Mapping[str, Any],
     *,
+    arms: Sequence[str] | None = None,
     alpha: float,
     n_opt: float,
     min_repeats: int,
     excluded: frozenset[tuple[str, int]] = frozenset(),
 ) -> list[dict[str, Any]]:
-    """Per non-baseline arm, the primary difference's sequence; alpha split over the arms.
+    """Per compared arm, the primary difference's sequence; alpha split over the arms.
 
-    Bonferroni over the k compared arms (alpha / k each) keeps the chance that any of them is
-    decided wrongly at or below alpha. `stop` is true once it is decided after min_repeats pairs.
+    Bonferroni over the k arms the spec compares (alpha / k each, k fixed before any run, an arm
+    without runs included) keeps the chance that any of them is decided wrongly at or below
+    alpha. `stop` is true once it is decided after min_repeats pairs.
     """
     base = values.get(baseline, {})
-    arms = [arm for arm in values if arm != baseline]
+    compared = list(arms) if arms is not None else [a for a in values if a != baseline]
+    each = alpha / max(1, len(compared))
     rows = []
-    for arm in arms:
-        repeats = sorted(r for r in set(base) & set(values[arm]) if (arm, r) not in excluded)
-        diffs = [values[arm][r] - base[r] for r in repeats]
-        each = alpha / len(arms)
-        seq = sequence(diffs, primary["metric"], each, n_opt)
+    for arm in compared:
+        mine = values.get(arm, {})
+        repeats = sorted(r for r in set(base) & set(mine) if (arm, r) not in excluded)
+        diffs = [mine[r] - base[r] for r in repeats]
+        seq = sequence(diffs, primary["metric"], each, n_opt, primary.get("sequence"))
         stop = seq["decided"] != "undecided" and seq["n"] >= min_repeats
-        rows.append(
-            {
-                "arm": arm,
-                "baseline": baseline,
-                **primary,
-                **seq,
-                "alpha": alpha,
-                "alpha_arm": each,
-                "n_opt": n_opt,
-                "min_repeats": min_repeats,
-                "stop": stop,
-                "repeats": repeats,
-            }
-        )
+        rows.append({"arm": arm, "baseline": baseline, **primary, **seq, "alpha": alpha,
+                     "alpha_arm": each, "arms_compared": len(compared), "n_opt": n_opt,
+                     "min_repeats": min_repeats, "stop": stop, "repeats": repeats})  # fmt: skip
     return rows

@@ -299,7 +299,7 @@ def summarize(
         families = {rule: _family(picks[rule], baseline, rule, excluded) for rule in picks}
         summary["primary"] = _primary(families, primary)
         summary["paired"] = {rule: families[rule] for rule in rules}
-        summary["sequential"] = _sequential(picks[primary.rule], baseline, spec, excluded)
+        summary["sequential"] = _done_sequential(groups, baseline, spec)
         summary["equal_compute"], compute_notes = equal_compute(groups, baseline, excluded)
         notes = [_family_note(summary["paired"], primary), *notes, *pairing_notes]
         notes += compute_notes
@@ -327,27 +327,38 @@ def _inits(spec: ExperimentSpec | None) -> dict[str, str]:
     return {arm.name: arm.init for arm in spec.arms} if spec else {}
 
 
-def _sequential(
-    picks: Mapping[str, Mapping[int, Any]],
+def _compared(spec: ExperimentSpec | None, baseline: str, arms: Iterable[str]) -> list[str]:
+    """The arms the primary compares with the baseline: the spec's (fixed before any run)."""
+    names = [arm.name for arm in spec.arms] if spec is not None else list(arms)
+    return [name for name in names if name != baseline]
+
+
+def _done_sequential(
+    groups: Mapping[str, Mapping[int, Run]],
     baseline: str,
     spec: ExperimentSpec | None,
-    excluded: frozenset[tuple[str, int]],
 ) -> list[dict[str, Any]]:
+    """summary.sequential: the primary's sequences over finished runs only, so the live summary,
+    the final one and the stop check (primary_sequence) read the same rows the same way."""
+    done = {
+        arm: {r: run for r, run in reps.items() if run.get("status", "done") == "done"}
+        for arm, reps in groups.items()
+    }
+    excluded, _ = pairing_check(done, baseline, _inits(spec))
     primary = spec.primary if spec is not None else PrimarySpec()
+    picks = _picks(done, primary.rule)
     values = {
         arm: values_of(by_repeat, primary.split, primary.metric)
         for arm, by_repeat in picks.items()
     }
     return sequential_rows(
-        values, baseline, primary.model_dump(), excluded=excluded, **_protocol(spec)
-    )
+        values, baseline, primary.model_dump(), arms=_compared(spec, baseline, groups),
+        excluded=excluded, **_protocol(spec),
+    )  # fmt: skip
 
 
 def primary_sequence(runs: Iterable[Run], spec: ExperimentSpec) -> list[dict[str, Any]]:
     """summary.sequential alone (the primary's confidence sequence per arm), from finished runs."""
-    groups = _group(run for run in runs if run.get("status", "done") == "done")
-    if spec.baseline not in groups:
-        return []
-    excluded, _ = pairing_check(groups, spec.baseline, _inits(spec))
-    picks = _picks(groups, spec.primary.rule)
-    return list(_json_safe(_sequential(picks, spec.baseline, spec, excluded)))
+    assert spec.baseline is not None
+    groups = _group(runs)
+    return list(_json_safe(_done_sequential(groups, spec.baseline, spec)))

@@ -22,7 +22,7 @@ from core.spec import ExperimentSpec, spec_to_json
 from core.stats.summary import select, summarize
 from core.training.group import repeat_groups, resolve_batch_repeats
 from core.training.runner import RunHooks, RunResult, TrainingError, load_run_data, run_group
-from core.training.stopping import stop_reason
+from core.training.stopping import decided_arms
 
 RULES = ("val_loss", "final", "paper")
 
@@ -54,14 +54,25 @@ def build_results(
     assert spec.baseline is not None
     summary = summarize(runs, spec.baseline, RULES, spec=spec) if runs else {}
     results = {"spec": spec_to_json(spec), "runs": runs, "summary": summary}
-    reason = stop_reason(spec, runs)
-    if reason:  # the runs not in `runs` were never started
-        saved = len(spec.run_keys()) - len(runs)
-        results["stopped_early"] = {"reason": reason, "runs_saved": saved}
+    stopped = stopped_early(spec, runs)
+    if stopped:
+        results["stopped_early"] = stopped
     if provenance:
         results["provenance"] = provenance
         with_caveats(summary, provenance)
     return results
+
+
+def stopped_early(spec: ExperimentSpec, runs: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Why stop_when_decided stops (or stopped) queuing runs, the arms it stops and the runs of
+    theirs that are not (and will not be) trained; None while nothing is decided."""
+    decided = decided_arms(spec, runs)
+    if not decided:
+        return None
+    trained = {(run["arm"], run["repeat"]) for run in runs}
+    saved = [key for key in spec.run_keys() if key[0] in decided and key not in trained]
+    reasons = list(dict.fromkeys(decided.values()))  # one reason once every arm is decided
+    return {"reason": "; ".join(reasons), "arms": list(decided), "runs_saved": len(saved)}
 
 
 def write_results(out: Path, results: dict[str, Any]) -> None:
@@ -118,9 +129,11 @@ def run_experiment(
     data = load_run_data(spec, data_root, device)
     size = batch_repeats(spec, data, device)
     checkpoints = out / "checkpoints"
-    # Repeat groups outermost, as run_keys is repeat-major: the pairs of a repeat finish together.
+    # Repeat groups outermost, as run_keys is repeat-major: the pairs of a repeat finish together,
+    # and stop_when_decided is asked only between groups, once every arm has had its turn.
     for repeats in repeat_groups(spec.repeats, size):
-        for arm in (a.name for a in spec.arms):
+        decided = decided_arms(spec, runs)
+        for arm in (a.name for a in spec.arms if a.name not in decided):
             hooks = [
                 RunHooks(
                     r,
@@ -132,8 +145,6 @@ def run_experiment(
                 for r in repeats
                 if (arm, r) not in done
             ]
-            if stop_reason(spec, runs):  # stop_when_decided: the primary comparison is decided
-                break
             if hooks:
                 outcomes = run_group(spec, arm, hooks, device=device, dataset=data)
                 runs.extend(finish(hooks, outcomes))

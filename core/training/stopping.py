@@ -1,11 +1,14 @@
-"""stop_when_decided: whether an experiment's remaining runs can be cancelled, and what it saved.
+"""stop_when_decided: which of an experiment's remaining runs can be cancelled, and what it saved.
 
-Pure functions of the spec and finished runs; the store cancels, the worker only asks.
+Pure functions of the spec and finished runs; the store cancels, the worker only asks. Every arm
+the spec compares counts, whether it has runs yet or not: `true` stops once all of them are
+decided after min_repeats pairs, `arm` stops queuing each arm as soon as it alone is (and the
+baseline once every arm is).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from core.spec import ExperimentSpec
@@ -19,24 +22,50 @@ def _fmt(value: float | None) -> str:
     return "unbounded" if value is None else f"{value:.4g}"
 
 
+def _part(row: Mapping[str, Any]) -> str:
+    return (
+        f"{row['arm']} {row['decided']} than {row['baseline']} after {row['n']} pairs"
+        f" (sequence [{_fmt(row['cs_low'])}, {_fmt(row['cs_high'])}])"
+    )
+
+
+def _reason(spec: ExperimentSpec, rows: Sequence[Mapping[str, Any]]) -> str:
+    p = spec.primary
+    return (
+        f"{DECIDED}: the primary comparison ({p.split} {p.metric}, rule {p.rule}) is decided at"
+        f" alpha {spec.alpha:g}: " + "; ".join(_part(row) for row in rows)
+    )
+
+
+def decided_arms(spec: ExperimentSpec, runs: Iterable[Run]) -> dict[str, str]:
+    """arm -> 'decided: …' for each arm whose runs may stop being queued (stop_when_decided on);
+    the baseline is in it only once every compared arm is."""
+    if not spec.stop_when_decided:
+        return {}
+    rows = primary_sequence(runs, spec)
+    stopping = arms_to_stop(rows, spec.stop_when_decided, [arm.name for arm in spec.arms])
+    if len(stopping) == len(spec.arms):
+        reason = _reason(spec, rows)
+        return {arm: reason for arm in stopping}
+    return {row["arm"]: _reason(spec, [row]) for row in rows if row["arm"] in stopping}
+
+
+def arms_to_stop(
+    rows: Sequence[Mapping[str, Any]], mode: bool | str, arms: Sequence[str]
+) -> list[str]:
+    """The arms whose runs may stop: every arm once each compared arm's row says stop; in mode
+    'arm' also each such arm alone (the baseline keeps running for the others)."""
+    stopped = [row["arm"] for row in rows if row["stop"]]
+    if rows and len(stopped) == len(rows):
+        return list(arms)
+    return stopped if mode == "arm" else []
+
+
 def stop_reason(spec: ExperimentSpec, runs: Iterable[Run]) -> str | None:
     """'decided: …' once every compared arm's primary sequence excludes 0 after at least
     min_repeats completed pairs (and stop_when_decided is on), else None: keep running."""
-    if not spec.stop_when_decided:
-        return None
-    rows = primary_sequence(runs, spec)
-    if not rows or not all(row["stop"] for row in rows):
-        return None
-    p = spec.primary
-    parts = [
-        f"{row['arm']} {row['decided']} than {row['baseline']} after {row['n']} pairs"
-        f" (sequence [{_fmt(row['cs_low'])}, {_fmt(row['cs_high'])}])"
-        for row in rows
-    ]
-    return (
-        f"{DECIDED}: the primary comparison ({p.split} {p.metric}, rule {p.rule}) is decided at"
-        f" alpha {spec.alpha:g}: " + "; ".join(parts)
-    )
+    assert spec.baseline is not None
+    return decided_arms(spec, runs).get(spec.baseline)
 
 
 def savings(done_seconds: Sequence[float], cancelled: int) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from core.stats.sequential import (
     sequence,
     t_mixture_cs,
 )
+from core.training.stopping import decided_arms, stop_reason
 from tests.core.run_records import record
 
 ALPHA = 0.05
@@ -62,7 +63,8 @@ def test_large_n_approaches_the_normal_mixture_boundary_with_known_sigma() -> No
 
 def test_sequence_decides_by_metric_direction() -> None:
     assert sequence([-1.0, -1.1, -0.9, -1.05, -0.95], "loss", ALPHA, 5)["decided"] == "better"
-    assert sequence([-1.0, -1.1, -0.9, -1.05, -0.95], "accuracy", ALPHA, 5)["decided"] == "worse"
+    down = sequence([-1.0, -1.1, -0.9, -1.05, -0.95], "accuracy", ALPHA, 5, "t_mixture")
+    assert down["decided"] == "worse"
     assert sequence([1.0, -1.0, 0.5, -0.4, 0.1], "loss", ALPHA, 5)["decided"] == "undecided"
     empty = sequence([], "loss", ALPHA, 5)
     assert (empty["n"], empty["decided"], empty["path"]) == (0, "undecided", [])
@@ -112,3 +114,70 @@ def test_summary_sequential_per_arm_with_min_repeats_and_bonferroni() -> None:
     })
     later = stats.summarize(runs, "original", spec=spec)["sequential"][0]
     assert later["decided"] == "better" and not later["stop"]  # fewer pairs than min_repeats
+
+
+def test_the_reported_sequence_is_the_running_intersection_and_never_reverts() -> None:
+    """An outlying pair widens that n's own interval; the reported one keeps what it excluded."""
+    diffs = [-0.30, -0.28, -0.33, -0.29, -0.31, -0.30, -0.32, 0.9]
+    seq = sequence(diffs, "loss", ALPHA, 8)
+    path = seq["path"]
+    last = path[-1]
+    assert last["n_high"] > 0 > last["cs_high"]  # n = 8 alone would include 0 again
+    assert seq["decided"] == "better"
+    lows = [p["cs_low"] if p["cs_low"] is not None else -math.inf for p in path]
+    highs = [p["cs_high"] if p["cs_high"] is not None else math.inf for p in path]
+    assert lows == sorted(lows) and highs == sorted(highs, reverse=True)
+    rng = np.random.default_rng(5)
+    for d in rng.standard_normal((50, 15)):
+        path = sequence(list(d), "loss", ALPHA, 15)["path"]
+        assert all(
+            (a["cs_low"] or -math.inf) <= (b["cs_low"] or -math.inf)
+            and (a["cs_high"] or math.inf) >= (b["cs_high"] or math.inf)
+            for a, b in zip(path, path[1:], strict=False)
+        )
+
+
+def test_constant_differences_are_degenerate_and_never_decide() -> None:
+    seq = sequence([-0.2] * 8, "loss", ALPHA, 8)
+    assert seq["degenerate"] and seq["decided"] == "undecided" and seq["cs_low"] is None
+    assert not sequence([-0.2] * 7 + [-0.21], "loss", ALPHA, 8)["degenerate"]
+
+
+def test_an_arm_without_runs_still_counts_and_the_experiment_never_stops() -> None:
+    """Bonferroni's k is the spec's: three arms, 8 clear pairs for one, none for the other."""
+    base = [1.0, 1.2, 0.9, 1.1, 1.05, 0.95, 1.0, 1.1]
+    runs = [record("original", r, [2.0, v]) for r, v in enumerate(base)]
+    runs += [record("warm", r, [2.0, v - 0.3 - 0.01 * r]) for r, v in enumerate(base)]
+    spec = parse_spec({
+        "name": "s", "model": "small_cnn", "dataset": {"name": "digits"}, "repeats": 16,
+        "arms": [{"name": n, "method": "original"} for n in ("original", "warm", "smart")],
+        "stop_when_decided": True, "min_repeats": 5,
+    })
+    rows = {row["arm"]: row for row in stats.summarize(runs, "original", spec=spec)["sequential"]}
+    assert rows["warm"]["alpha_arm"] == ALPHA / 2 and rows["warm"]["arms_compared"] == 2
+    assert rows["warm"]["stop"] and rows["smart"]["n"] == 0 and not rows["smart"]["stop"]
+    assert stop_reason(spec, runs) is None and decided_arms(spec, runs) == {}
+    by_arm = decided_arms(spec.model_copy(update={"stop_when_decided": "arm"}), runs)
+    assert list(by_arm) == ["warm"] and by_arm["warm"].startswith("decided: ")
+
+
+def test_primary_on_the_test_split_reads_the_val_selected_epoch_in_stop_check_and_summary() -> None:
+    """The old service read only the primary's split, so val_loss fell back to the last epoch."""
+    base = [1.0, 1.2, 0.9, 1.1, 1.05, 0.95]
+    # Both arms' val loss is lowest at epoch 2; at epoch 3 "late" is far better, at 2 it is not.
+    runs = [record("original", r, [2.0, v, v + 0.5]) for r, v in enumerate(base)]
+    runs += [record("late", r, [2.0, v + 0.01 * (-1) ** r, v]) for r, v in enumerate(base)]
+    spec = parse_spec({
+        "name": "s", "model": "small_cnn", "dataset": {"name": "digits"}, "repeats": 6,
+        "arms": [{"name": n, "method": "original"} for n in ("original", "late")],
+        "primary": {"split": "test", "rule": "val_loss"}, "stop_when_decided": True,
+        "min_repeats": 5,
+    })
+    live = [*runs, {**record("late", 6, [2.0]), "status": "running"}]
+    summary = stats.summarize(live, "original", spec=spec)["sequential"]
+    assert stats.primary_sequence(runs, spec) == summary
+    assert summary[0]["decided"] == "undecided" and stop_reason(spec, runs) is None
+    test_only = [
+        {**run, "metrics": [m for m in run["metrics"] if m["split"] == "test"]} for run in runs
+    ]
+    assert stats.primary_sequence(test_only, spec)[0]["decided"] == "better"  # the old misread
