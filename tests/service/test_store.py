@@ -112,6 +112,8 @@ def test_status_derives_from_runs() -> None:
     assert derive(Counter(done=3)) == "done"
     assert derive(Counter(done=2, failed=1, cancelled=1)) == "failed"
     assert derive(Counter(done=2, cancelled=1)) == "cancelled"
+    assert derive(Counter(done=2, decided=3)) == "done"  # cancelled because decided
+    assert derive(Counter(done=2, decided=1, cancelled=1)) == "cancelled"
 
 
 def test_replayed_epoch_overwrites_its_rows(db: Database, settings: Settings) -> None:
