@@ -8,6 +8,7 @@ from typing import Any
 
 import pandas as pd
 
+from core.reports.tables import wilcoxon_cell, wins_cell
 from core.stats.summary import SPLITS, curve_stats
 from dashboard.live import runs_from_rows
 
@@ -146,11 +147,10 @@ def paired_frame(summary: Mapping[str, Any], rule: str) -> pd.DataFrame:
     """Each arm minus the baseline, paired by repeat: the primary row first, then secondary."""
     rows = []
     for row in summary.get("paired", {}).get(rule, []):
-        win = MISSING if row["win_rate"] is None else f"{100 * row['win_rate']:.0f}%"
         rows.append({
             "Role": row.get("role", ""), "Split": row["split"], "Metric": _metric(row),
-            "Arm": row["arm"], **_diff_columns(row), "Wilcoxon p": _p(row["wilcoxon_p"]),
-            "Win rate": win,
+            "Arm": row["arm"], **_diff_columns(row), "Wilcoxon p (n)": wilcoxon_cell(row),
+            "Wins/ties/losses": wins_cell(row),
         })
     rows.sort(key=lambda r: r["Role"] != "primary")  # stable: the rest keeps its order
     return pd.DataFrame(rows)

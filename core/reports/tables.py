@@ -50,6 +50,10 @@ _PAIRED_STATISTICS = {
     "p_holm": "p_holm",
     "wilcoxon_p": "wilcoxon_p",
     "win_rate": "win_rate",
+    "wins": "wins",
+    "ties": "ties",
+    "losses": "losses",
+    "wilcoxon_n": "wilcoxon_n",
 }
 
 # title, header, body, leading text columns, a sentence that precedes the table ("" for none)
@@ -84,7 +88,7 @@ def paired_csv_rows(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
         for statistic, field in _PAIRED_STATISTICS.items():
             key = (row["rule"], row["arm"], row["split"], statistic)
             cell = out.setdefault(key, dict(zip(_KEYS, key, strict=True)))
-            cell[row["metric"]] = row[field]
+            cell[row["metric"]] = row.get(field)
     return list(out.values())
 
 
@@ -207,17 +211,16 @@ def _mean(values: list[int]) -> str:
 
 def _secondary_section(summary: Mapping[str, Any]) -> Section:
     header = ["Rule", "Split", "Metric", "Arm", *_DIFF_HEADER, "t-test p", "Holm p"]
-    header += ["Wilcoxon p", "Win rate"]
+    header += ["Wilcoxon p (n)", "Wins/ties/losses"]
     body = []
     for rule in summary["rules"]:
         for row in summary["paired"].get(rule, []):
             if row.get("role") == "primary":
                 continue
-            win = MISSING if row["win_rate"] is None else f"{100 * row['win_rate']:.0f}%"
             body.append(
                 [rule, _SPLIT_NAMES.get(row["split"], row["split"]), _metric(row), row["arm"]]
                 + [*_diff_cells(row), _p(row["t_p"]), _p(row["p_holm"])]
-                + [_p(row["wilcoxon_p"]), win]
+                + [wilcoxon_cell(row), wins_cell(row)]
             )
     title = f"Paired difference to {summary['baseline']} by repeat (arm minus baseline):"
     title += " secondary comparisons (Holm-adjusted)"
@@ -226,6 +229,19 @@ def _secondary_section(summary: Mapping[str, Any]) -> Section:
         " its rule. Read these as exploratory: the primary comparison above is the one declared."
     )
     return title, header, body, 4, intro
+
+
+def wilcoxon_cell(row: Mapping[str, Any]) -> str:
+    """'0.031 (n=7)': Wilcoxon's p and the non-zero differences it ranked."""
+    n = row.get("wilcoxon_n")
+    return _p(row.get("wilcoxon_p")) + ("" if n is None else f" (n={n})")
+
+
+def wins_cell(row: Mapping[str, Any]) -> str:
+    """'6/1/3': repeats where the arm did better, tied, did worse (ties are not losses)."""
+    if row.get("wins") is None:  # a summary stored before wins/ties/losses were counted
+        return MISSING if row.get("win_rate") is None else f"{100 * row['win_rate']:.0f}% wins"
+    return f"{row['wins']}/{row['ties']}/{row['losses']}"
 
 
 def _preprocessing_section(summary: Mapping[str, Any]) -> Section:

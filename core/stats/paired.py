@@ -16,6 +16,7 @@ from core.stats.records import Run, num
 
 DEFAULT_INIT = "pytorch"
 SECONDARY = "secondary (Holm-adjusted)"
+FLAT = 1e-9  # differences closer than this (relative) are equal: rounding, not variation
 
 
 def values_of(by_repeat: Mapping[int, Any], split: str, metric: str) -> dict[int, float]:
@@ -38,26 +39,43 @@ def _p_value(test: Any, *args: Any) -> float | None:
             return None
 
 
+def constant(diff: np.ndarray) -> bool:
+    """Whether the differences are all equal up to floating-point rounding of the figures."""
+    return bool(np.ptp(diff) <= FLAT * max(1.0, float(np.max(np.abs(diff)))))
+
+
 def paired_stats(arm: np.ndarray, base: np.ndarray, metric: str) -> dict[str, Any]:
-    """n, mean difference (arm - base), 95% t CI, t/Wilcoxon p, win rate, d_z, relative diff."""
+    """n, mean difference (arm - base), 95% t CI, t/Wilcoxon p, wins/ties/losses, d_z, relative.
+
+    Differences all equal (s.d. 0, n >= 2) are `degenerate`: no CI, t-test or d_z, never a
+    zero-width interval. `wilcoxon_n` counts the non-zero differences Wilcoxon's test ranks.
+    """
     diff = arm - base
     n = int(diff.size)
     out: dict[str, Any] = {"n": n, "mean_diff": None, "ci95_low": None, "ci95_high": None}
-    out.update({"t_p": None, "wilcoxon_p": None, "win_rate": None})
+    out.update({"t_p": None, "wilcoxon_p": None, "wilcoxon_n": None})
+    out.update({"win_rate": None, "wins": None, "ties": None, "losses": None, "degenerate": None})
     out.update({"d_z": None, "relative_diff": None})
     if n == 0:
         return out
+    out.update({"wilcoxon_n": int(np.count_nonzero(diff)), "degenerate": False})
     better = diff < 0 if metric == "loss" else diff > 0
+    ties = int(np.count_nonzero(diff == 0))
+    out.update({"wins": int(better.sum()), "ties": ties, "losses": n - int(better.sum()) - ties})
     mean, base_mean = float(np.mean(diff)), float(np.mean(base))
+    # Share of strict wins; ties are counted apart (wins / ties / losses), not as losses.
     out.update({"mean_diff": num(mean), "win_rate": num(np.mean(better))})
     # Relative to the baseline's own mean over the same repeats: unit-free across metrics.
     out["relative_diff"] = num(mean / base_mean) if base_mean else None
     if n < 2:
         return out
     sd = float(np.std(diff, ddof=1))
+    if constant(diff):
+        out["degenerate"] = True
+        return out
     half = sps.t.ppf(0.975, n - 1) * sd / math.sqrt(n)
     out.update({"ci95_low": num(mean - half), "ci95_high": num(mean + half)})
-    out["d_z"] = num(mean / sd) if sd > 0 else None  # Cohen's d_z: mean / s.d. of differences
+    out["d_z"] = num(mean / sd)  # Cohen's d_z: mean / s.d. of differences
     out["t_p"] = _p_value(sps.ttest_rel, arm, base)
     if np.any(diff != 0):
         out["wilcoxon_p"] = _p_value(sps.wilcoxon, arm, base)

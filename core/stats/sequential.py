@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from core.stats.betting import betting_cs
+from core.stats.paired import FLAT
 from core.stats.records import check_choice
 
 DECISIONS = ("better", "worse", "undecided")
@@ -90,7 +91,8 @@ def degenerate_t(diffs: np.ndarray) -> np.ndarray:
     d = np.asarray(diffs, dtype=float)
     n = np.arange(1, d.shape[-1] + 1)
     spread = np.maximum.accumulate(d, axis=-1) - np.minimum.accumulate(d, axis=-1)
-    return (n >= 2) & (spread == 0)
+    size = np.maximum(1.0, np.maximum.accumulate(np.abs(d), axis=-1))
+    return (n >= 2) & (spread <= FLAT * size)  # equal up to the rounding of the figures
 
 
 def t_mixture_path(diffs: np.ndarray, alpha: float, g: float) -> tuple[np.ndarray, ...]:

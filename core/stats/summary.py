@@ -59,19 +59,17 @@ def _entry(loss_row: Row | None, acc_row: Row | None, selected_by: str) -> dict[
 
 
 def _select_val_loss(series: dict[str, list[Row]]) -> dict[str, dict[str, Any]]:
+    """Every split at the epoch of lowest val loss, so train, val and test figures describe the
+    same network; without a usable val loss, every split at its final epoch (a fallback)."""
     best_val = _first_best(series.get("val", []), "loss", lowest=True)
     picked: dict[str, dict[str, Any]] = {}
     for split, rows in series.items():
-        if split not in ("val", "test"):
-            row = _first_best(rows, "loss", lowest=True)
-            if row is not None:
-                picked[split] = _entry(row, row, "val_loss")
-        elif best_val is None:  # no usable val split: fall back to the final epoch
+        if best_val is None:
             picked[split] = _entry(rows[-1], rows[-1], "final")
-        else:
-            at = [r for r in rows if int(r["epoch"]) == int(best_val["epoch"])]
-            if at:  # a test measured only at other epochs has no figure here
-                picked[split] = _entry(at[0], at[0], "val_loss")
+            continue
+        at = [r for r in rows if int(r["epoch"]) == int(best_val["epoch"])]
+        if at:  # a split measured only at other epochs has no figure here
+            picked[split] = _entry(at[0], at[0], "val_loss")
     return picked
 
 

@@ -203,3 +203,16 @@ def test_pairing_check_without_a_spec_groups_by_the_recorded_init() -> None:
     excluded, notes = pairing_check(groups, "original", {})
     assert excluded == {("smart", 0)}
     assert len(notes) == 1 and "arms original, smart (init pytorch)" in notes[0]
+
+
+def test_constant_nonzero_differences_are_degenerate_with_no_interval() -> None:
+    row = _stats([0.8, 0.9, 1.0, 1.1], [1.0, 1.1, 1.2, 1.3])  # every difference -0.2
+    assert row["degenerate"] and row["mean_diff"] == pytest.approx(-0.2)
+    assert (row["ci95_low"], row["ci95_high"], row["t_p"], row["d_z"]) == (None,) * 4
+    assert (row["wins"], row["ties"], row["losses"], row["wilcoxon_n"]) == (4, 0, 0, 4)
+
+
+def test_ties_are_counted_apart_and_wilcoxon_n_leaves_them_out() -> None:
+    row = _stats([1.0, 2.0, 3.0, 4.0, 5.0], [1.0, 2.5, 2.0, 4.0, 5.5])
+    assert (row["wins"], row["ties"], row["losses"]) == (2, 2, 1)
+    assert row["win_rate"] == pytest.approx(2 / 5) and row["wilcoxon_n"] == 3

@@ -138,7 +138,8 @@ def test_the_reported_sequence_is_the_running_intersection_and_never_reverts() -
 
 
 def test_constant_differences_are_degenerate_and_never_decide() -> None:
-    seq = sequence([-0.2] * 8, "loss", ALPHA, 8)
+    arm, base = np.array([0.8, 0.9, 1.0, 1.1] * 2), np.array([1.0, 1.1, 1.2, 1.3] * 2)
+    seq = sequence(list(arm - base), "loss", ALPHA, 8)  # -0.2 up to rounding
     assert seq["degenerate"] and seq["decided"] == "undecided" and seq["cs_low"] is None
     assert not sequence([-0.2] * 7 + [-0.21], "loss", ALPHA, 8)["degenerate"]
 
@@ -166,7 +167,9 @@ def test_primary_on_the_test_split_reads_the_val_selected_epoch_in_stop_check_an
     base = [1.0, 1.2, 0.9, 1.1, 1.05, 0.95]
     # Both arms' val loss is lowest at epoch 2; at epoch 3 "late" is far better, at 2 it is not.
     runs = [record("original", r, [2.0, v, v + 0.5]) for r, v in enumerate(base)]
-    runs += [record("late", r, [2.0, v + 0.01 * (-1) ** r, v]) for r, v in enumerate(base)]
+    runs += [
+        record("late", r, [2.0, v + 0.01 * (-1) ** r, v - 0.02 * r]) for r, v in enumerate(base)
+    ]
     spec = parse_spec({
         "name": "s", "model": "small_cnn", "dataset": {"name": "digits"}, "repeats": 6,
         "arms": [{"name": n, "method": "original"} for n in ("original", "late")],

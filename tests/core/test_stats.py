@@ -129,10 +129,11 @@ def test_select_val_loss() -> None:
         0.31,
         2,
     )
+    # Train figures at the val-selected epoch too (issue 23), not at the lowest train loss (3).
     assert (picked["train"]["loss"], picked["train"]["accuracy"], picked["train"]["epoch"]) == (
-        1.2,
-        0.45,
-        3,
+        1.5,
+        0.40,
+        2,
     )
     assert stats.select(RUN) == picked
 
@@ -144,7 +145,7 @@ def test_select_val_loss_without_val_falls_back_to_final() -> None:
     # The fallback reports the final epoch's accuracy too (a mutant dropping it survived).
     assert picked["test"]["accuracy"] == pytest.approx(0.85)
     assert picked["test"]["accuracy_epoch"] == 3
-    assert picked["train"]["epoch"] == 2 and picked["train"]["selected_by"] == "val_loss"
+    assert picked["train"]["epoch"] == 3 and picked["train"]["selected_by"] == "final"
     assert "val" not in picked
 
 
@@ -291,7 +292,8 @@ def test_paired_comparison_degenerate_cases() -> None:
     assert list(rows) == ["same", "one", "none"]
     same = rows["same"]
     assert (same["n"], same["mean_diff"], same["t_p"], same["wilcoxon_p"]) == (3, 0, None, None)
-    assert same["win_rate"] == 0
+    assert same["win_rate"] == 0 and (same["wins"], same["ties"], same["losses"]) == (0, 3, 0)
+    assert same["wilcoxon_n"] == 0 and same["degenerate"]
     one = rows["one"]
     assert (one["n"], one["mean_diff"], one["ci95_low"], one["t_p"]) == (1, -0.5, None, None)
     assert one["win_rate"] == 1

@@ -45,7 +45,8 @@ def test_csv_rows_and_columns(summary: dict[str, Any]) -> None:
     parsed = list(csv.DictReader(io.StringIO(tables.to_csv(summary))))
     assert list(parsed[0]) == ["rule", "arm", "split", "statistic", "loss", "accuracy", "epoch"]
     paired = tables.paired_csv_rows(summary)
-    assert len(paired) == 3 * 1 * 3 * 10  # rules × compared arms × splits × paired statistics
+    # rules × compared arms × splits × paired statistics (wins, ties, losses, wilcoxon_n: issue 23)
+    assert len(paired) == 3 * 1 * 3 * 14
     assert len(parsed) == len(rows) + len(paired) and parsed[len(rows):] == [
         {k: "" if r.get(k) is None else str(r[k]) for k in tables.CSV_COLUMNS} for r in paired
     ]

@@ -53,7 +53,7 @@ def test_primary_on_test_reads_the_val_selected_epoch(db: Database, settings: Se
     experiment_id = _experiment(db, ["original", "late"], **spec)
     for r, v in enumerate(BASE):
         _finish(db, settings, experiment_id, "original", r, [2.0, v, v + 0.5])
-        _finish(db, settings, experiment_id, "late", r, [2.0, v + 0.01 * (-1) ** r, v])
+        _finish(db, settings, experiment_id, "late", r, [2.0, v + 0.01 * (-1) ** r, v - 0.02 * r])
     assert results.stop_if_decided(db, experiment_id=experiment_id) == 0
     with db.session() as session:
         summary = results.experiment_summary(
