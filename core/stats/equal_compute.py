@@ -9,11 +9,12 @@ from core.stats.paired import add_holm, paired_rows
 from core.stats.records import Row, Run, num, series
 
 COMPARES = (
-    "Equal compute: each arm at the first main epoch where the examples it has trained on, all"
-    " phases included (stages, preprocessing, main), reach the baseline's total at its final"
-    " epoch, against the baseline's final epoch (or, where the baseline trained on more, the"
-    " baseline at the first main epoch reaching the arm's final total, against the arm's final"
-    " epoch); figures at those epochs, no selection rule, arm minus baseline paired by repeat."
+    "Equal compute: whichever of arm and baseline trained on more examples (all phases included:"
+    " stages, preprocessing, main) is read at the other's final total, its loss and accuracy"
+    " interpolated linearly between the two main epochs that bracket that total, against the"
+    " other's final epoch; both totals are shown (they differ only where an arm's pre-training"
+    " alone exceeds the baseline's budget: then its first main epoch). No selection rule; arm"
+    " minus baseline, paired by repeat."
 )
 SPLITS = ("val", "test", "train")
 METRICS = ("loss", "accuracy")
@@ -33,37 +34,59 @@ def _total(rows: Mapping[str, Row]) -> float:
     return max(float(num(r.get("examples_total")) or 0) for r in rows.values())
 
 
-def _reaching(epochs: Mapping[int, Mapping[str, Row]], target: float) -> int:
-    return next(e for e, rows in epochs.items() if _total(rows) >= target)
+def _at(
+    epochs: Mapping[int, Mapping[str, Row]], target: float
+) -> tuple[float, float, dict[str, Row]] | None:
+    """(epoch, examples, figures) at `target` examples, interpolated between the bracketing
+    main epochs; None where the first main epoch has already trained on more."""
+    items = [(e, _total(rows), rows) for e, rows in epochs.items()]
+    for (e0, t0, r0), (e1, t1, r1) in zip(items, items[1:], strict=False):
+        if t0 < target <= t1:
+            w = (target - t0) / (t1 - t0)
+            figures = {split: _lerp(r0[split], r1[split], w) for split in r0.keys() & r1.keys()}
+            return e0 + w * (e1 - e0), target, figures
+    e, total, rows = items[0]
+    return (float(e), total, dict(rows)) if total == target else None
+
+
+def _lerp(a: Row, b: Row, w: float) -> dict[str, float | None]:
+    out: dict[str, float | None] = {}
+    for key in ("loss", "accuracy"):
+        x, y = num(a.get(key)), num(b.get(key))
+        out[key] = None if x is None or y is None else x + w * (y - x)
+    return out
 
 
 def match(arm_run: Run, base_run: Run) -> dict[str, Any] | None:
-    """The (arm epoch, baseline epoch) pair of equal examples trained on, or None without data."""
+    """The arm's and the baseline's figures at equal examples trained on, or None without data."""
     arm, base = _epochs(arm_run), _epochs(base_run)
     if not arm or not base:
         return None
     arm_final, base_final = max(arm), max(base)
-    if _total(arm[arm_final]) >= _total(base[base_final]):
-        arm_epoch, base_epoch = _reaching(arm, _total(base[base_final])), base_final
+    arm_total, base_total = _total(arm[arm_final]), _total(base[base_final])
+    if arm_total >= base_total:
         side = "arm reaches baseline"
+        found = _at(arm, base_total)
+        # Pre-training alone already beyond the baseline's whole budget: no fair point exists.
+        overshoot = found is None
+        if found is None:
+            first = min(arm)
+            found = (float(first), _total(arm[first]), dict(arm[first]))
+        arm_at, base_at = found, (float(base_final), base_total, dict(base[base_final]))
     else:
-        arm_epoch, base_epoch = arm_final, _reaching(base, _total(arm[arm_final]))
-        side = "baseline reaches arm"
-    first = arm[arm_epoch]
-    trained = [t for t in (num(r.get("examples")) for r in first.values()) if t is not None]
-    # Examples before that epoch's training (unknown without the per-epoch count).
-    before = _total(first) - max(trained) if trained else None
+        side, overshoot = "baseline reaches arm", False
+        arm_at, base_at = (float(arm_final), arm_total, dict(arm[arm_final])), _at(base, arm_total)
+        if base_at is None:  # the arm trained on less than the baseline's first epoch
+            first = min(base)
+            base_at = (float(first), _total(base[first]), dict(base[first]))
     return {
-        "arm_epoch": arm_epoch,
-        "baseline_epoch": base_epoch,
-        "arm_examples_total": _total(arm[arm_epoch]),
-        "baseline_examples_total": _total(base[base_epoch]),
+        "arm_epoch": arm_at[0],
+        "baseline_epoch": base_at[0],
+        "arm_examples_total": arm_at[1],
+        "baseline_examples_total": base_at[1],
         "side": side,
-        # Pre-training alone already beyond the baseline's whole budget: no fair epoch exists.
-        "overshoot": side == "arm reaches baseline"
-        and before is not None
-        and before >= _total(base[base_final]),
-        "_rows": (arm[arm_epoch], base[base_epoch]),
+        "overshoot": overshoot,
+        "_rows": (arm_at[2], base_at[2]),
     }
 
 
@@ -101,8 +124,9 @@ def equal_compute(
             )
         if any(p["overshoot"] for p in mine):
             notes.append(
-                f"equal_compute: {arm} never matches {baseline}'s budget: its pre-training alone"
-                f" exceeds it, so its main epoch 1 has already trained on more examples"
+                f"equal_compute: {arm} never matches {baseline}'s budget: by the end of its main"
+                f" epoch 1 it has trained on more examples than {baseline} in all; compared"
+                f" there, not at equal compute (both totals in points)"
             )
         for split in SPLITS:
             for metric in METRICS:

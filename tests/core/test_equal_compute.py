@@ -67,3 +67,23 @@ def test_pretraining_beyond_the_baselines_budget_and_missing_totals_are_noted() 
     notes = stats.summarize(runs, "original")["notes"]
     missing = "equal_compute: warm vs original: no examples_total recorded in repeat(s) 0; left out"
     assert missing in notes
+
+
+def test_the_baseline_is_interpolated_between_the_epochs_that_bracket_the_arms_total() -> None:
+    """smart: one stage epoch of 50 examples, then 5 x 100 = 550 in all; original: 1 preprocess
+    + 5 main epochs = 600, passing 550 halfway through main epoch 5 (the old rule read epoch 5,
+    50 examples more)."""
+    smart = [[1.4, 1.2, 1.05, 0.95, 0.9 - 0.01 * r] for r in range(4)]
+    runs = _runs("original", BASE, preprocess=1) + _runs("smart", smart, stages=(1,))
+    found = match(runs[4], runs[0])
+    assert found is not None and found["side"] == "baseline reaches arm"
+    assert (found["arm_epoch"], found["baseline_epoch"]) == (5, 4.5)
+    assert found["arm_examples_total"] == found["baseline_examples_total"] == 550
+    block = stats.summarize(runs, "original", rules=("final",))["equal_compute"]
+    val_loss = next(r for r in block["rows"] if (r["split"], r["metric"]) == ("val", "loss"))
+    halfway = [(b[3] + b[4]) / 2 for b in BASE]
+    diffs = np.array([s[4] - h for s, h in zip(smart, halfway, strict=True)])
+    assert val_loss["mean_diff"] == pytest.approx(diffs.mean())
+    accuracy = next(r for r in block["rows"] if (r["split"], r["metric"]) == ("val", "accuracy"))
+    # record() sets accuracy 1 - loss / 4 (in %: 100 - 25 loss): interpolated the same way.
+    assert accuracy["mean_diff"] == pytest.approx(-25 * diffs.mean())
