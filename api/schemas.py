@@ -103,6 +103,11 @@ class SubmitResponse(BaseModel):
     sweep_id: str | None = None
     experiments: list[ExperimentBrief] = Field(default_factory=list)
     runs: list[RunBrief]
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="why the primary comparison can never decide (or stop early) as specified,"
+        " naming the repeats that could; the submission is stored all the same",
+    )
 
 
 class RunningRun(BaseModel):

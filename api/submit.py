@@ -22,6 +22,7 @@ from api.schemas import ExperimentBrief, RunBrief, SubmitResponse
 from api.submission import Submission, UnsupportedMediaType, prepare
 from core.spec import ExperimentSpec, SpecError
 from core.sweep import swept_values
+from core.training.stopping import decision_warnings
 from runqueue.app import publish_runs
 from store import runs
 from store.config import Settings
@@ -118,7 +119,17 @@ def dry_run_response(submission: Submission) -> SubmitResponse:
             for s in specs
             for a, r in s.run_keys()
         ],
+        warnings=submission_warnings(specs),
     )
+
+
+def submission_warnings(specs: list[ExperimentSpec]) -> list[str]:
+    """Each experiment's decision warnings (core.training.stopping), named in a sweep."""
+    out = []
+    for spec in specs:
+        prefix = f"{spec.name}: " if len(specs) > 1 else ""
+        out += [prefix + warning for warning in decision_warnings(spec)]
+    return list(dict.fromkeys(out))
 
 
 @dataclass(frozen=True)
@@ -156,6 +167,7 @@ def store_submission(
                 for e, spec in stored
             ],
             runs=[RunBrief.model_validate(run) for e, _ in stored for run in e.runs],
+            warnings=submission_warnings(submission.experiments),
         )
         if remembered is not None:
             idempotency.remember(

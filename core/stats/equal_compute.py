@@ -34,23 +34,30 @@ def _total(rows: Mapping[str, Row]) -> float:
     return max(float(num(r.get("examples_total")) or 0) for r in rows.values())
 
 
-def _at(
-    epochs: Mapping[int, Mapping[str, Row]], target: float
-) -> tuple[float, float, dict[str, Row]] | None:
+Point = tuple[float, float, dict[str, Row]]  # (epoch, examples_total, split -> figures)
+
+
+def _at(epochs: Mapping[int, Mapping[str, Row]], target: float) -> Point | None:
     """(epoch, examples, figures) at `target` examples, interpolated between the bracketing
     main epochs; None where the first main epoch has already trained on more."""
     items = [(e, _total(rows), rows) for e, rows in epochs.items()]
     for (e0, t0, r0), (e1, t1, r1) in zip(items, items[1:], strict=False):
         if t0 < target <= t1:
             w = (target - t0) / (t1 - t0)
-            figures = {split: _lerp(r0[split], r1[split], w) for split in r0.keys() & r1.keys()}
+            figures: dict[str, Row] = {
+                split: _lerp(r0[split], r1[split], w) for split in r0.keys() & r1.keys()
+            }
             return e0 + w * (e1 - e0), target, figures
     e, total, rows = items[0]
     return (float(e), total, dict(rows)) if total == target else None
 
 
-def _lerp(a: Row, b: Row, w: float) -> dict[str, float | None]:
-    out: dict[str, float | None] = {}
+def _epoch(epochs: Mapping[int, Mapping[str, Row]], epoch: int) -> Point:
+    return float(epoch), _total(epochs[epoch]), dict(epochs[epoch])
+
+
+def _lerp(a: Row, b: Row, w: float) -> dict[str, Any]:
+    out: dict[str, Any] = {}
     for key in ("loss", "accuracy"):
         x, y = num(a.get(key)), num(b.get(key))
         out[key] = None if x is None or y is None else x + w * (y - x)
@@ -69,16 +76,11 @@ def match(arm_run: Run, base_run: Run) -> dict[str, Any] | None:
         found = _at(arm, base_total)
         # Pre-training alone already beyond the baseline's whole budget: no fair point exists.
         overshoot = found is None
-        if found is None:
-            first = min(arm)
-            found = (float(first), _total(arm[first]), dict(arm[first]))
-        arm_at, base_at = found, (float(base_final), base_total, dict(base[base_final]))
+        arm_at, base_at = found or _epoch(arm, min(arm)), _epoch(base, base_final)
     else:
         side, overshoot = "baseline reaches arm", False
-        arm_at, base_at = (float(arm_final), arm_total, dict(arm[arm_final])), _at(base, arm_total)
-        if base_at is None:  # the arm trained on less than the baseline's first epoch
-            first = min(base)
-            base_at = (float(first), _total(base[first]), dict(base[first]))
+        # Below the baseline's first epoch (the arm trained on less): its first epoch.
+        arm_at, base_at = _epoch(arm, arm_final), _at(base, arm_total) or _epoch(base, min(base))
     return {
         "arm_epoch": arm_at[0],
         "baseline_epoch": base_at[0],

@@ -195,6 +195,23 @@ def shape_flag(d: np.ndarray) -> str | None:
     return "skewed" if abs(skew) > SKEW_LIMIT else None
 
 
+def fewest_pairs(kind: str, alpha: float, most: int) -> int | None:
+    """The fewest repeats (each the planned n_opt) at which the sequence can decide at all, for
+    the most favourable data (t_mixture: nearly equal differences; betting: every difference
+    +100 points); None if not within `most`."""
+    if kind == "betting":
+        for length in sorted({min(most, k) for k in (64, 256, most)}):  # cheap where it is early
+            _, low, _ = betting_path(np.full(length, ACCURACY_RANGE), alpha)
+            reached = np.flatnonzero(low > 0)
+            if reached.size:
+                return int(reached[0]) + 1
+        return None
+    for n in range(2, most + 1):  # bounded at n pairs when (1 + n g)^(n - 1) > 1 / alpha^2
+        if (n - 1) * math.log1p(n * effect_prior(n, alpha)) > -2 * math.log(alpha):
+            return n
+    return None
+
+
 def sequential_rows(
     values: Mapping[str, Mapping[int, float]],
     baseline: str,

@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from core.spec import ExperimentSpec
+from core.spec import MAX_REPEATS, ExperimentSpec
 from core.stats.records import Run
+from core.stats.sequential import fewest_pairs, sequence_kind
 from core.stats.summary import primary_sequence
 
 DECIDED = "decided"  # the reason stored on runs cancelled because the answer was known
@@ -66,6 +67,32 @@ def stop_reason(spec: ExperimentSpec, runs: Iterable[Run]) -> str | None:
     min_repeats completed pairs (and stop_when_decided is on), else None: keep running."""
     assert spec.baseline is not None
     return decided_arms(spec, runs).get(spec.baseline)
+
+
+def decision_warnings(spec: ExperimentSpec) -> list[str]:
+    """Why this spec's primary sequence can never decide (or stop early), naming the smallest
+    repeats that could; empty when it can."""
+    assert spec.baseline is not None
+    compared = len(spec.arms) - 1
+    if compared < 1:
+        return []
+    p, warnings = spec.primary, []
+    kind = sequence_kind(p.metric, p.sequence)
+    each = spec.alpha / compared
+    fewest = fewest_pairs(kind, each, MAX_REPEATS)
+    if fewest is None or fewest > spec.repeats:
+        could = f"repeats >= {fewest} could" if fewest else f"no repeats up to {MAX_REPEATS} can"
+        warnings.append(
+            f"primary ({p.split} {p.metric}, {kind} sequence) can never decide: at alpha"
+            f" {spec.alpha:g} over {compared} compared arm(s) ({each:.3g} each) it needs more"
+            f" than repeats {spec.repeats} pairs even for the clearest data; {could}"
+        )
+    if spec.stop_when_decided and spec.min_repeats > spec.repeats:
+        warnings.append(
+            f"stop_when_decided can never stop early: min_repeats {spec.min_repeats} exceeds"
+            f" repeats {spec.repeats}"
+        )
+    return warnings
 
 
 def savings(done_seconds: Sequence[float], cancelled: int) -> dict[str, Any]:

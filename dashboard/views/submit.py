@@ -94,6 +94,8 @@ def _show_plan(text: str, result: dict[str, Any]) -> None:
     if has_sweep(text):
         title += f" in {len(experiments)} experiment(s) (a sweep; submitting opens its page)"
     st.success(title)
+    for warning in result.get("warnings") or []:  # the primary could never decide as specified
+        st.warning(f"The primary comparison can never decide: {warning}")
     spec = parse_spec_text(text)
     rows = cost_rows(spec)
     total = cost_total(rows)

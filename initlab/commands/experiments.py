@@ -31,7 +31,13 @@ def spec_body(spec: str) -> tuple[bytes, str]:
 
 
 def submission_lines(result: dict[str, Any]) -> list[str]:
-    """What a submission queued: the experiment (or the sweep and each experiment) and runs."""
+    """What a submission queued: the experiment (or the sweep and each experiment) and runs,
+    after a line for each reason its primary comparison can never decide."""
+    warnings = [f"warning: {w}" for w in result.get("warnings") or []]
+    return warnings + _queued_lines(result)
+
+
+def _queued_lines(result: dict[str, Any]) -> list[str]:
     runs = result["runs"]
     if result.get("sweep_id") or len(result.get("experiments", [])) > 1:
         label = "dry run of a sweep" if result["dry_run"] else f"sweep {result['sweep_id']}"

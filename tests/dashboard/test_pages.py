@@ -63,6 +63,7 @@ def test_submit_checks_by_dry_run_then_opens_the_experiment(dashboard_env: Servi
     at.text_area(key="spec_yaml").input(yaml.safe_dump(two_arm_spec("form", epochs=1,
                                                                     repeats=1))).run()
     assert "2 run(s) will be queued" in texts(at.success)
+    assert any("can never decide" in w and "repeats >= 4" in w for w in texts(at.warning))
     at.button(key="submit").click().run()
     assert not at.exception
     eid = at.query_params["experiment"]

@@ -92,6 +92,9 @@ def test_dry_run_lists_runs_and_stores_nothing(service: Service) -> None:
         ("a", 1),
         ("b", 1),
     ]
+    # Two repeats can never decide the primary (t-mixture, alpha 0.05): said at submit.
+    (warning,) = body["warnings"]
+    assert "can never decide" in warning and "repeats >= 4 could" in warning
     assert api.http.get("/experiments").json()["total"] == before
 
 
