@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from core.reports.tables import wilcoxon_cell, wins_cell
+from core.reports.tables import decision_cell, fixed_n_label, wilcoxon_cell, wins_cell
 from core.stats.summary import SPLITS, curve_stats
 from dashboard.live import runs_from_rows
 
@@ -162,13 +162,11 @@ def primary_frame(summary: Mapping[str, Any]) -> pd.DataFrame:
     rows = []
     for row in (summary.get("primary") or {}).get("rows", []):
         seq = sequences.get(row["arm"], {})
-        decided = str(seq.get("decided", MISSING))
-        if seq.get("stop"):
-            decided += " (may stop)"
         rows.append({
-            "Arm": row["arm"], **_diff_columns(row),
+            "Arm": row["arm"],
             "Sequence": f"[{_f(seq.get('cs_low'), 4)}, {_f(seq.get('cs_high'), 4)}]",
-            "Decision": decided,
+            "Decision": decision_cell(seq), **_diff_columns(row),
+            "Fixed-n figures": fixed_n_label(row),
         })
     return pd.DataFrame(rows)
 

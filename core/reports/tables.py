@@ -148,30 +148,50 @@ def _diff_cells(row: Mapping[str, Any]) -> list[str]:
 _DIFF_HEADER = ["n", "Mean diff", "95% CI", "d_z", "Relative"]
 
 
+def decision_cell(seq: Mapping[str, Any]) -> str:
+    """'better (after 6 ≥ 5 pairs: may stop)', with the t-mixture's flag and a degenerate note."""
+    decided = str(seq.get("decided", MISSING))
+    if seq.get("stop"):
+        decided += f" (after {seq['n']} ≥ {seq['min_repeats']} pairs: may stop)"
+    if seq.get("degenerate"):
+        decided += " (degenerate: every difference equal)"
+    if seq.get("assumption_flag"):
+        decided += f" (differences look {seq['assumption_flag']}: normality in doubt)"
+    return decided
+
+
+def fixed_n_label(row: Mapping[str, Any]) -> str:
+    """How to read a row's fixed-n figures: biased after an early stop."""
+    return "biased (stopped early)" if row.get("optional_stopping") else "fixed n"
+
+
 def _primary_section(summary: Mapping[str, Any]) -> Section:
     primary = summary["primary"]
     decisions = {row["arm"]: row for row in summary.get("sequential", [])}
-    header = ["Arm", *_DIFF_HEADER, "t-test p", "Sequence", "Decision"]
+    header = ["Arm", "Sequence", "Decision", *_DIFF_HEADER, "t-test p", "Fixed-n figures"]
     body = []
     for row in primary["rows"]:
         seq = decisions.get(row["arm"], {})
         cs = f"[{_fmt(seq.get('cs_low'))}, {_fmt(seq.get('cs_high'))}]"
-        decided = str(seq.get("decided", MISSING))
-        if seq.get("stop"):
-            decided += f" (after {seq['n']} ≥ {seq['min_repeats']} pairs: may stop)"
-        body.append([row["arm"], *_diff_cells(row), _p(row["t_p"]), cs, decided])
+        body.append([row["arm"], cs, decision_cell(seq), *_diff_cells(row), _p(row["t_p"]),
+                     fixed_n_label(row)])  # fmt: skip
     what = f"{_SPLIT_NAMES.get(primary['split'], primary['split'])} {_metric(primary)}"
     title = f"Primary comparison: {what} under rule {primary['rule']}"
     title += f", arm minus {summary['baseline']}"
-    alphas = [row["alpha"] for row in decisions.values()]
-    alpha = alphas[0] if alphas else None
-    intro = (
+    return title, header, body, 1, _primary_intro(list(decisions.values()))
+
+
+def _primary_intro(sequences: list[Mapping[str, Any]]) -> str:
+    alpha = sequences[0]["alpha"] if sequences else 0.05
+    assumes = sorted({str(row["assumes"]) for row in sequences if row.get("assumes")})
+    return (
         "Declared before the runs. Sequence: the anytime-valid confidence sequence of the mean"
-        f" difference (level {1 - (alpha or 0.05):g} over all arms and every number of pairs; an"
-        " unbounded end shows as —, as it is with too few pairs to decide anything), so it"
-        " stays valid however often it was looked at."
+        f" difference (level {1 - alpha:g} over all arms, alpha split equally, and every number of"
+        " pairs; an unbounded end shows as —), intersected over every number of pairs seen, so a"
+        " decision never reverts; it stays valid however often it was looked at as long as "
+        + ("; ".join(assumes) or "its condition holds")
+        + ". The fixed-n figures beside it (CI, d_z, p) are biased where the runs stopped early."
     )
-    return title, header, body, 1, intro
 
 
 def _sequence_section(summary: Mapping[str, Any]) -> Section:

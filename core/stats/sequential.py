@@ -243,3 +243,14 @@ def sequential_rows(
                      "alpha_arm": each, "arms_compared": len(compared), "n_opt": n_opt,
                      "min_repeats": min_repeats, "stop": stop, "repeats": repeats})  # fmt: skip
     return rows
+
+
+def arms_to_stop(
+    rows: Sequence[Mapping[str, Any]], mode: bool | str, arms: Sequence[str]
+) -> list[str]:
+    """The arms whose runs may stop: every arm once each compared arm's row says stop; in mode
+    'arm' also each such arm alone (the baseline keeps running for the others)."""
+    stopped = [row["arm"] for row in rows if row["stop"]]
+    if rows and len(stopped) == len(rows):
+        return list(arms)
+    return stopped if mode == "arm" else []

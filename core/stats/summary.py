@@ -21,7 +21,7 @@ from core.stats.equal_compute import equal_compute
 from core.stats.paired import SECONDARY, add_holm, paired_rows, pairing_check, values_of
 from core.stats.records import Row, Run, group, num, series
 from core.stats.records import check_choice as _check
-from core.stats.sequential import sequential_rows
+from core.stats.sequential import arms_to_stop, sequential_rows
 
 __all__ = ["BANDS", "X_AXES", "band", "curve_stats", "select", "summarize", "table_rows"]
 
@@ -300,11 +300,35 @@ def summarize(
         summary["sequential"] = _done_sequential(groups, baseline, spec)
         summary["equal_compute"], compute_notes = equal_compute(groups, baseline, excluded)
         notes = [_family_note(summary["paired"], primary), *notes, *pairing_notes]
-        notes += compute_notes
+        notes += compute_notes + _optional_stopping(summary, spec)
     elif arms:
         notes.append(f"baseline {baseline!r} has no runs; arms: {', '.join(arms)}")
     summary |= {"preprocessing": preprocessing_share(runs), "notes": notes}
     return dict(_json_safe(summary))
+
+
+OPTIONAL_STOPPING = (
+    "stopped when decided (stop_when_decided) for {arms}: the number of pairs depended on the"
+    " data, so their fixed-n figures (p, t-test CI, d_z, Holm p, win rate) are biased by optional"
+    " stopping (effects overstated, intervals cover less than 95%); read the primary's"
+    " confidence sequence, which stays valid"
+)
+
+
+def _optional_stopping(summary: dict[str, Any], spec: ExperimentSpec | None) -> list[str]:
+    """Mark every paired row of an arm whose runs stop_when_decided stopped (optional_stopping:
+    true) and say why; none where the runs went on to the planned repeats."""
+    if spec is None or not spec.stop_when_decided:
+        return []
+    rows = summary["sequential"]
+    stopped = set(arms_to_stop(rows, spec.stop_when_decided, [arm.name for arm in spec.arms]))
+    stopped &= {row["arm"] for row in rows if row["n"] < spec.repeats}
+    if not stopped:
+        return []
+    families = [*summary["paired"].values(), summary["primary"]["rows"]]
+    for row in [*(r for rows in families for r in rows), *summary["equal_compute"]["rows"]]:
+        row["optional_stopping"] = row["arm"] in stopped
+    return [OPTIONAL_STOPPING.format(arms=", ".join(sorted(stopped)))]
 
 
 def _protocol(spec: ExperimentSpec | None) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from typing import Any
 
 from core.spec import MAX_REPEATS, ExperimentSpec
 from core.stats.records import Run
-from core.stats.sequential import fewest_pairs, sequence_kind
+from core.stats.sequential import arms_to_stop, fewest_pairs, sequence_kind
 from core.stats.summary import primary_sequence
 
 DECIDED = "decided"  # the reason stored on runs cancelled because the answer was known
@@ -49,17 +49,6 @@ def decided_arms(spec: ExperimentSpec, runs: Iterable[Run]) -> dict[str, str]:
         reason = _reason(spec, rows)
         return {arm: reason for arm in stopping}
     return {row["arm"]: _reason(spec, [row]) for row in rows if row["arm"] in stopping}
-
-
-def arms_to_stop(
-    rows: Sequence[Mapping[str, Any]], mode: bool | str, arms: Sequence[str]
-) -> list[str]:
-    """The arms whose runs may stop: every arm once each compared arm's row says stop; in mode
-    'arm' also each such arm alone (the baseline keeps running for the others)."""
-    stopped = [row["arm"] for row in rows if row["stop"]]
-    if rows and len(stopped) == len(rows):
-        return list(arms)
-    return stopped if mode == "arm" else []
 
 
 def stop_reason(spec: ExperimentSpec, runs: Iterable[Run]) -> str | None:

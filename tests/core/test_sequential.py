@@ -184,3 +184,26 @@ def test_primary_on_the_test_split_reads_the_val_selected_epoch_in_stop_check_an
         {**run, "metrics": [m for m in run["metrics"] if m["split"] == "test"]} for run in runs
     ]
     assert stats.primary_sequence(test_only, spec)[0]["decided"] == "better"  # the old misread
+
+
+def test_fixed_n_figures_of_an_early_stopped_arm_are_labelled_biased() -> None:
+    base = [1.0, 1.2, 0.9, 1.1, 1.05, 0.95]
+    runs = [record("original", r, [2.0, v]) for r, v in enumerate(base)]
+    runs += [record("warm", r, [2.0, v - 0.3 - 0.01 * r]) for r, v in enumerate(base)]
+    runs += [record("same", r, [2.0, v + 0.1 * (-1) ** r]) for r, v in enumerate(base)]
+    body = {
+        "name": "s", "model": "small_cnn", "dataset": {"name": "digits"}, "repeats": 12,
+        "arms": [{"name": n, "method": "original"} for n in ("original", "warm", "same")],
+        "min_repeats": 5,
+    }
+    by_arm = parse_spec(body | {"stop_when_decided": "arm"})
+    summary = stats.summarize(runs, "original", spec=by_arm)
+    flags = {(r["arm"], r["split"], r["metric"]): r["optional_stopping"]
+             for r in summary["paired"]["val_loss"]}  # fmt: skip
+    assert flags[("warm", "val", "loss")] and flags[("warm", "test", "accuracy")]
+    assert not flags[("same", "val", "loss")]
+    assert any(n.startswith("stopped when decided (stop_when_decided) for warm:")
+               for n in summary["notes"])  # fmt: skip
+    # Not stopped (all arms must decide, `same` has not): nothing is labelled.
+    plain = stats.summarize(runs, "original", spec=parse_spec(body | {"stop_when_decided": True}))
+    assert all("optional_stopping" not in r for r in plain["paired"]["val_loss"])

@@ -9,8 +9,13 @@ import numpy as np
 import pytest
 
 from core.stats.betting import log_capital
-from core.stats.sequential import effect_prior, sequential_rows, shape_flag, t_mixture_path
-from core.training.stopping import arms_to_stop
+from core.stats.sequential import (
+    arms_to_stop,
+    effect_prior,
+    sequential_rows,
+    shape_flag,
+    t_mixture_path,
+)
 
 ALPHA = 0.05
 EXPERIMENTS, REPEATS = 2000, 20

@@ -34,8 +34,12 @@ def test_primary_frame_has_effect_sequence_and_decision(summary: dict[str, Any])
     frame = primary_frame(summary)
     row = frame.set_index("Arm").loc["smart"]
     assert row["Mean difference"] == "-0.3000" and row["Relative"] == "-29.0%"
-    assert row["Decision"] == "better (may stop)" and row["Sequence"].startswith("[-0.3")
+    assert row["Decision"] == "better (after 6 ≥ 4 pairs: may stop)"
+    assert row["Sequence"].startswith("[-0.3")
     assert {"d_z", "Holm p", "Paired t p", "95% CI"} <= set(frame.columns)
+    # The sequence leads; without stop_when_decided the fixed-n figures are read as fixed n.
+    assert list(frame.columns)[:3] == ["Arm", "Sequence", "Decision"]
+    assert row["Fixed-n figures"] == "fixed n"
     assert primary_title(summary) == "val loss under rule val_loss"
 
 
