@@ -17,6 +17,7 @@ from core.reports.tables import to_csv, to_latex, to_markdown
 from core.results_file import read_results
 from core.spec import ExperimentSpec, parse_spec
 from core.stats.exclusions import split_excluded, with_exclusions
+from core.stats.sequential import sequence_kind
 from core.stats.summary import RULES, summarize
 
 FORMATS = ("md", "csv", "latex")
@@ -74,14 +75,18 @@ def _describe(spec: ExperimentSpec, done: int, total: int) -> list[str]:
 def _primary_text(spec: ExperimentSpec) -> str:
     """The pre-declared endpoint and the sequential protocol in one line."""
     p = spec.primary
-    stop = (
-        f"queued runs cancelled once decided after at least {spec.min_repeats} pairs"
-        if spec.stop_when_decided
-        else "runs all repeats (stop_when_decided off)"
-    )
+    stop = "runs all repeats (stop_when_decided off)"
+    if spec.stop_when_decided == "arm":
+        stop = f"each arm's queued runs cancelled once it is decided after {spec.min_repeats} pairs"
+    elif spec.stop_when_decided:
+        stop = (
+            f"queued runs cancelled once every arm is decided after at least {spec.min_repeats}"
+            " pairs"
+        )
+    kind = sequence_kind(p.metric, p.sequence)
     return (
         f"primary endpoint: {p.split} {p.metric} under rule {p.rule}, arm minus baseline;"
-        f" anytime-valid confidence sequence at alpha {spec.alpha:g}; {stop}"
+        f" anytime-valid {kind} confidence sequence at alpha {spec.alpha:g}; {stop}"
     )
 
 
