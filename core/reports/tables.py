@@ -155,8 +155,10 @@ def decision_cell(seq: Mapping[str, Any]) -> str:
         decided += f" (after {seq['n']} ≥ {seq['min_repeats']} pairs: may stop)"
     if seq.get("degenerate"):
         decided += " (degenerate: every difference equal)"
-    if seq.get("assumption_flag"):
-        decided += f" (differences look {seq['assumption_flag']}: normality in doubt)"
+    flags = {"skewed": "look skewed", "outliers": "have outliers"}
+    flag = flags.get(str(seq.get("assumption_flag")))
+    if flag:
+        decided += f" (differences {flag}: normality in doubt)"
     return decided
 
 
@@ -188,8 +190,8 @@ def _primary_intro(sequences: list[Mapping[str, Any]]) -> str:
         "Declared before the runs. Sequence: the anytime-valid confidence sequence of the mean"
         f" difference (level {1 - alpha:g} over all arms, alpha split equally, and every number of"
         " pairs; an unbounded end shows as —), intersected over every number of pairs seen, so a"
-        " decision never reverts; it stays valid however often it was looked at as long as "
-        + ("; ".join(assumes) or "its condition holds")
+        " decision never reverts; it stays valid however often it was looked at, under its"
+        " condition: " + ("; ".join(assumes) or "see docs/statistics.md")
         + ". The fixed-n figures beside it (CI, d_z, p) are biased where the runs stopped early."
     )
 

@@ -18,7 +18,10 @@ a nonnegative martingale under N(mu, sigma^2) for every sigma. The sequence is
 {mu : E_n(mu) < 1 / alpha}, in closed form an interval around the mean (below). As n grows it
 approaches the normal-mixture boundary above with V_n = n sigma^2 and rho = sigma^2 / g, so g is
 chosen as best_rho does: tightest at n_opt pairs. It assumes normal differences, as the paired
-t-test does, and is valid at every n under continuous monitoring.
+t-test does, and is valid at every n under continuous monitoring when they are; `shape_flag` says
+when they look skewed. Accuracy endpoints default to the betting sequence (core.stats.betting),
+which assumes only that the differences are bounded. Either is reported as its running
+intersection over n, so a decision never reverts; docs/statistics.md has the simulated rates.
 """
 
 from __future__ import annotations
