@@ -225,6 +225,14 @@ class ExperimentSpec(_Strict):
         check_model_name(model)
         return model
 
+    @field_validator("stop_when_decided", mode="before")
+    @classmethod
+    def _check_stop_mode(cls, value: object) -> object:
+        lax = ("true", "false", "yes", "no", "on", "off", "1", "0")  # what pydantic reads as bool
+        if value in (True, False, "arm") or (isinstance(value, str) and value.lower() in lax):
+            return value
+        raise ValueError(f"{value!r} is not a stop mode; valid choices: true, false, arm")
+
     @field_validator("arms")
     @classmethod
     def _unique_arm_names(cls, arms: list[ArmSpec]) -> list[ArmSpec]:

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from core.spec import ExperimentSpec, parse_spec
+from core.spec import ExperimentSpec, SpecError, parse_spec
 from core.stats.sequential import fewest_pairs, sequence
 from core.training.stopping import decision_warnings
 
@@ -45,3 +45,16 @@ def test_specs_that_can_never_decide_are_warned_with_the_repeats_that_could() ->
     assert early == "stop_when_decided can never stop early: min_repeats 6 exceeds repeats 4"
     assert decision_warnings(_spec(arms=1)) == []  # nothing compared, nothing to decide
 
+
+
+def test_stop_when_decided_takes_true_false_or_arm_and_names_them_otherwise() -> None:
+    assert _spec(stop_when_decided="arm").stop_when_decided == "arm"
+    assert _spec(stop_when_decided=True).stop_when_decided is True
+    with pytest.raises(SpecError) as bad_mode:
+        _spec(stop_when_decided="maybe")
+    assert bad_mode.value.errors == [
+        "stop_when_decided: 'maybe' is not a stop mode; valid choices: true, false, arm"
+    ]
+    with pytest.raises(SpecError) as bad_sequence:
+        _spec(primary={"sequence": "bayes"})
+    assert "'t_mixture' or 'betting' (got 'bayes')" in bad_sequence.value.errors[0]
