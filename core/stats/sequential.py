@@ -26,6 +26,7 @@ intersection over n, so a decision never reverts; docs/statistics.md has the sim
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -198,6 +199,7 @@ def shape_flag(d: np.ndarray) -> str | None:
     return "skewed" if abs(skew) > SKEW_LIMIT else None
 
 
+@functools.lru_cache(maxsize=256)  # asked once per experiment of a sweep, with few distinct alphas
 def fewest_pairs(kind: str, alpha: float, most: int) -> int | None:
     """The fewest repeats (each the planned n_opt) at which the sequence can decide at all, for
     the most favourable data (t_mixture: nearly equal differences; betting: every difference
