@@ -50,6 +50,9 @@ def _dimension(value: Any) -> Any:
     a list of anything but two numbers is a list of choices."""
     if isinstance(value, Dimension):
         return value
+    stored = {"low", "high", "log", "choices"}
+    if isinstance(value, dict) and set(value) & {"low", "choices"} and set(value) <= stored:
+        return value  # the stored form, as model_dump writes it
     if isinstance(value, dict) and set(value) in ({"log"}, {"range"}):
         key = next(iter(value))
         bounds = value[key]
@@ -178,7 +181,8 @@ class SearchSpec(_Strict):
         for key, dim in self.space.items():
             if dim.is_range() and SPACE_KEYS[key][0] is not int:
                 raise ValueError(
-                    f"{key}: the grid sampler needs choices or an integer range, got a float range"
+                    f"space.{key}: the grid sampler needs choices or an integer range, got a float"
+                    " range"
                 )
         points = math.prod(len(grid_values(key, dim)) for key, dim in self.space.items())
         if points > MAX_GRID_POINTS:
