@@ -13,8 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
-from tests.service.servers import Api, Backend, Service, problem_lines, tiny_spec, wait_for
+from tests.initlab.conftest import initlab, one_error_line
+from tests.service.servers import TOKEN, Api, Backend, Service, problem_lines, tiny_spec, wait_for
 
 # 3 main epochs; stages of 5-50% of 200 digits. Successive halving keeps the better half at
 # main epochs 1 and 2 (epoch 3 is the last: a trial that gets there has finished).
@@ -115,6 +117,45 @@ def test_a_plain_experiment_is_not_a_search_and_a_search_is_not_an_experiment(
     assert counts(api) == before
 
 
+def test_a_cancelled_search_cancels_its_runs_with_the_reason_and_asks_nothing_more(
+    service: Service,
+) -> None:
+    api = Api(service.url)
+    created = api.http.post("/searches", json=search_spec("to-cancel")).json()
+    cancelled = api.http.post(f"/searches/{created['id']}/cancel")
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+    runs = api.runs(created["baseline_experiment_id"])
+    assert runs and all(r["status"] in ("cancelled", "done") for r in runs)
+    assert all(r["error"] == "cancelled: the search was cancelled"
+               for r in runs if r["status"] == "cancelled")
+    again = api.http.post(f"/searches/{created['id']}/cancel")
+    assert again.status_code == 409 and "only a running or confirming" in again.json()["detail"]
+    assert api.http.get("/searches/999999").status_code == 404
+
+
+def cli_checks(service: Service, search: dict[str, Any], folder: Path) -> None:
+    """`initlab search` and `initlab report search:ID` on a finished search; a bad spec file."""
+    env = {"INITLAB_API_URL": service.url, "INITLAB_API_TOKEN": TOKEN}
+    shown = initlab("search", "status", str(search["id"]), env=env)
+    assert shown.returncode == 0, shown.stderr
+    assert f"search {search['id']} calibrate: done" in shown.stdout
+    assert "confirmed (95% CI)" in shown.stdout and "paper-default" in shown.stdout
+    watched = initlab("search", "watch", str(search["id"]), env=env)
+    assert watched.returncode == 0 and "trials: 4 ran" in watched.stdout
+    report = initlab("report", f"search:{search['id']}", env=env)
+    assert report.returncode == 0, report.stderr
+    assert report.stdout.startswith(f"## Calibration search {search['id']}")
+    assert "winner's curse" in report.stdout
+    assert "# Report: calibrate · confirmation" in report.stdout
+    bad = folder / "bad.yaml"
+    bad.write_text(yaml.safe_dump(search_spec("bad", confirm={"top": 9})))
+    refused = initlab("search", str(bad), env=env)
+    assert refused.returncode == 2
+    assert "confirm.top: 9 is larger than budget.trials 4" in one_error_line(refused)
+    ended = initlab("search", "cancel", str(search["id"]), env=env)
+    assert ended.returncode == 1 and "is done" in one_error_line(ended)
+
+
 def wait_search(api: Api, search_id: int, timeout: float = 400) -> dict[str, Any]:
     def ended() -> dict[str, Any] | None:
         found = dict(api.http.get(f"/searches/{search_id}").json())
@@ -130,7 +171,7 @@ def trial_key(search: dict[str, Any]) -> list[tuple[Any, ...]]:
 
 
 def test_a_search_prunes_shares_its_baseline_and_confirms_on_a_new_seed(
-    slow_service: Service,
+    slow_service: Service, tmp_path: Path
 ) -> None:
     api = Api(slow_service.url)
     created = api.http.post("/searches", json=search_spec("calibrate"))
@@ -175,6 +216,8 @@ def test_a_search_prunes_shares_its_baseline_and_confirms_on_a_new_seed(
     assert winner["winners_curse_gap"] == pytest.approx(
         winner["search_estimate"] - winner["confirmed"]["mean_diff"]
     )
+
+    cli_checks(slow_service, search, tmp_path)
 
     # Same seed, same trials: killing the coordinator (its worker) mid-search changes nothing.
     again = api.http.post("/searches", json=search_spec("calibrate-killed")).json()
