@@ -116,7 +116,10 @@ def ask(spec: ExperimentSpec, trials: list[StoredTrial], number: int) -> StoredT
     assert search is not None
     seed = search.seed if search.seed is not None else spec.seed
     dists = distributions(search)
-    study = _study(spec, _sampler(search, trial_seed(seed, number)))
+    # The grid sampler shuffles its grid once from its seed and takes point k for trial k: it
+    # keeps the search's seed. The others draw afresh per trial, from (seed, k).
+    own = seed if search.sampler == "grid" else trial_seed(seed, number)
+    study = _study(spec, _sampler(search, own))
     for trial in sorted(trials, key=lambda t: t.number):
         if trial.number < number:
             study.add_trial(_frozen(trial, dists, hide=trial.number > number - search.parallel))
