@@ -156,6 +156,36 @@ def cli_checks(service: Service, search: dict[str, Any], folder: Path) -> None:
     assert ended.returncode == 1 and "is done" in one_error_line(ended)
 
 
+def dashboard_checks(service: Service, search: dict[str, Any],
+                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Search page (Streamlit AppTest) on a finished search: counts, trials, the
+    confirmation beside the search, and Optuna's figures drawn."""
+    from streamlit.testing.v1 import AppTest
+
+    from dashboard.client import SESSION_TOKEN
+    from tests.dashboard.conftest import APP
+
+    monkeypatch.setenv("INITLAB_API_URL", service.url)
+    monkeypatch.setenv("INITLAB_API_TOKEN", TOKEN)
+    at = AppTest.from_file(str(APP), default_timeout=120)
+    at.session_state[SESSION_TOKEN] = TOKEN
+    at.query_params.update(search=str(search["id"]))
+    at.run()
+    at.switch_page("views/search.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Trials run"] == "4" and metrics["Status"] == "done"
+    assert metrics["Pruned"] == f"{100 * search['counts']['pruned_share']:.0f}%"
+    trials, confirmed = (frame.value for frame in at.dataframe)
+    assert list(trials["trial"]) == [t["number"] for t in search["trials"]]
+    assert list(confirmed["arm"]) == [a["arm"] for a in search["confirmation"]["arms"]]
+    headers = [h.value for h in at.subheader]
+    assert {"Optimisation history", "Parallel coordinates", "Parameter importances"} <= set(
+        headers
+    )
+    assert len(at.get("plotly_chart")) >= 3  # history, pruning, coordinates (+ importances)
+
+
 def wait_search(api: Api, search_id: int, timeout: float = 400) -> dict[str, Any]:
     def ended() -> dict[str, Any] | None:
         found = dict(api.http.get(f"/searches/{search_id}").json())
@@ -171,7 +201,7 @@ def trial_key(search: dict[str, Any]) -> list[tuple[Any, ...]]:
 
 
 def test_a_search_prunes_shares_its_baseline_and_confirms_on_a_new_seed(
-    slow_service: Service, tmp_path: Path
+    slow_service: Service, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     api = Api(slow_service.url)
     created = api.http.post("/searches", json=search_spec("calibrate"))
@@ -218,6 +248,7 @@ def test_a_search_prunes_shares_its_baseline_and_confirms_on_a_new_seed(
     )
 
     cli_checks(slow_service, search, tmp_path)
+    dashboard_checks(slow_service, search, monkeypatch)
 
     # Same seed, same trials: killing the coordinator (its worker) mid-search changes nothing.
     again = api.http.post("/searches", json=search_spec("calibrate-killed")).json()
