@@ -23,6 +23,8 @@ from api.deps import (
     SettingsDep,
 )
 from api.errors import item, spec_items
+from api.schemas import CancelResponse
+from api.search_schemas import SearchBrief, SearchDetail, SearchPage
 from api.search_view import search_brief, search_detail
 from api.submission import UnsupportedMediaType, check_runnable, load_document
 from api.submit import SPEC_BODY, RawBody
@@ -73,7 +75,9 @@ def read_search(request: Request, body: bytes, settings: Settings) -> Experiment
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, openapi_extra=SPEC_BODY,
-             dependencies=[MemberOnly])
+             dependencies=[MemberOnly], response_model=SearchBrief,
+             responses={201: {"headers": {"Location": {"description": "the new search",
+                                                       "schema": {"type": "string"}}}}})
 def submit_search(
     request: Request,
     body: RawBody,
@@ -97,7 +101,7 @@ def submit_search(
     return answer
 
 
-@router.get("")
+@router.get("", response_model=SearchPage)
 def list_searches(
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
@@ -110,7 +114,7 @@ def list_searches(
             "offset": offset}
 
 
-@router.get("/{search_id}")
+@router.get("/{search_id}", response_model=SearchDetail)
 def read_search_detail(search_id: SearchId, session: SessionDep) -> dict[str, Any]:
     """The search: its trials, counts, run-epochs trained, and the confirmation's estimates
     beside the search's own."""
@@ -120,7 +124,7 @@ def read_search_detail(search_id: SearchId, session: SessionDep) -> dict[str, An
     return search_detail(session, search)
 
 
-@router.post("/{search_id}/cancel", dependencies=[MemberOnly])
+@router.post("/{search_id}/cancel", dependencies=[MemberOnly], response_model=CancelResponse)
 def cancel_search(
     search_id: SearchId, db: DatabaseDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:

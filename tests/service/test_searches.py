@@ -261,3 +261,27 @@ def test_a_search_prunes_shares_its_baseline_and_confirms_on_a_new_seed(
     slow_service.kill_worker(slow_service.workers[0])
     slow_service.start_worker(epoch_delay=0.6)
     assert trial_key(wait_search(api, again["id"])) == trial_key(search)
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "postgres"])
+def test_migration_0011_goes_down_and_up(dialect: str, tmp_path: Path) -> None:
+    from alembic import command
+    from sqlalchemy import create_engine, inspect
+
+    from store.db import alembic_config, upgrade
+    from tests.service.backends import scratch_url
+
+    def tables(url: str) -> set[str]:
+        engine = create_engine(url)
+        try:
+            return set(inspect(engine).get_table_names())
+        finally:
+            engine.dispose()
+
+    with scratch_url(dialect, tmp_path, "search_migration") as url:
+        assert {"search", "search_trial"} <= tables(url)
+        command.downgrade(alembic_config(url), "0010")
+        assert not {"search", "search_trial"} & tables(url)
+        assert "experiment" in tables(url)
+        upgrade(url)
+        assert {"search", "search_trial"} <= tables(url)
