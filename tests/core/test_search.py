@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -279,3 +280,23 @@ def test_the_confirmation_takes_the_best_trials_on_a_new_seed_against_the_paper_
     assert [(s.fraction, s.epochs) for s in confirm.arm("trial-1").stages or []] == [
         (0.01, 1), (0.1, 1)
     ]
+
+
+def test_the_example_search_in_docs_is_valid_and_fits_its_budget() -> None:
+    from core.spec import load_spec
+
+    spec = load_spec(Path(__file__).resolve().parents[2] / "docs" / "example-search.yaml")
+    check_search(spec)
+    assert spec.search is not None and spec.search.budget.trials == 16
+
+
+def test_initlab_run_refuses_a_search_and_names_the_command_that_runs_it(tmp_path: Path) -> None:
+    from tests.core.test_cli_run import initlab
+
+    result = initlab("run", "docs/example-search.yaml", "--out", str(tmp_path / "out"))
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "initlab: error: search: a calibration search runs on the service: `initlab search"
+        " docs/example-search.yaml` (the coordinator queues its trials)"
+    )
+    assert not (tmp_path / "out").exists()
