@@ -121,23 +121,11 @@ def search(
     if target not in ACTIONS:
         if search_id is not None:
             fail(f"{target!r} takes no ID; valid actions with an ID: {', '.join(ACTIONS)}", USAGE)
-        body, kind = spec_body(target)
-        with api_client(api) as client:
-            created = client.submit_search(body, priority=priority, content_type=kind)
-        if as_json:
-            print_json(created)
-            return
-        typer.echo(f"search {created['id']}: queued its baseline (experiment"
-                   f" {created['baseline_experiment_id']}); trials follow")
+        _submit(target, api, priority, as_json)
         return
     with api_client(api) as client:
         if target == "status" and search_id is None:
-            page = client.searches()
-            if as_json:
-                print_json(page)
-                return
-            for item in page["items"] or [{"id": "-", "status": "", "name": "no searches yet"}]:
-                typer.echo(f"{item['id']:>6}  {item['status']:<11} {item['name']}")
+            _list(client.searches(), as_json)
             return
         if search_id is None:
             fail(f"search {target} needs the search's ID", USAGE)
@@ -146,18 +134,35 @@ def search(
             return
         if target == "cancel":
             result = client.cancel_search(search_id)
-            if as_json:
-                print_json(result)
-                return
-            typer.echo(f"search {search_id}: {result['cancelled_runs']} run(s) cancelled, now"
-                       f" {result['status']}")
-            return
-        found = client.search(search_id)
+            lines = [f"search {search_id}: {result['cancelled_runs']} run(s) cancelled, now"
+                     f" {result['status']}"]
+        else:
+            result = client.search(search_id)
+            lines = report_lines(result)
     if as_json:
-        print_json(found)
+        print_json(result)
         return
-    for line in report_lines(found):
+    for line in lines:
         typer.echo(line)
+
+
+def _submit(target: str, api: str | None, priority: int, as_json: bool) -> None:
+    body, kind = spec_body(target)
+    with api_client(api) as client:
+        created = client.submit_search(body, priority=priority, content_type=kind)
+    if as_json:
+        print_json(created)
+        return
+    typer.echo(f"search {created['id']}: queued its baseline (experiment"
+               f" {created['baseline_experiment_id']}); trials follow")
+
+
+def _list(page: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print_json(page)
+        return
+    for item in page["items"] or [{"id": "-", "status": "", "name": "no searches yet"}]:
+        typer.echo(f"{item['id']:>6}  {item['status']:<11} {item['name']}")
 
 
 def register(app: typer.Typer) -> None:
