@@ -10,7 +10,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
+from api import idempotency
 from api.deps import (
     API_PREFIX,
     MAX_ID,
@@ -86,19 +88,46 @@ def submit_search(
     celery: CeleryDep,
     settings: SettingsDep,
     principal: CurrentPrincipal,
+    idempotency_key: idempotency.Key = None,
     priority: Annotated[int, Query(ge=0, le=8, description="9 runs first")] = 5,
-) -> dict[str, Any]:
+) -> Any:
     """Store a spec with a `search:` block and queue its baseline; the coordinator queues the
-    trials. Every bad input is a 422 and stores nothing. 201 with Location."""
+    trials. Every bad input is a 422 and stores nothing. 201 with Location; a retry with the
+    same Idempotency-Key and body answers the same and stores nothing again."""
+    digest = idempotency.fingerprint(request, body, principal.name)
+    if idempotency_key is not None:
+        with db.session() as session:
+            replayed = idempotency.replay(session, idempotency_key, digest)
+        if replayed is not None:
+            return replayed
     spec = read_search(request, body, settings)
-    with db.transaction() as session:
-        search, dispatches = searches.create_search(
-            session, spec=spec, priority=priority, owner=principal.name
-        )
-        answer = search_brief(search)
+    try:
+        answer, dispatches = _store(db, spec, priority, principal.name, idempotency_key, digest)
+    except IntegrityError:
+        if idempotency_key is None:
+            raise
+        with db.session() as session:  # a concurrent retry committed first: answer as it did
+            replayed = idempotency.replay(session, idempotency_key, digest)
+        if replayed is None:
+            raise
+        return replayed
     publish_runs(celery, settings, dispatches)
     response.headers["Location"] = f"{API_PREFIX}/searches/{answer['id']}"
     return answer
+
+
+def _store(db: Any, spec: ExperimentSpec, priority: int, owner: str | None, key: str | None,
+           digest: str) -> tuple[dict[str, Any], list[Any]]:
+    """The search and its baseline, and the key's answer, in one transaction."""
+    with db.transaction() as session:
+        search, dispatches = searches.create_search(
+            session, spec=spec, priority=priority, owner=owner
+        )
+        answer = SearchBrief.model_validate(search_brief(search)).model_dump(mode="json")
+        if key is not None:
+            idempotency.remember(session, key=key, digest=digest, status_code=201, body=answer,
+                                 location=f"{API_PREFIX}/searches/{answer['id']}")
+    return answer, dispatches
 
 
 @router.get("", response_model=SearchPage)

@@ -133,6 +133,21 @@ def test_a_cancelled_search_cancels_its_runs_with_the_reason_and_asks_nothing_mo
     assert api.http.get("/searches/999999").status_code == 404
 
 
+def test_a_retried_submit_with_its_idempotency_key_stores_one_search(service: Service) -> None:
+    api = Api(service.url)
+    key = {"Idempotency-Key": f"search-{os.getpid()}-{service.port}"}
+    first = api.http.post("/searches", json=search_spec("idempotent"), headers=key)
+    before = counts(api)
+    again = api.http.post("/searches", json=search_spec("idempotent"), headers=key)
+    assert first.status_code == again.status_code == 201
+    assert again.json() == first.json() and again.headers["Idempotent-Replayed"] == "true"
+    assert again.headers["Location"] == first.headers["Location"]
+    other = api.http.post("/searches", json=search_spec("idempotent-2"), headers=key)
+    assert other.status_code == 422 and "already used with a different request" in other.text
+    assert counts(api) == before
+    api.http.post(f"/searches/{first.json()['id']}/cancel")
+
+
 def cli_checks(service: Service, search: dict[str, Any], folder: Path) -> None:
     """`initlab search` and `initlab report search:ID` on a finished search; a bad spec file."""
     env = {"INITLAB_API_URL": service.url, "INITLAB_API_TOKEN": TOKEN}
