@@ -15,7 +15,18 @@ from api.cache import ResultCache
 from api.deps import API_PREFIX
 from api.errors import ERROR_RESPONSES, http_error, request_invalid
 from api.middleware import BodySizeLimit
-from api.routes import auth, curation, experiments, health, imports, presets, results, runs, sweeps
+from api.routes import (
+    auth,
+    curation,
+    experiments,
+    health,
+    imports,
+    presets,
+    results,
+    runs,
+    searches,
+    sweeps,
+)
 from api.run_figures import RunFigureCache
 from api.throttle import LoginThrottle
 from runqueue.app import make_celery
@@ -48,7 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.login_throttle = LoginThrottle(settings.login_failures, settings.login_lockout)
     app.include_router(health.router, prefix=PREFIX)
     # imports before experiments: "/experiments/import" must not be read as an experiment id.
-    for module in (imports, experiments, curation, results, runs, sweeps, presets, auth):
+    for module in (imports, experiments, curation, results, runs, sweeps, presets, auth, searches):
         app.include_router(module.router, prefix=PREFIX, responses=ERROR_RESPONSES)
     app.include_router(auth.users_router, prefix=PREFIX, responses=ERROR_RESPONSES)
 

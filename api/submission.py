@@ -152,6 +152,8 @@ def prepare(
 ) -> Submission:
     """Every experiment a submission stands for, each checked; raises SpecError with all lines."""
     spec = parse_body(body, content_type)
+    if spec.search is not None:
+        raise SpecError(["search: a spec with a search block is submitted with POST /searches"])
     submission = Submission(spec, expand_sweep(spec))
     _check_run_count(submission, max_runs)
     errors: list[str] = []

@@ -277,3 +277,27 @@ class Client:
     def annotate_run(self, run_id: int, **fields: Any) -> dict[str, Any]:
         """PATCH /runs/{id} with tags and/or notes; the other stays (curation, no results)."""
         return dict(self._request("PATCH", f"/runs/{run_id}", json=fields))
+
+    # --- calibration searches (issue 27) ---
+
+    def submit_search(
+        self, spec: str | bytes, *, priority: int = 5, content_type: str = "application/yaml"
+    ) -> dict[str, Any]:
+        """POST /searches with a body that has `search:`."""
+        body = spec.encode() if isinstance(spec, str) else spec
+        return dict(self._request(
+            "POST", "/searches", content=body, headers=_spec_headers(content_type, None),
+            params={"priority": priority},
+        ))
+
+    def searches(self, *, limit: int = 50, offset: int = 0) -> dict[str, Any]:
+        """GET /searches: newest first."""
+        return dict(self._request("GET", "/searches", params={"limit": limit, "offset": offset}))
+
+    def search(self, search_id: int) -> dict[str, Any]:
+        """GET /searches/{id}: trials, counts, and the confirmation beside the search."""
+        return dict(self._request("GET", f"/searches/{search_id}"))
+
+    def cancel_search(self, search_id: int) -> dict[str, Any]:
+        """POST /searches/{id}/cancel."""
+        return dict(self._request("POST", f"/searches/{search_id}/cancel"))

@@ -18,6 +18,7 @@ from pydantic import (
 )
 
 from core.models.names import check_model_name
+from core.search_spec import SearchSpec
 
 # Names of the registered parts (the models' in core.models.names, which checks model names).
 # tests/core/test_registries.py checks these against the registries themselves, so a name here
@@ -218,6 +219,9 @@ class ExperimentSpec(_Strict):
     sweep: dict[str, list[Any]] | None = Field(
         None, description="dotted field path -> values; expands into a group of experiments"
     )
+    search: SearchSpec | None = Field(
+        None, description="calibrate one smart_init arm's schedule (POST /searches)"
+    )
 
     @field_validator("model")
     @classmethod
@@ -250,6 +254,27 @@ class ExperimentSpec(_Strict):
         elif self.baseline not in names:
             raise ValueError(
                 f"baseline: {self.baseline!r} names no arm; valid choices: {', '.join(names)}"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _check_search(self) -> ExperimentSpec:
+        if self.search is None:
+            return self
+        names = [a.name for a in self.arms]
+        if self.sweep:
+            raise ValueError("search: a spec takes a sweep or a search, not both")
+        if self.search.arm not in names:
+            raise ValueError(
+                f"search.arm: {self.search.arm!r} names no arm; valid choices: {', '.join(names)}"
+            )
+        if self.search.arm == self.baseline:
+            raise ValueError(f"search.arm: {self.search.arm!r} is the baseline; search another arm")
+        if self.arm(self.search.arm).method != "smart_init":
+            choices = ", ".join(a.name for a in self.arms if a.method == "smart_init") or "none"
+            raise ValueError(
+                f"search.arm: {self.search.arm!r} is method {self.arm(self.search.arm).method!r};"
+                f" only smart_init schedules are searched; valid choices: {choices}"
             )
         return self
 

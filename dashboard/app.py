@@ -36,6 +36,8 @@ pages = [
     st.Page("views/live.py", title="Live", icon=":material/sensors:", url_path="live"),
     st.Page("views/compare.py", title="Compare", icon=":material/compare_arrows:",
             url_path="compare"),
+    st.Page("views/search.py", title="Search", icon=":material/travel_explore:",
+            url_path="search"),
 ]
 # With auth on and no good session, the sign-in form is all there is: the pages stay registered
 # (so the URL's page opens after signing in) but hidden, and none runs.

@@ -266,3 +266,58 @@ class IdempotencyKey(Base):
     response: Mapped[dict[str, Any]] = mapped_column(JsonType)
     location: Mapped[str | None] = mapped_column(String(300))
     created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Search(Base):
+    """A calibration search (issue 27): its spec, its baseline and confirmation experiments."""
+
+    __tablename__ = "search"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    spec: Mapped[dict[str, Any]] = mapped_column(JsonType)
+    # running (trials) -> confirming -> done; or cancelled / failed.
+    status: Mapped[str] = mapped_column(String(16), default="running", index=True)
+    priority: Mapped[int] = mapped_column(Integer, default=5)
+    owner: Mapped[str | None] = mapped_column(String(64), index=True)
+    created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The baseline arm's runs, trained once and shared by every trial of each repeat.
+    baseline_experiment_id: Mapped[int | None] = mapped_column(
+        ForeignKey("experiment.id", ondelete="SET NULL")
+    )
+    confirm_experiment_id: Mapped[int | None] = mapped_column(
+        ForeignKey("experiment.id", ondelete="SET NULL")
+    )
+    note: Mapped[str | None] = mapped_column(Text)  # why it ended other than done
+
+    trials: Mapped[list[SearchTrial]] = relationship(
+        back_populates="search", cascade="all, delete-orphan", order_by="SearchTrial.number"
+    )
+
+
+class SearchTrial(Base):
+    """One schedule the sampler asked for: its parameters, state, values and runs."""
+
+    __tablename__ = "search_trial"
+    __table_args__ = (UniqueConstraint("search_id", "number"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    search_id: Mapped[int] = mapped_column(ForeignKey("search.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    params: Mapped[dict[str, Any]] = mapped_column(JsonType)
+    # running | complete | pruned | over_budget | failed (core.search.study.StoredTrial)
+    state: Mapped[str] = mapped_column(String(16))
+    value: Mapped[float | None] = mapped_column(Float)
+    # Main epoch (as a string key) -> mean paired difference so far.
+    intermediate: Mapped[dict[str, float]] = mapped_column(JsonType, default=dict)
+    # Optuna's own per-trial records (grid point, pruner rungs), to rebuild the study.
+    system_attrs: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
+    experiment_id: Mapped[int | None] = mapped_column(
+        ForeignKey("experiment.id", ondelete="SET NULL")
+    )
+    reason: Mapped[str | None] = mapped_column(Text)  # why pruned, over budget or failed
+    created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    search: Mapped[Search] = relationship(back_populates="trials")

@@ -6,7 +6,8 @@ its cost does not grow with the number of workers:
 - lost and stalled runs go back to the queue (store.liveness), their old owner fenced off;
 - at most once per INITLAB_QUEUE_GRACE, the lost-message check: queued runs older than the
   grace are compared in pages against the broker's task ids, and those without a message
-  (a Redis restart, a publish that failed) are published again.
+  (a Redis restart, a publish that failed) are published again;
+- each live calibration search gets one coordinator pass (worker/search_coordinator.py).
 Every change is conditional on the old message id (or fence) under the run's lock, so even two
 workers that both believe they hold the lease cannot double-queue a run.
 """
@@ -25,6 +26,7 @@ from store import liveness
 from store.config import Settings
 from store.db import Database
 from store.runs import Dispatch
+from worker.search_coordinator import advance_all
 
 log = logging.getLogger(__name__)
 LEASE = "recovery"
@@ -93,6 +95,7 @@ class Recovery:
             self.last_message_check = time.monotonic()
             republished, report.checked = republish_lost(self.db, settings)
         publish_runs(self.app, settings, [*lost, *stalled, *republished])
+        advance_all(self.db, self.app, settings)  # calibration searches: stateless passes
         report.requeued = [d.run_id for d in lost]
         report.stalled = [d.run_id for d in stalled]
         report.republished = [d.run_id for d in republished]

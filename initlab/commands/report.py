@@ -51,6 +51,21 @@ def _results(experiment: str, api: str | None) -> dict[str, Any]:
         return fetch_experiment(client, int(experiment))
 
 
+def _search_section(target: str, api: str | None) -> str:
+    """Print the search's section; returns its confirmation experiment's id to report on."""
+    from initlab.commands.search import search_markdown
+
+    number = target.removeprefix("search:")
+    if not number.isdigit():
+        raise typer.BadParameter(f"{target!r}: give search:ID", param_hint="EXPERIMENT")
+    with api_client(api) as client:
+        found = client.search(int(number))
+    typer.echo(search_markdown(found), nl=False)
+    if found["confirm_experiment_id"] is None:
+        raise typer.Exit(0)
+    return str(found["confirm_experiment_id"])
+
+
 # The choices are core.reports.report.FORMATS, core.stats.summary.RULES and
 # core.reports.figures.FIGURE_BANDS; the
 # command checks against those (help stays fast: they live beside matplotlib and scipy).
@@ -75,7 +90,10 @@ def report(
                      "preprocessing"),
     ] = "all",
 ) -> None:
-    """Print the experiment's tables (Tables I–V, paired statistics); optionally draw Figs. 2–5."""
+    """Print the experiment's tables (Tables I–V, paired statistics); optionally draw Figs. 2–5.
+    `search:ID`: a calibration search's section, then its confirmation's tables."""
+    if experiment.startswith("search:"):
+        experiment = _search_section(experiment, api)
     results = _results(experiment, api)  # first: an unreachable API fails before core loads
     from core.reports.figures import FIGURE_BANDS
     from core.reports.report import FORMATS, render_report, report_figures

@@ -86,6 +86,11 @@ def run(
 ) -> None:
     """Run an experiment here, with a progress bar per run; rerun to continue after a stop."""
     spec = spec_or_preset(spec_path)  # first: a typo fails before torch loads
+    if spec.search is not None:
+        from core.spec import SpecError
+
+        raise SpecError(["search: a calibration search runs on the service: `initlab search"
+                         f" {spec_path}` (the coordinator queues its trials)"])
     check_device(device)
     import torch
 

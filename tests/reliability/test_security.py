@@ -26,7 +26,8 @@ from tests.service.servers import TOKEN, Service, tiny_spec
 PUBLIC = {"/api/v1/health", "/api/v1/auth/mode", "/api/v1/auth/login"}
 DOCS = ("/openapi.json", "/docs", "/redoc")  # documentation only: no data, left open
 PARAMS = {
-    "experiment_id": "1", "run_id": "1", "sweep_id": "x", "name": "demo-digits", "token_id": "1"
+    "experiment_id": "1", "run_id": "1", "sweep_id": "x", "name": "demo-digits", "token_id": "1",
+    "search_id": "1",
 }
 # app.routes, with included routers expanded (FastAPI >= 0.165 keeps them nested).
 ROUTES = [

@@ -85,6 +85,11 @@ EXPECTED: dict[tuple[str, str], Rule] = {
     ("POST", R + "/cancel"): Rule("owner", 409, on="cancelled"),  # allowed; already over
     ("POST", R + "/exclude"): Rule("owner", 200, {"reason": "bad node"}, on="cancelled"),
     ("POST", R + "/include"): Rule("owner", 409),  # allowed; the queued run is not excluded
+    ("POST", "/api/v1/searches"): Rule("member", 422, {}),  # allowed; an empty spec
+    ("GET", "/api/v1/searches"): Rule("viewer", 200),
+    ("GET", "/api/v1/searches/{search_id}"): Rule("viewer", 404),
+    # Allowed to members; the owner check follows the lookup, and there is no such search.
+    ("POST", "/api/v1/searches/{search_id}/cancel"): Rule("member", 404),
 }
 
 
@@ -152,7 +157,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         # Mia's first experiment is read and cancelled; a run of her second stays queued.
         params = {"experiment_id": str(ids["mia"][0]["id"]),
                   "run_id": str(ids["mia"][1]["runs"][0]["id"]),
-                  "sweep_id": "no-such-sweep", "name": "vera", "token_id": "999999"}
+                  "sweep_id": "no-such-sweep", "name": "vera", "token_id": "999999",
+                  "search_id": "999999"}
         params["preset"] = "demo-digits"
         cancelled = ids["mia"][2]
         mia = {"Authorization": f"Bearer {_token(db, 'mia')}"}
