@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import core
@@ -28,12 +30,34 @@ from api.routes import (
     sweeps,
 )
 from api.run_figures import RunFigureCache
+from api.submit import spec_schemas
 from api.throttle import LoginThrottle
 from runqueue.app import make_celery
 from store.config import Settings, get_settings
 from store.db import get_database
 
 PREFIX = API_PREFIX
+
+
+def operation_id(route: APIRoute) -> str:
+    """The route function's name (`submit_experiment`): short names in a generated client."""
+    return route.name
+
+
+def with_spec_schemas(app: FastAPI) -> Callable[[], dict[str, Any]]:
+    """app.openapi, with the submit body's ExperimentSpec and its parts under components."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = generate()
+            schemas = document.setdefault("components", {}).setdefault("schemas", {})
+            for name, schema in spec_schemas().items():
+                if schemas.setdefault(name, schema) != schema:  # two models of one name
+                    raise RuntimeError(f"OpenAPI component {name!r} is defined twice")
+        return app.openapi_schema or generate()
+
+    return openapi
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -50,7 +74,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=core.__version__,
         lifespan=lifespan,
         description="Queue and inspect paired, repeated initialisation experiments.",
+        generate_unique_id_function=operation_id,
     )
+    app.openapi = with_spec_schemas(app)  # type: ignore[method-assign]
     app.state.settings = settings
     app.state.db = get_database(settings.database_url)
     app.state.celery = make_celery(settings)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from enum import StrEnum
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, computed_field
 
@@ -267,10 +268,18 @@ class WorkerPublic(BaseModel):
     run_id: int | None
 
 
+class ServiceState(StrEnum):
+    """Whether the database and the broker answer; one named enum, so a generated client has
+    one type for both health answers (two inline enums would share the name HealthStatus)."""
+
+    OK = "ok"
+    DEGRADED = "degraded"
+
+
 class HealthStatus(BaseModel):
     """GET /health without credentials: ok or not, nothing about the machines."""
 
-    status: Literal["ok", "degraded"]
+    status: ServiceState
 
 
 class Health(HealthStatus):

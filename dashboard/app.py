@@ -1,7 +1,9 @@
 """The dashboard's entry file: a router over the pages (`streamlit run dashboard/app.py`).
 
-`/?experiment=ID` opens that experiment directly, and `/?sweep=ID` that sweep, so either page can
-be bookmarked.
+Every page keeps its own path, so each link form opens its page with its query in a fresh
+browser: `/experiments`, `/experiment?experiment=ID&tab=Tables`, `/sweep?sweep=ID`,
+`/compare?experiments=3,5`, `/live?experiment=ID`, `/submit`. The bare `/` (the older bookmarks
+`/?experiment=ID` and `/?sweep=ID` included) goes on to the page its query names.
 """
 
 from __future__ import annotations
@@ -22,17 +24,30 @@ from dashboard.ui import sidebar_health  # noqa: E402
 # The pages live in views/, not pages/: a pages/ folder beside the entry file switches Streamlit
 # to its older file-based navigation, which runs page files directly and bypasses this router.
 st.set_page_config(page_title="InitLab", page_icon=":material/science:", layout="wide")
-# A bare URL with ?experiment= or ?sweep= opens that page; the experiment wins if both are given.
-to_experiment = "experiment" in st.query_params
-to_sweep = "sweep" in st.query_params and not to_experiment
+experiments = st.Page("views/experiments.py", title="Experiments", icon=":material/list:",
+                      url_path="experiments")
+experiment = st.Page("views/experiment.py", title="Experiment", icon=":material/monitoring:",
+                     url_path="experiment")
+sweep = st.Page("views/sweep.py", title="Sweep", icon=":material/tune:", url_path="sweep")
+
+
+def root() -> None:
+    """`/`: on to the page the query names (?experiment= wins over ?sweep=), else the list.
+
+    Streamlit serves the default page at `/` only, without a path of its own; a view made the
+    default would lose its path, and its links would open on a "Page not found" pop-up.
+    """
+    query = st.query_params.to_dict()
+    target = experiment if "experiment" in query else sweep if "sweep" in query else experiments
+    st.switch_page(target, query_params=query)
+
+
 pages = [
-    st.Page("views/experiments.py", title="Experiments", icon=":material/list:",
-            url_path="experiments", default=not (to_experiment or to_sweep)),
+    st.Page(root, title="InitLab", url_path="root", default=True, visibility="hidden"),
+    experiments,
     st.Page("views/submit.py", title="Submit", icon=":material/send:", url_path="submit"),
-    st.Page("views/experiment.py", title="Experiment", icon=":material/monitoring:",
-            url_path="experiment", default=to_experiment),
-    st.Page("views/sweep.py", title="Sweep", icon=":material/tune:", url_path="sweep",
-            default=to_sweep),
+    experiment,
+    sweep,
     st.Page("views/live.py", title="Live", icon=":material/sensors:", url_path="live"),
     st.Page("views/compare.py", title="Compare", icon=":material/compare_arrows:",
             url_path="compare"),

@@ -1,13 +1,15 @@
 """Sign-in: when the API asks for credentials, nothing but this form shows until they are good.
 
 The form asks for what the API's INITLAB_AUTH wants (a user name and password, or the shared
-token); the token it gets is kept in this browser session only and sent by every page's client.
+token); the token it gets stays on the server, found again after a reload or in a new tab
+through a cookie that holds only a session key (dashboard/sessions.py).
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
+from dashboard import sessions
 from dashboard.client import (
     SESSION_TOKEN,
     ApiError,
@@ -38,14 +40,23 @@ def _forget() -> None:
 
 def _signed_in(client: Client) -> bool:
     """True while this session's token is still good (a revoked one signs the user out)."""
-    if st.session_state.get(SESSION_TOKEN) is None:
+    if not sessions.alive():  # signed out in another tab
+        _forget()
+        sessions.end()
         return False
+    if st.session_state.get(SESSION_TOKEN) is None:
+        token = sessions.resume()  # a reload or a new tab of a signed-in browser
+        if token is None:
+            return False
+        st.session_state[SESSION_TOKEN] = token
+        client = get_client()
     try:
         st.session_state[USER] = client.me()
     except ApiError as error:
         if error.status != 401:
             raise
         _forget()
+        sessions.end()
         st.info("Your session ended; sign in again.")
         return False
     except ApiUnavailable:
@@ -78,6 +89,7 @@ def _form(url: str, mode: str) -> None:
         st.error(f"Cannot sign in: {error}")
         return
     st.session_state[SESSION_TOKEN] = token
+    sessions.start(token)
     st.rerun()
 
 
@@ -89,6 +101,7 @@ def _sidebar(client: Client) -> None:
         if st.button("Sign out", key="sign-out", icon=":material/logout:"):
             client.logout()
             _forget()
+            sessions.end()
             st.rerun()
 
 
@@ -101,9 +114,10 @@ def require_sign_in() -> bool:
     if mode == "none":
         _forget()
         return True
-    client = get_client()
-    if not _signed_in(client):
+    signed_in = _signed_in(get_client())
+    sessions.write_cookie()
+    if not signed_in:
         _form(url, mode)
         return False
-    _sidebar(client)
+    _sidebar(get_client())
     return True

@@ -5,14 +5,14 @@ one clear line if it cannot be."""
 
 from __future__ import annotations
 
-import json
 import re
 import tempfile
 from pathlib import Path
 from typing import Any
 
+from apiclient.documents import results_body
+
 MAX_UPLOAD_MB = 50
-KEPT = ("spec", "runs", "provenance")  # the rest (summary, selections) the service recomputes
 EXISTING = re.compile(r"already imported as experiment (\d+)")
 
 
@@ -21,15 +21,7 @@ def upload_body(name: str, raw: bytes, preset: str | None = None) -> dict[str, A
     runs; ValueError names what is wrong with it in one line."""
     if name.lower().endswith(".npz"):
         return authors_body(name, raw, preset)
-    try:
-        document = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ValueError(f"{name} is not JSON ({error}); upload the results.json that "
-                         "`initlab run --out DIR` wrote") from None
-    if not isinstance(document, dict) or not {"spec", "runs"} <= document.keys():
-        raise ValueError(f"{name} is not a results document: it needs 'spec' and 'runs' (the "
-                         "results.json that `initlab run --out DIR` wrote)")
-    return {key: document[key] for key in KEPT if key in document}
+    return results_body(name, raw)
 
 
 def authors_body(name: str, raw: bytes, preset: str | None) -> dict[str, Any]:

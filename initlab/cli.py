@@ -49,10 +49,35 @@ def usage_errors() -> tuple[type[BaseException], ...]:
     return (*loaded_errors(USAGE_ERRORS), FileNotFoundError, FileExistsError)
 
 
-def main() -> None:
+def usage_line(error: typer.TyperException) -> str:
+    """A usage error as one line, with the `--help` of the command it concerns."""
+    message = " ".join(error.format_message().split())
+    context = getattr(error, "ctx", None)
+    command = context.command_path if context is not None else "initlab"
+    return f"{message} (see '{command} --help')"
+
+
+def run_app(args: list[str] | None) -> None:
+    """Run the typer app, usage errors raised rather than printed as typer's boxed panel."""
+    try:
+        outcome = app(args=args, prog_name="initlab", standalone_mode=False)
+    except typer.Abort:  # end of input at a prompt
+        print("initlab: error: aborted", file=sys.stderr)
+        sys.exit(FAILED)
+    except typer.TyperException as error:  # typer's (vendored click's) usage errors
+        if type(error).__name__ == "NoArgsIsHelpError":  # a bare group: its help, as before
+            error.show()  # type: ignore[attr-defined]
+        else:
+            print(f"initlab: error: {usage_line(error)}", file=sys.stderr)
+        sys.exit(error.exit_code)
+    if isinstance(outcome, int):  # typer.Exit(code) comes back as its code
+        sys.exit(outcome)
+
+
+def main(args: list[str] | None = None) -> None:
     """Run the CLI; a foreseeable failure ends with one line on stderr and its exit code."""
     try:
-        app()
+        run_app(args)
     except (Unreachable, ApiError) as error:
         api_exit(error)
     except KeyboardInterrupt:  # `run` says what it saved; elsewhere there is nothing to lose

@@ -21,7 +21,7 @@ from runqueue.app import TASK_NAME, make_celery, publish_runs
 from store import executions, results, workers
 from store.config import get_settings
 from store.db import Database, get_database
-from worker import faults, group_task
+from worker import faults, group_task, shutdown_log
 from worker.failures import describe, position, release_memory
 from worker.ownership import Ownership
 from worker.recovery import Recovery
@@ -35,6 +35,7 @@ TRANSIENT = (OperationalError, InterfaceError, BrokerError, ConnectionError)
 # Set on the worker's warm shutdown (SIGTERM): the running run stops at its next batch and
 # goes back to the queue, to resume from its checkpoint on the next worker.
 shutting_down = threading.Event()
+shutdown_log.install()
 if settings.fault_file is not None:  # testing only (worker/faults.py)
     faults.install()
 
@@ -48,6 +49,9 @@ def _stopped(owner: Ownership) -> str:
     dispatch = executions.hand_back(db, job=owner.job, reason="shutdown")
     if dispatch is not None:
         publish_runs(app, settings, [dispatch])
+    where = position(owner.job.spec, owner.job.arm, owner.last)
+    log.warning("%s handed back to the queue: the worker is stopping; it goes on at %s from its "
+                "last checkpoint", owner.job.name, where)
     return "handed back"
 
 
@@ -134,7 +138,7 @@ def execute(run_id: int, *, task_id: str, worker: str) -> str:
 def run_task(self: Task, run_id: int) -> str:
     """Execute run `run_id`; idempotent, so a redelivered message is harmless."""
     if shutting_down.is_set():  # a warm shutdown still takes one more message: put it back
-        raise Reject("worker shutting down", requeue=True)
+        raise Reject(shutdown_log.SHUTDOWN_REASON, requeue=True)
     worker = self.request.hostname or socket.gethostname()
     try:
         return execute(run_id, task_id=str(self.request.id), worker=worker)

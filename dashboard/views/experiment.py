@@ -1,4 +1,4 @@
-"""Experiment (/?experiment=ID): curves with bands, Tables I–V, paired statistics, runs, exports.
+"""Experiment (/experiment?experiment=ID): curves with bands, Tables I–V, statistics, runs, exports.
 
 While runs are active the page redraws itself every few seconds (a fragment on a timer) and
 stops once nothing runs; every figure comes computed from the API, so a tick costs a few small

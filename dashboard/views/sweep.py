@@ -1,4 +1,4 @@
-"""Sweep (/?sweep=ID): each sweep point's status, the selected figure against the swept value
+"""Sweep (/sweep?sweep=ID): each sweep point's status, the selected figure against the swept value
 with a band over repeats, and the paired difference to the baseline at each point."""
 
 from __future__ import annotations

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Regenerates everything under docs/paper-reanalysis/ from the paper authors' stored results.
 # Usage (from the repository root): docs/paper-reanalysis/regenerate.sh [AUTHORS_DIR] [WORK_DIR]
-#   AUTHORS_DIR: the authors' .npz files, named as in ../shared/paper/authors-results/README.md
-#                (default ../shared/paper/authors-results)
+#   AUTHORS_DIR: the authors' .npz files, named as in data/paper-results/README.md
+#                (default data/paper-results, the copy this repository carries)
 #   WORK_DIR:    where the imported results folders go (default /tmp/paper-reanalysis)
 set -euo pipefail
-authors=${1:-../shared/paper/authors-results}
+authors=${1:-data/paper-results}
 work=${2:-/tmp/paper-reanalysis}
 docs=docs/paper-reanalysis
 initlab=${INITLAB:-initlab}

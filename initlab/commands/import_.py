@@ -1,4 +1,5 @@
-"""`initlab import`: take finished runs made elsewhere (the paper authors' array files) in."""
+"""`initlab import`: take finished runs made elsewhere in: a results folder or results.json (an
+`initlab run --out` made on a laptop or another cluster), or the paper authors' array files."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from apiclient import ApiError, AuthFailed
+from apiclient.documents import results_body
 from initlab.exits import USAGE, api_errors, fail
 from initlab.options import ApiOption, api_client
 
@@ -20,11 +22,11 @@ def upload_document(results: dict[str, Any]) -> dict[str, Any]:
     return document(results)
 
 
-def post_results(api: str | None, results: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    """Store a results document in the service: its URL and answer; one error line on refusal."""
+def post_results(api: str | None, body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """Store an import body in the service: its URL and answer; one error line on refusal."""
     with api_client(api) as client:
         try:
-            return client.url, client.import_results(upload_document(results))
+            return client.url, client.import_results(body)
         except ApiError as error:
             if isinstance(error, AuthFailed) or error.status >= 500:
                 raise
@@ -43,28 +45,35 @@ def _check_out(out: Path, results: dict[str, Any]) -> None:
         fail(f"{out / 'results.json'} holds other results; choose another --out folder", USAGE)
 
 
-@api_errors
-def import_command(
-    file: Annotated[Path, typer.Argument(metavar="FILE.npz", help="the authors' array file")],
-    preset: Annotated[str, typer.Option(help="the preset the file's runs followed")],
-    out: Annotated[
-        Path | None, typer.Option(help="write results.json and summaries here (no service)")
-    ] = None,
-    api: ApiOption = None,
-    source: Annotated[
-        str | None, typer.Option(help="where the file comes from (default: the authors' repo)")
-    ] = None,
-    licence: Annotated[
-        str | None, typer.Option(help="the file's licence (default: the authors', CC BY-NC 4.0)")
-    ] = None,
+def results_file(path: Path) -> Path:
+    """The results.json of a run folder, or `path` itself; one usage line if there is none."""
+    if path.is_dir():
+        if not (path / "results.json").is_file():
+            fail(f"{path} holds no results.json (the folder `initlab run --out DIR` writes)", USAGE)
+        return path / "results.json"
+    if not path.is_file():
+        fail(f"{path}: no such file or folder", USAGE)
+    return path
+
+
+def import_results_file(path: Path, api: str | None) -> None:
+    """Store a run folder's results.json through POST /experiments/import (the Submit page's)."""
+    file = results_file(path)
+    try:
+        body = results_body(str(file), file.read_bytes())
+    except ValueError as error:
+        fail(str(error), USAGE)
+    url, answer = post_results(api, body)
+    typer.echo(f"{answer['runs']} imported runs -> experiment {answer['id']} at {url}")
+
+
+def import_authors_npz(
+    file: Path, preset: str, out: Path | None, api: str | None, given: dict[str, str | None]
 ) -> None:
-    """Import an array file of finished runs (runs × arms × epochs) as a finished experiment."""
+    """Import an authors' array file of `preset`'s runs into the service, or into `out`."""
     from core.paper.authors_import import import_authors_file
     from core.training.experiment import write_results
 
-    if file.suffix != ".npz":
-        fail(f"{file}: expected an .npz array file in the paper authors' layout", USAGE)
-    given = {"source": source, "licence": licence}
     results = import_authors_file(file, preset, **{k: v for k, v in given.items() if v})
     n_runs = len(results["runs"])
     if out is not None:
@@ -72,8 +81,48 @@ def import_command(
         write_results(out, results)
         typer.echo(f"{n_runs} imported runs -> {out / 'results.json'}")
         return
-    url, answer = post_results(api, results)
+    url, answer = post_results(api, upload_document(results))
     typer.echo(f"{n_runs} imported runs -> experiment {answer['id']} at {url}")
+
+
+NPZ_ONLY = ("--preset", "--out", "--source", "--licence")
+
+
+@api_errors
+def import_command(
+    path: Annotated[
+        Path,
+        typer.Argument(metavar="PATH", help="a run folder, its results.json, or the authors' "
+                       ".npz array file (with --preset)"),
+    ],
+    preset: Annotated[
+        str | None, typer.Option(help="for an .npz: the preset the file's runs followed")
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="for an .npz: write results.json and summaries here (no service)"),
+    ] = None,
+    api: ApiOption = None,
+    source: Annotated[
+        str | None, typer.Option(help="where the .npz comes from (default: the authors' repo)")
+    ] = None,
+    licence: Annotated[
+        str | None, typer.Option(help="the .npz's licence (default: the authors', CC BY-NC 4.0)")
+    ] = None,
+) -> None:
+    """Store finished runs made elsewhere as a finished, imported experiment."""
+    if path.suffix == ".npz":
+        if preset is None:
+            fail(f"{path}: an .npz array file needs --preset NAME, the preset its runs followed "
+                 "(`initlab presets list`)", USAGE)
+        import_authors_npz(path, preset, out, api, {"source": source, "licence": licence})
+        return
+    given = [name for name, value in zip(NPZ_ONLY, (preset, out, source, licence), strict=True)
+             if value is not None]
+    if given:
+        fail(f"{', '.join(given)}: only for an .npz array file; {path} is a results folder or "
+             "results.json, which carries its own spec", USAGE)
+    import_results_file(path, api)
 
 
 def register(app: typer.Typer) -> None:

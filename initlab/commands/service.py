@@ -159,10 +159,8 @@ def _start_stack(
     if not DASHBOARD.exists():
         typer.echo(f"initlab: {DASHBOARD} not found; starting without the dashboard", err=True)
         return False
-    streamlit = [
-        "streamlit",
-        "run",
-        str(DASHBOARD),
+    streamlit = [  # streamlit run dashboard/app.py, its imports warmed meanwhile
+        "dashboard.serve",
         "--server.address",
         host,
         "--server.port",

@@ -33,20 +33,6 @@ def write_authors_file(path: Path, arrays: dict | None = None, **shape: int) -> 
     return path
 
 
-def shared_dir() -> Path:
-    """/work/shared: beside the checkout (CI), or beside the main checkout of a git worktree."""
-    beside = REPO.parent / "shared"
-    if beside.is_dir():
-        return beside
-    git = REPO / ".git"
-    if git.is_file():  # a worktree: "gitdir: <main>/.git/worktrees/<name>"
-        gitdir = Path(git.read_text().split(":", 1)[1].strip())
-        main_checkout = gitdir.parents[2]
-        if (main_checkout.parent / "shared").is_dir():
-            return main_checkout.parent / "shared"
-    raise FileNotFoundError(f"no shared folder beside {REPO} (expected {beside})")
-
-
 def authors_results_dir() -> Path:
-    """The paper authors' stored results (shared/paper/authors-results)."""
-    return shared_dir() / "paper" / "authors-results"
+    """The paper authors' stored results, carried in the repository (data/paper-results)."""
+    return REPO / "data" / "paper-results"

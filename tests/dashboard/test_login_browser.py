@@ -99,8 +99,13 @@ def test_only_the_form_until_signed_in_then_the_users_own_pages_until_sign_out(
     with get_database(service.backend.env["INITLAB_DATABASE_URL"]).session() as session:
         live = session.query(ApiToken).filter_by(kind="session", revoked=None).count()
     assert live == 1
+    page.reload()  # the session outlives the page load (dashboard/sessions.py), as mia still
+    page.get_by_text("mia (member)").wait_for()
+    page.get_by_role("heading", name="mias").wait_for()
 
     page.get_by_role("button", name="Sign out").click()
+    _sign_in_form(page)
+    page.reload()  # signed out for good: the cookie's key is forgotten
     _sign_in_form(page)
     with get_database(service.backend.env["INITLAB_DATABASE_URL"]).session() as session:
         assert session.query(ApiToken).filter_by(kind="session", revoked=None).count() == 0

@@ -18,8 +18,9 @@ from tests.service.servers import FAST, REPO, free_port, wait_for
 
 pytestmark = pytest.mark.slow  # live servers and workers
 
-# The children `initlab up` starts, by a word of their command lines.
-CHILDREN = ("uvicorn", "celery", "streamlit")
+# The children `initlab up` starts, by a word of their command lines (the dashboard's is
+# `python -m dashboard.serve`: streamlit run, its imports warmed).
+CHILDREN = ("uvicorn", "celery", "dashboard.serve")
 
 
 def _stat(pid: int) -> tuple[int, str] | None:
