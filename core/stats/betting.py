@@ -8,9 +8,10 @@ eq. 26-27, and confseq's `betting_cs` defaults): for x_i in [0, 1] and a candida
     l_i = sqrt(2 log(1 / (alpha theta)) / (s2_{i-1} i log(1 + i))),
     l+_i(m) = min(l_i, c / m),  l-_i(m) = min(l_i, c / (1 - m)),  c = 1/2,
 with mu_i = (1/2 + sum x) / (i + 1) and s2_i = (1/4 + sum (x_j - mu_j)^2) / (i + 1), each bet
-using only the pairs before it. K_t(m) is a nonnegative martingale when the mean is m, whatever
-the distribution in [0, 1], so {m : K_t(m) < 1 / alpha} covers the mean at every t at once
-with probability >= 1 - alpha (Ville's inequality). No normality is assumed.
+using only the pairs before it. K_t(m) is at most the hedged capital theta K+ + (1 - theta) K-,
+a nonnegative martingale when the mean is m, whatever the distribution in [0, 1], so
+{m : K_t(m) < 1 / alpha} covers the mean at every t at once with probability >= 1 - alpha
+(Ville's inequality; the max rejects no more often than the sum). No normality is assumed.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ def log_capital(x: np.ndarray, m: np.ndarray | float, alpha: float) -> np.ndarra
     # Truncation keeps each factor >= 1 - c > 0, so the logs are finite.
     log_up = np.cumsum(np.log1p(up * (x - m)), axis=-1)
     log_down = np.cumsum(np.log1p(-down * (x - m)), axis=-1)
-    # Union of the two bets (confseq's default): each side alone is a martingale under m.
+    # The larger of the two weighted bets: never above their sum, the hedged martingale.
     return np.maximum(np.log(THETA) + log_up, np.log(1 - THETA) + log_down)
 
 
