@@ -35,6 +35,7 @@ REQUEUE_NOTES = {
     "lost": "worker lost",
     "shutdown": "worker stopped",
     "transient": "infrastructure error",
+    "handback": "handed back",
 }
 
 
@@ -45,7 +46,12 @@ class RunPublic(RunBrief):
     attempt: int = Field(description="retries asked for, plus one")
     requeues: int = Field(description="times InitLab put the run back (lost or stalled owner)")
     stalls: int = Field(description="of those, runs that beat but made no progress")
-    requeue_reason: str | None = Field(description="lost | stalled | shutdown | transient")
+    requeue_reason: str | None = Field(
+        description="lost | stalled | shutdown | transient | handback"
+    )
+    handbacks: int = Field(0, description="hand-backs in a row: checkpoint or data not readable")
+    handback_cause: str | None = Field(None, description="why the run was last handed back")
+    data_digest: str | None = Field(None, description="SHA-256 of the data the run read")
     fence: int = Field(description="executions that claimed the run (the owner's fence)")
     progress_at: datetime | None = Field(description="last batch or epoch advanced (DB clock)")
     enqueued: datetime | None
@@ -55,7 +61,7 @@ class RunPublic(RunBrief):
     heartbeat: datetime | None
     last_phase: str | None
     last_epoch: int | None
-    checkpoint: str | None
+    checkpoint: str | None = Field(description="key of the committed checkpoint (artifact root)")
     init_fingerprint: str | None
     error: str | None
     host: str | None
@@ -83,6 +89,8 @@ class RunPublic(RunBrief):
         reason = REQUEUE_NOTES.get(self.requeue_reason or "")
         if reason is None or self.status not in ("queued", "running"):
             return None
+        if self.requeue_reason == "handback" and self.handback_cause:
+            reason = f"{self.handback_cause}; {reason}"
         return f"{reason}, re-queued (attempt {self.fence + (self.status == 'queued')})"
 
 

@@ -42,6 +42,19 @@ class Settings(BaseSettings):
     artifact_dir: Path = Field(
         Path("./var/artifacts"), description="checkpoints, <run id>.<fence>.pt"
     )
+    # INITLAB_ARTIFACT_URL wins over INITLAB_ARTIFACT_DIR (its older synonym for a path).
+    artifact_url: str | None = Field(
+        None, description="checkpoint root: a local path or an fsspec URL (s3://bucket/prefix)"
+    )
+    s3_endpoint: str | None = Field(
+        None, description="S3-compatible endpoint of an s3:// artifact root (MinIO, ...)"
+    )
+    scratch_dir: Path = Field(
+        Path("./var/scratch"), description="local checkpoint files of a remote artifact root"
+    )
+    handback_limit: int = Field(
+        3, ge=1, description="hand-backs (checkpoint or data not readable) before a run fails"
+    )
     dashboard_origin: str | None = Field(
         "http://localhost:8501", description="the one origin CORS admits"
     )
@@ -81,7 +94,7 @@ class Settings(BaseSettings):
         None, description="testing only: fault-injection file read by workers (worker/faults.py)"
     )
 
-    @field_validator("auth", "api_token", mode="before")
+    @field_validator("auth", "api_token", "artifact_url", "s3_endpoint", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value  # docker-compose passes ${INITLAB_AUTH:-} as ""
@@ -112,6 +125,11 @@ class Settings(BaseSettings):
         if self.auth is not None:
             return self.auth
         return "token" if self.api_token is not None else "none"
+
+    @property
+    def artifact_root(self) -> str:
+        """Where checkpoints live: INITLAB_ARTIFACT_URL, else INITLAB_ARTIFACT_DIR."""
+        return self.artifact_url or str(self.artifact_dir.resolve())
 
     @property
     def is_embedded_broker(self) -> bool:

@@ -203,6 +203,8 @@ def retry_run(session: Session, *, run_id: int, fresh: bool) -> tuple[Run, Dispa
         finished=None,
         worker=None,
         requeue_reason=None,
+        handbacks=0,
+        handback_cause=None,
     )
     sync_status(session, experiment)
     return run, Dispatch(run.id, str(run.task_id), experiment.priority)

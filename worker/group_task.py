@@ -20,6 +20,7 @@ from collections.abc import Callable
 from core.spec import ExperimentSpec
 from core.training.group import repeat_groups, resolve_batch_repeats
 from core.training.runner import RunHooks, RunResult, load_run_data, resolve_device, run_group
+from store.artifacts import Artifacts
 from worker import faults
 from worker.ownership import Ownership, prepare_checkpoint
 
@@ -64,11 +65,13 @@ def member_hooks(owners: list[Ownership]) -> list[RunHooks]:
     ]
 
 
-def train(owners: list[Ownership], *, device: str, data_root: str | None) -> list[RunResult]:
+def train(
+    owners: list[Ownership], *, device: str, data_root: str | None, artifacts: Artifacts
+) -> list[RunResult]:
     """Train the owners' runs (one arm) together through core.training.runner.run_group, each
     resuming from its own committed checkpoint; one result per owner, in order."""
     for owner in owners:
-        prepare_checkpoint(owner.job)
+        prepare_checkpoint(owner.job, artifacts)
     hooks = member_hooks(owners)
     spec, arm = owners[0].job.spec, owners[0].job.arm
     with contextlib.ExitStack() as beating:

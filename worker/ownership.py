@@ -7,13 +7,12 @@ stalled, cancelled, retried, or taken over by another execution), and says so in
 from __future__ import annotations
 
 import logging
-import os
-import shutil
 import threading
 import time
 from typing import Any
 
 from store import executions
+from store.artifacts import Artifacts
 from store.config import Settings
 from store.db import Database
 from store.executions import Job
@@ -22,19 +21,14 @@ from worker import faults
 log = logging.getLogger(__name__)
 
 
-def prepare_checkpoint(job: Job) -> None:
-    """Give this execution its own copy of the committed checkpoint, and drop the files of
-    earlier executions: none of them may be resumed or overwritten from now on."""
-    source = job.resume_from
-    if source is not None and source != job.checkpoint and source.exists():
-        partial = job.checkpoint.with_name(f".{job.checkpoint.name}.copy")
-        job.checkpoint.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, partial)
-        os.replace(partial, job.checkpoint)
-    for old in job.checkpoint.parent.glob(f"{job.run_id}.*.pt"):
-        fence = old.name.split(".")[1]
-        if fence.isdigit() and int(fence) < job.fence:
-            old.unlink(missing_ok=True)
+def prepare_checkpoint(job: Job, artifacts: Artifacts) -> None:
+    """Give this execution its own copy of the committed checkpoint (ArtifactUnavailable when
+    this host cannot read it: a run is never started over silently), then drop the files of
+    earlier executions but the committed one, which stays until this execution commits its
+    own (should it die first, the next one resumes from that)."""
+    if job.resume_from is not None:
+        artifacts.fetch(job.run_id, job.resume_from, job.checkpoint)
+    artifacts.drop_older(job.run_id, job.fence, keep=job.resume_from)
 
 
 class Ownership:
@@ -42,9 +36,17 @@ class Ownership:
     should_stop from a cached ownership check."""
 
     def __init__(
-        self, db: Database, settings: Settings, job: Job, shutting_down: threading.Event
+        self,
+        db: Database,
+        settings: Settings,
+        job: Job,
+        shutting_down: threading.Event,
+        artifacts: Artifacts | None = None,
     ) -> None:
         self.db, self.settings, self.job, self.shutting_down = db, settings, job, shutting_down
+        self.artifacts = artifacts  # None: nothing to push (tests without a store)
+        self._pushed: tuple[int, int] | None = None  # (mtime_ns, size) of the file last pushed
+        self._committed = False  # whether an epoch of this execution committed its key
         self.lost = False
         self.last = job.last  # (phase, epoch) of the last epoch recorded
         self.batches, self._beaten = 0, 0
@@ -90,6 +92,7 @@ class Ownership:
 
     def on_epoch(self, rows: list[dict[str, Any]]) -> None:
         """Rows, progress and the committed checkpoint in one fenced transaction."""
+        self._push()
         faults.reach("before_record")
         recorded = executions.record_epoch(
             self.db, job=self.job, rows=rows, inside=lambda: faults.reach("in_record")
@@ -99,5 +102,18 @@ class Ownership:
             return
         if rows:
             self.last = (rows[-1]["phase"], int(rows[-1]["epoch"]))
+        if self.artifacts is not None and not self._committed:
+            self._committed = True  # this execution's key is the committed one now
+            self.artifacts.drop_older(self.job.run_id, self.job.fence)
         if self.settings.epoch_delay:
             time.sleep(self.settings.epoch_delay)
+
+    def _push(self) -> None:
+        """Put the epoch's checkpoint under this execution's key before the rows commit it
+        (once per file: a resume replays several epochs' rows after one checkpoint)."""
+        if self.artifacts is None or not self.job.checkpoint.exists():
+            return
+        stat = self.job.checkpoint.stat()
+        if self._pushed != (stat.st_mtime_ns, stat.st_size):
+            self.artifacts.push(self.job.run_id, self.job.key)
+            self._pushed = (stat.st_mtime_ns, stat.st_size)

@@ -71,14 +71,15 @@ def test_a_stale_execution_can_write_nothing(db: Database, settings: Settings) -
     _requeue(db, run_id)
     _refused_everywhere(db, first)  # re-queued: not running any more
     second = _claim(db, run_id, settings, worker="b@h")
-    assert (second.fence, second.resume_from) == (first.fence + 1, first.checkpoint)
-    assert second.checkpoint.name == f"{run_id}.{second.fence}.pt"
+    # Keys relative to the artifact root (issue 24), never a host's absolute path.
+    assert (second.fence, second.resume_from) == (first.fence + 1, f"{run_id}.{first.fence}.pt")
+    assert second.checkpoint.name == second.key == f"{run_id}.{second.fence}.pt"
     _refused_everywhere(db, first)  # taken over: another fence
     assert executions.record_epoch(db, job=second, rows=[{**ROW, "loss": 0.5}])
     with db.session() as session:
         rows = session.execute(select(Metric.fence, Metric.loss).where(Metric.run_id == run_id))
         assert rows.all() == [(second.fence, 0.5)]
-    assert _run(db, run_id).checkpoint == str(second.checkpoint)
+    assert _run(db, run_id).checkpoint == second.key
     assert executions.finish(db, job=second, status="done")
 
 
