@@ -89,12 +89,17 @@ class Settings(BaseSettings):
     stop_poll_interval: float = Field(1.5, ge=0, description="cache of the cancel check")
     redis_visibility_timeout: int = Field(6 * 3600, description="Redis redelivery of unacked")
     device: str = Field("cpu", description="torch device of this worker slot")
+    host_name: str | None = Field(
+        None, description="this host's name in node names and runs (unset: the hostname)"
+    )
     epoch_delay: float = Field(0.0, ge=0, description="testing only: sleep after each epoch")
     fault_file: Path | None = Field(
         None, description="testing only: fault-injection file read by workers (worker/faults.py)"
     )
 
-    @field_validator("auth", "api_token", "artifact_url", "s3_endpoint", mode="before")
+    @field_validator(
+        "auth", "api_token", "artifact_url", "s3_endpoint", "host_name", mode="before"
+    )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value  # docker-compose passes ${INITLAB_AUTH:-} as ""

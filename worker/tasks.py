@@ -26,7 +26,7 @@ from worker import faults, group_task
 from worker.failures import describe, position, release_memory
 from worker.ownership import Ownership
 from worker.recovery import Recovery
-from worker.runtime import environment
+from worker.runtime import environment, host_name
 
 log = logging.getLogger(__name__)
 settings = get_settings()
@@ -209,7 +209,7 @@ def _on_ready(sender: Any = None, **_: Any) -> None:
     workers.register_worker(
         db,
         name=name,
-        host=socket.gethostname(),
+        host=host_name(),
         pid=os.getpid(),
         device=f"{settings.device} {os.environ.get('CUDA_VISIBLE_DEVICES', '')}".strip(),
     )
