@@ -1,0 +1,166 @@
+"""Two hosts, one result: workers of two "hosts" (their own host names, state folders and
+scratch files, nothing local shared) on one PostgreSQL, one Redis and a real S3 endpoint
+(moto's server). Host A is SIGKILLed mid-epoch; host B must resume from the checkpoint A
+committed to the object store, or hand the run back when it cannot read it, never start it
+over from its first epoch.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from store.db import get_database
+from store.models import Metric, Run
+from tests.reliability.helpers import FaultFile, assert_nothing_lost, fault_spec
+from tests.service.backends import postgres_backend
+from tests.service.s3_server import S3Server, s3_server, unique_prefix
+from tests.service.servers import Api, Service, wait_for
+
+pytestmark = pytest.mark.slow  # live servers, workers and an S3 endpoint
+KILL_AT = 12  # the 12th training batch: main epoch 1, after the stage's epochs committed
+
+
+@pytest.fixture(scope="module")
+def s3() -> Iterator[S3Server]:
+    with s3_server() as server:
+        yield server
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> Iterator[Service]:
+    with postgres_backend(tmp_path, "hosts") as backend:
+        service = Service(backend, tmp_path)
+        service.start_api()
+        try:
+            yield service
+        finally:
+            service.stop()
+
+
+def host(root: Path, name: str, **extra: str) -> dict[str, str]:
+    """The environment of one host: its name and folders of its own."""
+    base = root / name
+    base.mkdir(exist_ok=True)
+    return {
+        "INITLAB_HOST_NAME": name,
+        "INITLAB_ARTIFACT_DIR": str(base / "artifacts"),
+        "INITLAB_SCRATCH_DIR": str(base / "scratch"),
+        "INITLAB_FAULT_FILE": str(base / "fault.json"),
+        **extra,
+    }
+
+
+def _run(service: Service, run_id: int) -> Run:
+    with get_database(service.backend.env["INITLAB_DATABASE_URL"]).session() as session:
+        run = session.get(Run, run_id)
+        assert run is not None
+        return run
+
+
+def _fences(service: Service, run_id: int) -> set[int | None]:
+    with get_database(service.backend.env["INITLAB_DATABASE_URL"]).session() as session:
+        return set(session.scalars(select(Metric.fence).where(Metric.run_id == run_id)))
+
+
+def kill_host_a(service: Service, env: dict[str, str], spec: dict[str, Any]) -> tuple[int, Run]:
+    """Start host A, submit `spec`, SIGKILL A mid-epoch; the run id and its row then."""
+    a = service.start_worker(0.1, host=env)
+    FaultFile(Path(env["INITLAB_FAULT_FILE"])).set("batch", KILL_AT)
+    created = Api(service.url).submit(spec)
+    a.wait(120)
+    service.workers.remove(a)
+    run_id = Api(service.url).runs(created["id"])[0]["id"]
+    run = _run(service, run_id)
+    assert run.last_epoch is not None and run.checkpoint == f"{run_id}.1.pt", "A committed"
+    return run_id, run
+
+
+def logs(service: Service, process: subprocess.Popen[bytes]) -> str:
+    name = service.names[process.pid]
+    return (service.logs / f"{service.backend.name}-{name}.log").read_text(errors="replace")
+
+
+def test_host_b_resumes_from_the_object_store_where_a_was_killed(
+    service: Service, s3: S3Server, tmp_path: Path
+) -> None:
+    prefix, spec = unique_prefix("resume"), fault_spec("hosts-resume")
+    run_id, at_kill = kill_host_a(service, host(tmp_path, "host-a", **s3.env(prefix)), spec)
+    assert s3.keys(prefix) == [f"{run_id}.1.pt"]  # in the store, not on A's disk only
+    b = service.start_worker(0.1, host=host(tmp_path, "host-b", **s3.env(prefix)))
+    experiment_id = at_kill.experiment_id
+    Api(service.url).wait_status(experiment_id, timeout=120)
+    run = _run(service, run_id)
+    assert run.host == "host-b" and run.worker is not None and "@host-b-" in run.worker
+    assert f"resuming from s3://initlab-checkpoints/{prefix}/{run_id}.1.pt" in logs(service, b)
+    assert _fences(service, run_id) == {run.fence}, "every row carries B's fence"
+    assert_nothing_lost(Api(service.url), experiment_id, spec)
+    assert s3.keys(prefix) == [f"{run_id}.{run.fence}.pt"], "A's checkpoint dropped after"
+
+
+def test_store_down_hands_the_run_back_and_it_resumes_once_the_store_is_back(
+    service: Service, s3: S3Server, tmp_path: Path
+) -> None:
+    prefix, spec = unique_prefix("down"), fault_spec("hosts-store-down")
+    run_id, at_kill = kill_host_a(service, host(tmp_path, "host-a", **s3.env(prefix)), spec)
+    s3.stop()
+    try:
+        env = host(tmp_path, "host-b", INITLAB_HANDBACK_LIMIT="1000", **s3.env(prefix))
+        service.start_worker(0.1, host=env)
+        handed = wait_for(
+            lambda: _run(service, run_id).handbacks >= 2 and _run(service, run_id),
+            120, 0.2, "B to hand the run back",
+        )
+        note = Api(service.url).http.get(f"/runs/{run_id}").json()["note"]
+        assert note.startswith(f"checkpoint not readable here: {run_id}.1.pt: "), note
+        assert "handed back" in note
+        # Nothing started over: the committed epoch and rows stand, all from A.
+        assert (handed.last_phase, handed.last_epoch) == (at_kill.last_phase, at_kill.last_epoch)
+        assert _fences(service, run_id) == {1}
+    finally:
+        s3.start()
+    Api(service.url).wait_status(at_kill.experiment_id, timeout=120)
+    run = _run(service, run_id)
+    assert _fences(service, run_id) == {run.fence} and run.handbacks == 0
+    assert_nothing_lost(Api(service.url), at_kill.experiment_id, spec)
+
+
+def test_store_down_past_the_limit_fails_with_the_cause(
+    service: Service, s3: S3Server, tmp_path: Path
+) -> None:
+    prefix = unique_prefix("limit")
+    run_id, at_kill = kill_host_a(
+        service, host(tmp_path, "host-a", **s3.env(prefix)), fault_spec("hosts-limit")
+    )
+    s3.stop()
+    try:
+        env = host(tmp_path, "host-b", INITLAB_HANDBACK_LIMIT="2", **s3.env(prefix))
+        service.start_worker(0.1, host=env)
+        Api(service.url).wait_status(at_kill.experiment_id, ("failed",), timeout=120)
+    finally:
+        s3.start()
+    run = _run(service, run_id)
+    assert run.error is not None
+    assert run.error.startswith(f"checkpoint not readable here: {run_id}.1.pt: "), run.error
+    assert "Could not connect" in run.error and "handed back 2 times" in run.error
+    assert _fences(service, run_id) == {1}, "no row of a fresh start"
+
+
+def test_separate_local_folders_never_restart_silently(service: Service, tmp_path: Path) -> None:
+    spec = fault_spec("hosts-local")
+    run_id, at_kill = kill_host_a(service, host(tmp_path, "host-a"), spec)
+    b = service.start_worker(0.1, host=host(tmp_path, "host-b", INITLAB_HANDBACK_LIMIT="3"))
+    Api(service.url).wait_status(at_kill.experiment_id, ("failed",), timeout=120)
+    run = _run(service, run_id)
+    assert run.error == (
+        f"checkpoint not readable here: {run_id}.1.pt: no such file or object "
+        "(handed back 3 times, INITLAB_HANDBACK_LIMIT=3)"
+    )
+    assert (run.last_phase, run.last_epoch) == (at_kill.last_phase, at_kill.last_epoch)
+    assert _fences(service, run_id) == {1}, "no row of a fresh start"
+    assert "handed back" in logs(service, b)
