@@ -38,3 +38,9 @@ def live_workers(session: Session, *, timeout: float) -> list[Worker]:
     """Slots whose heartbeat is younger than `timeout` seconds, by name."""
     query = select(Worker).where(Worker.heartbeat >= db_time(-timeout)).order_by(Worker.name)
     return list(session.scalars(query))
+
+
+def other_hosts(db: Database, *, host: str, timeout: float) -> list[str]:
+    """The hosts other than `host` with a live worker slot in this store."""
+    with db.session() as session:
+        return sorted({w.host for w in live_workers(session, timeout=timeout) if w.host != host})

@@ -6,13 +6,14 @@ import contextlib
 import logging
 import os
 import socket
+import sys
 import threading
 import time
 from typing import Any
 
 from celery import Task
 from celery.exceptions import Reject
-from celery.signals import worker_ready, worker_shutdown, worker_shutting_down
+from celery.signals import worker_init, worker_ready, worker_shutdown, worker_shutting_down
 from kombu.exceptions import OperationalError as BrokerError
 from sqlalchemy.exc import InterfaceError, OperationalError
 
@@ -27,6 +28,7 @@ from worker.failures import describe, position, release_memory
 from worker.ownership import Ownership
 from worker.recovery import Recovery
 from worker.runtime import environment, host_name
+from worker.safety import unsafe_setup
 
 log = logging.getLogger(__name__)
 settings = get_settings()
@@ -200,6 +202,15 @@ class Housekeeper(threading.Thread):
 
 
 _housekeeper: list[Housekeeper] = []
+
+
+@worker_init.connect
+def _refuse_unsafe(**_: Any) -> None:
+    """A worker started directly (not through `initlab worker`) refuses alike."""
+    refusal = unsafe_setup(settings, host_name())
+    if refusal is not None:
+        print(f"initlab: error: {refusal}", file=sys.stderr, flush=True)
+        os._exit(1)  # Celery logs and swallows an exception raised in a signal handler
 
 
 @worker_ready.connect
