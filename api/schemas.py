@@ -153,6 +153,10 @@ class ExperimentPublic(BaseModel):
     tags: list[str] = Field(default_factory=list)
     notes: str | None = None
     archived_at: datetime | None = Field(None, description="set while archived (hidden from lists)")
+    device: str = Field("any", description="execution.device: cuda | cpu | any")
+    waiting: str | None = Field(
+        None, description="'waiting for a cuda worker' while queued runs have no live worker"
+    )
 
 
 class Annotation(BaseModel):

@@ -295,7 +295,7 @@ def hand_back(db: Database, *, job: Job, reason: str, new_message: bool = True) 
             requeue_reason=reason,
         )
         sync_status(session, experiment)
-        return Dispatch(run.id, str(task_id), experiment.priority)
+        return Dispatch(run.id, str(task_id), experiment.priority, experiment.device)
 
 
 def give_back(db: Database, *, job: Job, cause: str, limit: int, counted: bool = True) -> str:
@@ -334,4 +334,4 @@ def dispatch_of(db: Database, run_id: int) -> Dispatch | None:
         run = session.get(Run, run_id)
         if run is None or run.status != "queued" or run.task_id is None:
             return None
-        return Dispatch(run.id, run.task_id, run.experiment.priority)
+        return Dispatch(run.id, run.task_id, run.experiment.priority, run.experiment.device)

@@ -91,6 +91,8 @@ class Experiment(Base):
     notes: Mapped[str | None] = mapped_column(Text)
     # Archived experiments are hidden from lists, never deleted; restoring clears this.
     archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    # execution.device of the spec (cuda | cpu | any): the queue its runs go through.
+    device: Mapped[str] = mapped_column(String(8), default="any", server_default="any")
 
     runs: Mapped[list[Run]] = relationship(
         back_populates="experiment", cascade="all, delete-orphan", order_by="Run.id"

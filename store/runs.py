@@ -44,6 +44,7 @@ class Dispatch:
     run_id: int
     task_id: str
     priority: int
+    device: str = "any"  # execution.device: which queue (runqueue.app.queue_for)
 
 
 def new_task_id() -> str:
@@ -113,6 +114,7 @@ def create_experiment(
         created=now,
         sweep_id=sweep_id,
         owner=owner,
+        device=spec.execution.device,
     )
     experiment.runs = [
         Run(
@@ -131,7 +133,9 @@ def create_experiment(
     ]
     session.add(experiment)
     session.flush()
-    dispatches = [Dispatch(run.id, str(run.task_id), priority) for run in experiment.runs]
+    dispatches = [
+        Dispatch(run.id, str(run.task_id), priority, experiment.device) for run in experiment.runs
+    ]
     return experiment, dispatches
 
 
@@ -207,4 +211,4 @@ def retry_run(session: Session, *, run_id: int, fresh: bool) -> tuple[Run, Dispa
         handback_cause=None,
     )
     sync_status(session, experiment)
-    return run, Dispatch(run.id, str(run.task_id), experiment.priority)
+    return run, Dispatch(run.id, str(run.task_id), experiment.priority, experiment.device)

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import FrameType
 
+from runqueue.app import served_queues
 from store.config import Settings
 
 
@@ -76,7 +77,7 @@ def celery_argv(slot: Slot, settings: Settings, loglevel: str = "INFO") -> list[
         "-n",
         node_name(slot, settings),
         "-Q",
-        settings.queue_name,
+        ",".join(served_queues(settings, slot.env.get("INITLAB_DEVICE", settings.device))),
         "--without-gossip",
         "--without-mingle",
         "--without-heartbeat",

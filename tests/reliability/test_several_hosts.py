@@ -8,6 +8,7 @@ over from its first epoch.
 from __future__ import annotations
 
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from runqueue.inspect import pending_task_ids
+from store.config import Settings
 from store.db import get_database
 from store.models import Metric, Run
 from tests.reliability.helpers import FaultFile, assert_nothing_lost, fault_spec
@@ -164,3 +167,32 @@ def test_separate_local_folders_never_restart_silently(service: Service, tmp_pat
     assert (run.last_phase, run.last_epoch) == (at_kill.last_phase, at_kill.last_epoch)
     assert _fences(service, run_id) == {1}, "no row of a fresh start"
     assert "handed back" in logs(service, b)
+
+
+def test_a_cuda_experiment_with_only_cpu_workers_stays_queued_and_says_why(
+    service: Service, tmp_path: Path
+) -> None:
+    service.start_worker(0.1, host=host(tmp_path, "cpu-host"))
+    api = Api(service.url)
+    cuda = api.submit(fault_spec("cuda-only") | {"execution": {"device": "cuda"}})
+    (run,) = api.runs(cuda["id"])
+    published = _run(service, run["id"]).task_id  # read before the grace (3 s) is over
+    other = api.submit(fault_spec("any-device", epochs=1))
+    # The CPU worker takes the `any` run; meanwhile recovery's lost-message check (every
+    # INITLAB_QUEUE_GRACE / 2 = 1.5 s here) compares the queued cuda run with every queue.
+    api.wait_status(other["id"], timeout=120)
+    stored = _run(service, run["id"])
+    assert (stored.status, stored.fence) == ("queued", 0), "no CPU worker took it"
+    settings = Settings(**{k[8:].lower(): v for k, v in service.backend.env.items()})
+    pending = pending_task_ids(settings)
+    assert pending is not None and stored.task_id in pending, "its message waits in .cuda"
+    assert stored.task_id == published, "never republished as lost: recovery reads .cuda"
+    experiment = api.experiment(cuda["id"])
+    assert (experiment["device"], experiment["waiting"]) == ("cuda", "waiting for a cuda worker")
+    assert api.experiment(other["id"])["waiting"] is None
+    shown = subprocess.run(
+        [sys.executable, "-m", "initlab.cli", "status", str(cuda["id"]), "--api", service.url],
+        env=service.env(), capture_output=True, text=True, timeout=60,
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.splitlines()[0].endswith(", waiting for a cuda worker"), shown.stdout

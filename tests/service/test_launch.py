@@ -36,7 +36,10 @@ def test_worker_command_runs_one_task_at_a_time() -> None:
     assert argv[argv.index("--concurrency") + 1] == "1"
     # A suffix per start (issue 24): cloned hosts of one hostname stay distinct owners.
     assert re.fullmatch(r"gpu3-0@%h-[0-9a-f]{6}", argv[argv.index("-n") + 1])
-    assert argv[argv.index("-Q") + 1] == "runs"
+    # A GPU slot consumes the cuda class's queue and the queue of `any` (issue 24).
+    assert argv[argv.index("-Q") + 1] == "runs.cuda,runs"
+    cpu = celery_argv(plan_slots([], 1, 1)[0], Settings(queue_name="runs"))
+    assert cpu[cpu.index("-Q") + 1] == "runs.cpu,runs"
 
 
 def test_two_workers_of_one_host_name_get_distinct_node_names() -> None:
