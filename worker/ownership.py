@@ -50,16 +50,14 @@ class Ownership:
         self.lost = False
         self.last = job.last  # (phase, epoch) of the last epoch recorded
         self.batches, self._beaten = 0, 0
-        self._checked, self._stop = 0.0, threading.Event()
-        self._thread = threading.Thread(target=self._beat_loop, daemon=True, name="heartbeat")
+        self._checked = 0.0
 
     def __enter__(self) -> Ownership:
-        self._thread.start()
+        BEATS.add(self)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
+        BEATS.remove(self)
 
     def _lose(self, why: str) -> None:
         if not self.lost:
@@ -68,15 +66,15 @@ class Ownership:
             )
         self.lost = True
 
-    def _beat_loop(self) -> None:
-        while not self._stop.wait(self.settings.heartbeat_interval):
-            batches = self.batches
-            try:
-                if not executions.beat(self.db, job=self.job, progressed=batches != self._beaten):
-                    self._lose("heartbeat refused")
-                self._beaten = batches
-            except Exception:  # the DB may be back at the next beat
-                log.warning("heartbeat of %s failed", self.job.name, exc_info=True)
+    def beat(self) -> None:
+        """One heartbeat (marking progress when batches advanced since the last one)."""
+        batches = self.batches
+        try:
+            if not executions.beat(self.db, job=self.job, progressed=batches != self._beaten):
+                self._lose("heartbeat refused")
+            self._beaten = batches
+        except Exception:  # the DB may be back at the next beat
+            log.warning("heartbeat of %s failed", self.job.name, exc_info=True)
 
     def should_stop(self) -> bool:
         """True once the run was cancelled, handed to another execution, or the worker stops."""
@@ -117,3 +115,46 @@ class Ownership:
         if self._pushed != (stat.st_mtime_ns, stat.st_size):
             self.artifacts.push(self.job.run_id, self.job.key)
             self._pushed = (stat.st_mtime_ns, stat.st_size)
+
+
+class Beats:
+    """One heartbeat loop per worker process, beating every execution it holds in turn: a
+    group of R runs costs one thread and one database connection, not R."""
+
+    def __init__(self) -> None:
+        self.owners: list[Ownership] = []
+        self.lock = threading.Lock()
+        self.wake = threading.Event()
+        self.thread: threading.Thread | None = None
+
+    def add(self, owner: Ownership) -> None:
+        with self.lock:
+            self.owners.append(owner)
+            if self.thread is None:
+                self.thread = threading.Thread(target=self._loop, daemon=True, name="heartbeat")
+                self.thread.start()
+
+    def remove(self, owner: Ownership) -> None:
+        with self.lock:
+            if owner in self.owners:
+                self.owners.remove(owner)
+            if not self.owners:
+                self.wake.set()  # the loop ends now rather than after its next wait
+
+    def _loop(self) -> None:
+        while True:
+            with self.lock:
+                owners = list(self.owners)
+                if not owners:
+                    self.thread = None
+                    self.wake.clear()
+                    return
+            woken = self.wake.wait(owners[0].settings.heartbeat_interval)
+            self.wake.clear()
+            if woken:
+                continue  # the last owner left: end unless another came meanwhile
+            for owner in owners:
+                owner.beat()
+
+
+BEATS = Beats()

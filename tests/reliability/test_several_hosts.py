@@ -196,3 +196,28 @@ def test_a_cuda_experiment_with_only_cpu_workers_stays_queued_and_says_why(
     )
     assert shown.returncode == 0, shown.stderr
     assert shown.stdout.splitlines()[0].endswith(", waiting for a cuda worker"), shown.stdout
+
+
+def test_one_heartbeat_loop_beats_every_run_of_a_worker(tmp_path: Path) -> None:
+    """A group of R runs holds one heartbeat thread, not R; it ends with the last run."""
+    import threading
+    from types import SimpleNamespace
+
+    from worker.ownership import BEATS, Ownership
+
+    class Counted(Ownership):
+        beats = 0
+
+        def beat(self) -> None:
+            Counted.beats += 1
+
+    settings = Settings(heartbeat_interval=0.01)
+    job = SimpleNamespace(last=None)
+    owners = [Counted(None, settings, job, threading.Event()) for _ in range(4)]  # type: ignore[arg-type]
+    for owner in owners:
+        owner.__enter__()
+    wait_for(lambda: Counted.beats >= 40, 30, 0.01, "the loop to beat every owner")
+    assert [t.name for t in threading.enumerate()].count("heartbeat") == 1
+    for owner in owners:
+        owner.__exit__()
+    wait_for(lambda: BEATS.thread is None, 30, 0.01, "the loop to end with its last owner")
