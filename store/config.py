@@ -3,12 +3,17 @@ by the API, the workers and the service CLI."""
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+# docker-compose.yml's development defaults: refused in production.
+DEFAULT_PASSWORDS = frozenset({"initlab", "initlab-minio"})
 
 
 class Settings(BaseSettings):
@@ -122,7 +127,23 @@ class Settings(BaseSettings):
                     "INITLAB_ENVIRONMENT=production needs INITLAB_AUTH=accounts, or "
                     "INITLAB_API_TOKEN set to at least 16 characters"
                 )
+        if self.environment == "production" and (defaults := self.default_secrets()):
+            raise ValueError(
+                f"INITLAB_ENVIRONMENT=production refuses the default password of "
+                f"{', '.join(defaults)}; set your own in .env (deploy/main-host.env.example)"
+            )
         return self
+
+    def default_secrets(self) -> list[str]:
+        """Which settings carry a password docker-compose.yml defaults to (development only)."""
+        found = []
+        if urlsplit(self.database_url).password in DEFAULT_PASSWORDS:
+            found.append("INITLAB_DATABASE_URL (POSTGRES_PASSWORD)")
+        if urlsplit(self.broker_url).password in DEFAULT_PASSWORDS:
+            found.append("INITLAB_BROKER_URL (REDIS_PASSWORD)")
+        if self.artifact_url and os.environ.get("AWS_SECRET_ACCESS_KEY") in DEFAULT_PASSWORDS:
+            found.append("AWS_SECRET_ACCESS_KEY (MINIO_ROOT_PASSWORD)")
+        return found
 
     @property
     def auth_mode(self) -> Literal["accounts", "token", "none"]:
