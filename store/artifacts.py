@@ -23,13 +23,18 @@ from core.training.checkpoint import CheckpointError, load_checkpoint
 S3_CONFIG = {"connect_timeout": 5, "read_timeout": 60, "retries": {"max_attempts": 2}}
 
 
-class ArtifactUnavailable(Exception):
-    """A checkpoint that this host cannot read or write now (absent here, store unreachable,
-    wrong credentials, corrupt): the run goes back to the queue, never starts over."""
+class HandBack(Exception):
+    """What this host lacks to go on with a run (run_id) or with every run it holds (None):
+    the run goes back to the queue for another host, never starts over."""
 
-    def __init__(self, run_id: int, message: str) -> None:
+    def __init__(self, run_id: int | None, message: str) -> None:
         super().__init__(message)
         self.run_id = run_id
+
+
+class ArtifactUnavailable(HandBack):
+    """A checkpoint that this host cannot read or write now (absent here, store unreachable,
+    wrong credentials, corrupt)."""
 
 
 def checkpoint_key(run_id: int, fence: int) -> str:

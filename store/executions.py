@@ -50,6 +50,7 @@ class Job:
     resume_from: str | None  # the key of the checkpoint an earlier execution committed
     last: tuple[str, int] | None = None  # (phase, epoch) last recorded before this execution
     handbacks: int = 0  # times the run went back for a checkpoint or data this host lacked
+    data_digest: str | None = None  # of the data earlier executions read (worker/data_check)
 
     @property
     def key(self) -> str:
@@ -91,6 +92,7 @@ def _job(run: Run, experiment_id: int, spec: ExperimentSpec, fence: int, artifac
         run.checkpoint or None,
         last,
         run.handbacks,
+        run.data_digest,
     )
 
 
@@ -335,3 +337,14 @@ def dispatch_of(db: Database, run_id: int) -> Dispatch | None:
         if run is None or run.status != "queued" or run.task_id is None:
             return None
         return Dispatch(run.id, run.task_id, run.experiment.priority, run.experiment.device)
+
+
+def record_digest(db: Database, *, job: Job, digest: str) -> bool:
+    """Keep the digest of the data the run read, the first time; False when `job` no longer
+    owns the run."""
+    with db.transaction() as session:
+        run = _owned(session, job)
+        if run is None:
+            return False
+        run.data_digest = run.data_digest or digest
+    return True

@@ -197,6 +197,7 @@ def retry_run(session: Session, *, run_id: int, fresh: bool) -> tuple[Run, Dispa
     if fresh:
         session.execute(delete(Metric).where(Metric.run_id == run.id))
         run.last_phase = run.last_epoch = run.checkpoint = None
+        run.data_digest = None  # a fresh start may read the data this host has
     transition(
         run,
         "queued",

@@ -88,6 +88,11 @@ class Ownership:
                 self._lose("run re-queued, cancelled or taken over")
         return self.lost
 
+    def record_digest(self, digest: str) -> None:
+        """Store the digest of the data this execution read (kept from the first one)."""
+        if not executions.record_digest(self.db, job=self.job, digest=digest):
+            self._lose("data digest refused")
+
     def on_epoch(self, rows: list[dict[str, Any]]) -> None:
         """Rows, progress and the committed checkpoint in one fenced transaction."""
         self._push()

@@ -20,7 +20,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from core.training.runner import RunResult, TrainingError
 from runqueue.app import TASK_NAME, make_celery, publish_runs
 from store import executions, results, workers
-from store.artifacts import ArtifactUnavailable, artifacts_from
+from store.artifacts import HandBack, artifacts_from
 from store.config import get_settings
 from store.db import Database, get_database
 from worker import faults, group_task
@@ -63,14 +63,14 @@ def _hand_back_all(db: Database, owners: list[Ownership]) -> None:
         publish_runs(app, settings, [d for d in mates if d is not None])
 
 
-def _give_back_all(db: Database, owners: list[Ownership], error: ArtifactUnavailable) -> str:
-    """This host cannot go on with a run (its checkpoint unreadable or unwritable here): it
-    goes back to the queue counted, failing at INITLAB_HANDBACK_LIMIT; its group mates, whose
-    own checkpoints are fine, go back uncounted. Never a start from scratch."""
-    log.warning("run %s handed back: %s", error.run_id, error)
+def _give_back_all(db: Database, owners: list[Ownership], error: HandBack) -> str:
+    """This host cannot go on with a run (its checkpoint unreadable or unwritable here, or
+    the data absent): it goes back to the queue counted, failing at INITLAB_HANDBACK_LIMIT;
+    group mates not concerned go back uncounted. Never a start from scratch."""
+    log.warning("%s handed back: %s", ", ".join(o.job.name for o in owners), error)
     ends = []
     for owner in owners:
-        mine = owner.job.run_id == error.run_id
+        mine = error.run_id in (None, owner.job.run_id)
         end = "lost"
         with contextlib.suppress(*TRANSIENT):  # else recovery re-queues it once it is stale
             end = executions.give_back(
@@ -150,7 +150,7 @@ def execute(run_id: int, *, task_id: str, worker: str) -> str:
     except TRANSIENT:
         _hand_back_all(db, owners)
         raise
-    except ArtifactUnavailable as error:
+    except HandBack as error:  # a checkpoint or the data this host cannot read
         return _give_back_all(db, owners, error)
     except Exception as error:  # DataError, CheckpointError, CUDA OOM, a bug: every member's
         log.exception("%s failed", ", ".join(o.job.name for o in owners))

@@ -7,6 +7,7 @@ over from its first epoch.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -221,3 +222,64 @@ def test_one_heartbeat_loop_beats_every_run_of_a_worker(tmp_path: Path) -> None:
     for owner in owners:
         owner.__exit__()
     wait_for(lambda: BEATS.thread is None, 30, 0.01, "the loop to end with its last owner")
+
+
+def write_arrays(path: Path, seed: int) -> None:
+    """A small `.npz` data set (8×8 grey, 10 classes) whose content depends on `seed`."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(
+        path,
+        x_train=rng.integers(0, 256, (200, 8, 8), dtype=np.uint8),
+        y_train=np.arange(200) % 10,
+        x_test=rng.integers(0, 256, (50, 8, 8), dtype=np.uint8),
+        y_test=np.arange(50) % 10,
+    )
+
+
+def npz_spec(name: str) -> dict[str, Any]:
+    return fault_spec(name) | {"dataset": {"name": "npz", "root": "arrays.npz"}}
+
+
+def test_a_resume_on_other_data_fails_naming_both_digests(
+    service: Service, s3: S3Server, tmp_path: Path
+) -> None:
+    data_root = Path(service.backend.env["INITLAB_DATA_ROOT"])
+    write_arrays(data_root / "arrays.npz", seed=1)  # host A's (and the API's) copy
+    write_arrays(tmp_path / "b-data" / "arrays.npz", seed=2)  # host B's differs
+    prefix = unique_prefix("digest")
+    run_id, at_kill = kill_host_a(
+        service, host(tmp_path, "host-a", **s3.env(prefix)), npz_spec("hosts-digest")
+    )
+    stored = at_kill.data_digest
+    assert stored is not None and len(stored) == 64, "A recorded the digest of what it read"
+    env = host(tmp_path, "host-b", INITLAB_DATA_ROOT=str(tmp_path / "b-data"), **s3.env(prefix))
+    service.start_worker(0.1, host=env)
+    Api(service.url).wait_status(at_kill.experiment_id, ("failed",), timeout=120)
+    run = _run(service, run_id)
+    assert run.error is not None
+    found = re.search(r"read sha256 ([0-9a-f]{64}), this host .* read sha256 ([0-9a-f]{64})",
+                      run.error)
+    assert found is not None, run.error
+    assert found.group(1) == stored and found.group(2) != stored
+    assert run.data_digest == stored and _fences(service, run_id) == {1}
+
+
+def test_a_host_without_the_data_hands_back_then_fails_naming_the_path(
+    service: Service, tmp_path: Path
+) -> None:
+    write_arrays(Path(service.backend.env["INITLAB_DATA_ROOT"]) / "arrays.npz", seed=1)
+    empty = tmp_path / "no-data"
+    empty.mkdir()
+    env = host(tmp_path, "host-b", INITLAB_DATA_ROOT=str(empty), INITLAB_HANDBACK_LIMIT="2")
+    service.start_worker(0.1, host=env)
+    created = Api(service.url).submit(npz_spec("hosts-no-data"))
+    Api(service.url).wait_status(created["id"], ("failed",), timeout=120)
+    (run,) = Api(service.url).runs(created["id"])
+    assert run["error"] == (
+        f"data not on this host: {empty / 'arrays.npz'} (handed back 2 times, "
+        "INITLAB_HANDBACK_LIMIT=2)"
+    )
+    assert run["last_epoch"] is None and run["checkpoint"] is None
