@@ -17,8 +17,6 @@ from typing import Any
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
-from core.training.checkpoint import CheckpointError, load_checkpoint
-
 # A store that does not answer: fail fast and hand the run back, rather than hang a worker.
 S3_CONFIG = {"connect_timeout": 5, "read_timeout": 60, "retries": {"max_attempts": 2}}
 
@@ -85,6 +83,9 @@ class Artifacts:
     def fetch(self, run_id: int, key: str, into: Path) -> None:
         """Copy the committed checkpoint `key` to `into` and check that it loads; else
         ArtifactUnavailable naming the key and the cause."""
+        # Here, not at the top: the API imports the store and must not load torch.
+        from core.training.checkpoint import load_checkpoint
+
         try:
             data = LocalFileSystem().cat_file(key) if os.path.isabs(key) else self._cat(key)
             into.parent.mkdir(parents=True, exist_ok=True)
@@ -132,7 +133,9 @@ def _cause(error: BaseException) -> str:
     if isinstance(error, FileNotFoundError):
         return "no such file or object"
     text = " ".join(str(error).split()) or type(error).__name__
-    return text if isinstance(error, CheckpointError) else f"{type(error).__name__}: {text}"[:500]
+    if type(error).__name__ == "CheckpointError":  # its message says it all
+        return text[:500]
+    return f"{type(error).__name__}: {text}"[:500]
 
 
 def artifacts_from(settings: Any) -> Artifacts:

@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     data_root: str = Field(
         "./data", description="folder every dataset path of a submitted spec must stay inside"
     )
+    state_dir: Path | None = Field(
+        None, description="folder of the SQLite store, broker folder and checkpoints"
+    )
     artifact_dir: Path = Field(
         Path("./var/artifacts"), description="checkpoints, <run id>.<fence>.pt"
     )
@@ -101,6 +104,23 @@ class Settings(BaseSettings):
     fault_file: Path | None = Field(
         None, description="testing only: fault-injection file read by workers (worker/faults.py)"
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _under_state_dir(cls, data: object) -> object:
+        """INITLAB_STATE_DIR places the store, broker folder, checkpoints and scratch files
+        under one folder for every entry point (API, worker, CLI); a setting given on its own
+        wins."""
+        if not isinstance(data, dict) or not data.get("state_dir"):
+            return data
+        root = Path(str(data["state_dir"])).resolve()
+        defaults = {
+            "database_url": f"sqlite:///{root / 'initlab.db'}",
+            "broker_dir": root / "broker",
+            "artifact_dir": root / "artifacts",
+            "scratch_dir": root / "scratch",
+        }
+        return {**defaults, **{k: v for k, v in data.items() if v not in (None, "")}}
 
     @field_validator(
         "auth", "api_token", "artifact_url", "s3_endpoint", "host_name", mode="before"

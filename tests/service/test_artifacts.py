@@ -120,3 +120,25 @@ def test_migration_0011_gives_old_rows_any_device_and_no_handbacks(
         db.dispose()
         command.downgrade(alembic_config(url), "0010")
         upgrade(url)
+
+
+def test_every_entry_point_honours_the_state_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 24: INITLAB_STATE_DIR is read by the settings themselves, so an API or a worker
+    started directly (uvicorn, celery) uses it too, not only `initlab ...`."""
+    from api.main import create_app
+
+    state = tmp_path / "state"
+    monkeypatch.setenv("INITLAB_STATE_DIR", str(state))
+    monkeypatch.setenv("INITLAB_ARTIFACT_DIR", str(tmp_path / "own-artifacts"))  # its own wins
+    for name in ("INITLAB_DATABASE_URL", "INITLAB_BROKER_DIR", "INITLAB_SCRATCH_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    settings = Settings()
+    assert settings.database_url == f"sqlite:///{state.resolve() / 'initlab.db'}"
+    assert (settings.broker_dir, settings.scratch_dir) == (state / "broker", state / "scratch")
+    assert settings.artifact_root == str((tmp_path / "own-artifacts").resolve())
+    upgrade(settings.database_url)
+    app = create_app(settings)
+    assert app.state.db.url == settings.database_url
+    app.state.db.dispose()
