@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     session_hours: float = Field(12.0, gt=0, description="lifetime of a login session's token")
     login_failures: int = Field(5, ge=1, description="failed logins before the throttle")
     login_lockout: float = Field(300.0, gt=0, description="seconds a throttled login waits")
+    idempotency_ttl: float = Field(
+        86_400.0, gt=0, description="seconds an Idempotency-Key is remembered (24 h)"
+    )
     data_root: str = Field(
         "./data", description="folder every dataset path of a submitted spec must stay inside"
     )
