@@ -283,3 +283,15 @@ def test_a_host_without_the_data_hands_back_then_fails_naming_the_path(
         "INITLAB_HANDBACK_LIMIT=2)"
     )
     assert run["last_epoch"] is None and run["checkpoint"] is None
+
+
+def test_two_workers_with_one_hostname_get_distinct_node_names(
+    service: Service, tmp_path: Path
+) -> None:
+    for _ in range(2):
+        service.start_worker(0.1, host=host(tmp_path, "clone"))
+    health = Api(service.url).http.get("/health").json()
+    names = [w["name"] for w in health["workers"]]
+    assert len(names) == 2 and len(set(names)) == 2, names
+    assert all(re.fullmatch(r"w[0-9a-f]{6}@clone-[0-9a-f]{6}", n) for n in names), names
+    assert {w["host"] for w in health["workers"]} == {"clone"}
