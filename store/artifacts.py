@@ -117,14 +117,15 @@ class Artifacts:
     def drop_older(self, run_id: int, fence: int, keep: str | None = None) -> None:
         """Remove the checkpoints of earlier executions of the run but `keep` (the committed
         one, until this execution commits its own); best effort, a leftover harms nothing."""
+        kept = keep.rsplit("/", 1)[-1] if keep else None  # a legacy key is an absolute path
         with contextlib.suppress(Exception):
             for name in self.fs.glob(f"{self.base}/{run_id}.*.pt"):
                 old = _fence_of(str(name), run_id)
-                if old is not None and old < fence and str(name).rsplit("/", 1)[-1] != keep:
+                if old is not None and old < fence and str(name).rsplit("/", 1)[-1] != kept:
                     self.fs.rm_file(name)
         for path in self.folder.glob(f"{run_id}.*.pt"):  # this host's local files
             old = _fence_of(path.name, run_id)
-            if old is not None and old < fence and path.name != keep:
+            if old is not None and old < fence and path.name != kept:
                 path.unlink(missing_ok=True)
 
 

@@ -64,6 +64,8 @@ def test_older_executions_are_dropped_but_the_committed_one(tmp_path: Path) -> N
         _write(artifacts, key)
     artifacts.drop_older(7, 4, keep="7.2.pt")
     assert sorted(p.name for p in (tmp_path / "art").iterdir()) == ["7.2.pt", "8.1.pt"]
+    artifacts.drop_older(7, 5, keep=str(tmp_path / "art" / "7.2.pt"))  # a legacy absolute key
+    assert sorted(p.name for p in (tmp_path / "art").iterdir()) == ["7.2.pt", "8.1.pt"]
 
 
 def test_an_s3_root_puts_and_gets_through_the_s3_protocol(tmp_path: Path) -> None:
