@@ -85,13 +85,32 @@ def _bearer(authorization: str | None) -> str | None:
     return given.strip() if scheme.lower() == "bearer" and given.strip() else None
 
 
-def _shared_token(settings: Settings, given: str | None) -> Principal:
+def _shared_token(settings: Settings, given: str | None, request: Request) -> Principal:
     assert settings.api_token is not None  # Settings refuses INITLAB_AUTH=token without one
     expected = settings.api_token.get_secret_value().encode()
+    # Wrong guesses are throttled per client address like failed sign-ins (INITLAB_LOGIN_*).
+    throttle = getattr(request.app.state, "login_throttle", None)
+    key = ("<shared token>", request.client.host if request.client else "")
+    if given is not None and throttle is not None and (wait := throttle.retry_after(key)):
+        raise _token_throttled(wait)
     # compare_digest takes the same time wherever the strings differ; the token is never logged.
     if given is None or not hmac.compare_digest(given.encode(), expected):
+        if given is not None and throttle is not None:
+            throttle.failed(key)
+            if wait := throttle.retry_after(key):
+                raise _token_throttled(wait)
         raise _unauthorized("missing or wrong bearer token (send 'Authorization: Bearer <token>')")
+    if throttle is not None:
+        throttle.succeeded(key)
     return Principal(role="admin")
+
+
+def _token_throttled(seconds: int) -> HTTPException:
+    return HTTPException(
+        status.HTTP_429_TOO_MANY_REQUESTS,
+        f"too many wrong tokens from this address; try again in {seconds} s",
+        headers={"Retry-After": str(seconds)},
+    )
 
 
 def _account_token(db: Database, given: str | None) -> Principal:
@@ -106,23 +125,29 @@ def _account_token(db: Database, given: str | None) -> Principal:
 
 
 def authenticate(
-    settings: SettingsDep, db: DatabaseDep, authorization: Annotated[str | None, Header()] = None
+    settings: SettingsDep,
+    db: DatabaseDep,
+    request: Request,
+    authorization: Annotated[str | None, Header()] = None,
 ) -> Principal:
     """The caller, by INITLAB_AUTH: a user's token, the shared token, or nobody needed (401)."""
     mode = settings.auth_mode
     if mode == "none":
         return Principal(role="admin")
     if mode == "token":
-        return _shared_token(settings, _bearer(authorization))
+        return _shared_token(settings, _bearer(authorization), request)
     return _account_token(db, _bearer(authorization))
 
 
 def optional_principal(
-    settings: SettingsDep, db: DatabaseDep, authorization: Annotated[str | None, Header()] = None
+    settings: SettingsDep,
+    db: DatabaseDep,
+    request: Request,
+    authorization: Annotated[str | None, Header()] = None,
 ) -> Principal | None:
     """The caller when the credentials are good, else None (for routes open to anyone)."""
     try:
-        return authenticate(settings, db, authorization)
+        return authenticate(settings, db, request, authorization)
     except HTTPException:
         return None
 

@@ -6,20 +6,23 @@ with the same key and the same request gets the stored status, body and Location
 `Idempotent-Replayed: true`) and queues nothing; the same key with another request is a 422,
 as the IETF draft "The Idempotency-Key HTTP Header Field" suggests. Of two concurrent requests
 with one key, the second to commit fails on the key's primary key, rolls back whatever it
-stored, and replays the first's answer.
+stored, and replays the first's answer. A key is kept INITLAB_IDEMPOTENCY_TTL (24 h): after
+that it is forgotten, and the same key starts a new submission.
 """
 
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import Header, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from api.errors import invalid, item
-from store.models import IdempotencyKey
+from store.models import IdempotencyKey, utcnow
 
 MAX_KEY = 200
 
@@ -44,10 +47,15 @@ def fingerprint(request: Request, body: bytes, caller: str | None = None) -> str
     return hashlib.sha256(head + b"\0" + body).hexdigest()
 
 
-def replay(session: Session, key: str, digest: str) -> JSONResponse | None:
-    """The stored answer of `key`, None if it is new, or 422 if it came with another request."""
+def _cutoff(ttl: float) -> datetime:
+    return utcnow() - timedelta(seconds=ttl)
+
+
+def replay(session: Session, key: str, digest: str, ttl: float) -> JSONResponse | None:
+    """The stored answer of `key`, None if it is new or older than `ttl` seconds
+    (INITLAB_IDEMPOTENCY_TTL), or 422 if it came with another request."""
     stored = session.get(IdempotencyKey, key)
-    if stored is None:
+    if stored is None or stored.created < _cutoff(ttl):
         return None
     if stored.fingerprint != digest:
         raise invalid(
@@ -67,9 +75,18 @@ def replay(session: Session, key: str, digest: str) -> JSONResponse | None:
 
 
 def remember(
-    session: Session, *, key: str, digest: str, status_code: int, body: Any, location: str
+    session: Session,
+    *,
+    key: str,
+    digest: str,
+    status_code: int,
+    body: Any,
+    location: str,
+    ttl: float,
 ) -> None:
-    """Store the answer to `key` in the caller's transaction (flushed: a duplicate fails here)."""
+    """Store the answer to `key` in the caller's transaction (flushed: a duplicate fails here),
+    forgetting the keys older than `ttl` seconds first (an expired key may be used again)."""
+    session.execute(delete(IdempotencyKey).where(IdempotencyKey.created < _cutoff(ttl)))
     session.add(
         IdempotencyKey(
             key=key, fingerprint=digest, status_code=status_code, response=body, location=location

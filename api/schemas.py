@@ -36,6 +36,7 @@ REQUEUE_NOTES = {
     "lost": "worker lost",
     "shutdown": "worker stopped",
     "transient": "infrastructure error",
+    "handback": "handed back",
 }
 
 
@@ -46,7 +47,12 @@ class RunPublic(RunBrief):
     attempt: int = Field(description="retries asked for, plus one")
     requeues: int = Field(description="times InitLab put the run back (lost or stalled owner)")
     stalls: int = Field(description="of those, runs that beat but made no progress")
-    requeue_reason: str | None = Field(description="lost | stalled | shutdown | transient")
+    requeue_reason: str | None = Field(
+        description="lost | stalled | shutdown | transient | handback"
+    )
+    handbacks: int = Field(0, description="hand-backs in a row: checkpoint or data not readable")
+    handback_cause: str | None = Field(None, description="why the run was last handed back")
+    data_digest: str | None = Field(None, description="SHA-256 of the data the run read")
     fence: int = Field(description="executions that claimed the run (the owner's fence)")
     progress_at: datetime | None = Field(description="last batch or epoch advanced (DB clock)")
     enqueued: datetime | None
@@ -56,7 +62,7 @@ class RunPublic(RunBrief):
     heartbeat: datetime | None
     last_phase: str | None
     last_epoch: int | None
-    checkpoint: str | None
+    checkpoint: str | None = Field(description="key of the committed checkpoint (artifact root)")
     init_fingerprint: str | None
     error: str | None
     host: str | None
@@ -84,6 +90,8 @@ class RunPublic(RunBrief):
         reason = REQUEUE_NOTES.get(self.requeue_reason or "")
         if reason is None or self.status not in ("queued", "running"):
             return None
+        if self.requeue_reason == "handback" and self.handback_cause:
+            reason = f"{self.handback_cause}; {reason}"
         return f"{reason}, re-queued (attempt {self.fence + (self.status == 'queued')})"
 
 
@@ -151,6 +159,10 @@ class ExperimentPublic(BaseModel):
     tags: list[str] = Field(default_factory=list)
     notes: str | None = None
     archived_at: datetime | None = Field(None, description="set while archived (hidden from lists)")
+    device: str = Field("any", description="execution.device: cuda | cpu | any")
+    waiting: str | None = Field(
+        None, description="'waiting for a cuda worker' while queued runs have no live worker"
+    )
 
 
 class Annotation(BaseModel):

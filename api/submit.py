@@ -186,6 +186,7 @@ def store_submission(
                 status_code=status.HTTP_201_CREATED,
                 body=answer.model_dump(mode="json"),
                 location=locate(answer),
+                ttl=services.settings.idempotency_ttl,
             )
     # A message that fails to go out leaves its run queued; the lost-message check publishes it.
     publish_runs(services.celery, services.settings, dispatches)
@@ -234,7 +235,8 @@ def accept(
         digest = idempotency.fingerprint(call.request, call.body, call.owner)
         remembered = Remembered(call.key, digest)
         with services.db.session() as session:
-            replayed = idempotency.replay(session, call.key, remembered.digest)
+            ttl = services.settings.idempotency_ttl
+            replayed = idempotency.replay(session, call.key, remembered.digest, ttl)
         if replayed is not None:
             return replayed
     submission = read_submission(call.request, call.body, services.settings)
@@ -252,7 +254,9 @@ def accept(
             raise
         # A concurrent request with the same key committed first: answer as it did.
         with services.db.session() as session:
-            replayed = idempotency.replay(session, remembered.key, remembered.digest)
+            replayed = idempotency.replay(
+                session, remembered.key, remembered.digest, services.settings.idempotency_ttl
+            )
         if replayed is None:
             raise
         return replayed

@@ -124,6 +124,12 @@ class ExecutionSpec(_Strict):
         " a CPU, the fastest R a short probe measures on a GPU (cached per device and model)",
     )
 
+    device: Literal["cuda", "cpu", "any"] = Field(
+        "any",
+        description="which workers may take the runs: cuda (GPU workers only), cpu (CPU workers"
+        " only) or any; each class has a queue of its own",
+    )
+
     @field_validator("batch_repeats", mode="before")
     @classmethod
     def _check_batch_repeats(cls, value: object) -> object:

@@ -32,6 +32,7 @@ def use_state_dir(state_dir: Path | None) -> None:
     os.environ.setdefault("INITLAB_DATABASE_URL", f"sqlite:///{root / 'initlab.db'}")
     os.environ.setdefault("INITLAB_BROKER_DIR", str(root / "broker"))
     os.environ.setdefault("INITLAB_ARTIFACT_DIR", str(root / "artifacts"))
+    os.environ.setdefault("INITLAB_SCRATCH_DIR", str(root / "scratch"))
 
 
 def where_lines(settings: Settings) -> list[str]:
@@ -39,6 +40,6 @@ def where_lines(settings: Settings) -> list[str]:
     broker = settings.broker_dir.resolve() if settings.is_embedded_broker else settings.broker_url
     return [
         f"state:     database {settings.database_url.split('@')[-1]}, broker {broker}, "
-        f"checkpoints {settings.artifact_dir.resolve()}",
+        f"checkpoints {settings.artifact_root}",
         f"data root: {Path(settings.data_root).resolve()}",
     ]

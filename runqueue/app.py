@@ -1,5 +1,5 @@
-"""The Celery app: broker from INITLAB_BROKER_URL, one queue, runs ordered by priority; publishing
-and broker health."""
+"""The Celery app: broker from INITLAB_BROKER_URL, one queue per device class (cuda, cpu, any),
+runs ordered by priority; publishing and broker health."""
 
 from __future__ import annotations
 
@@ -18,6 +18,28 @@ from store.runs import Dispatch
 log = logging.getLogger(__name__)
 TASK_NAME = "initlab.run"
 PRIORITY_STEPS = list(range(10))
+
+
+DEVICE_CLASSES = ("cuda", "cpu", "any")
+
+
+def queue_for(settings: Settings, device: str) -> str:
+    """The queue of one device class: `any` keeps the plain queue name (messages published
+    before device classes stay where workers look), cuda and cpu get `<name>.<class>`."""
+    if device not in DEVICE_CLASSES:
+        raise ValueError(f"device class {device!r} is not valid; valid choices: cuda, cpu, any")
+    return settings.queue_name if device == "any" else f"{settings.queue_name}.{device}"
+
+
+def served_queues(settings: Settings, device: str) -> list[str]:
+    """The queues a worker training on torch device `device` consumes: its class's and any."""
+    own = "cuda" if device.startswith("cuda") else "cpu"
+    return [queue_for(settings, own), queue_for(settings, "any")]
+
+
+def all_queues(settings: Settings) -> list[str]:
+    """Every queue runs may wait in (recovery's lost-message check reads them all)."""
+    return [queue_for(settings, device) for device in DEVICE_CLASSES]
 
 
 def embedded_folders(settings: Settings) -> dict[str, Path]:
@@ -101,7 +123,7 @@ def publish_runs(app: Celery, settings: Settings, dispatches: Iterable[Dispatch]
                 TASK_NAME,
                 args=[dispatch.run_id],
                 task_id=dispatch.task_id,
-                queue=settings.queue_name,
+                queue=queue_for(settings, dispatch.device),
                 priority=broker_priority(settings, dispatch.priority),
             )
             sent += 1

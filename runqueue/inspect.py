@@ -10,7 +10,7 @@ import json
 import os
 from collections.abc import Iterable
 
-from runqueue.app import PRIORITY_STEPS, embedded_folders
+from runqueue.app import PRIORITY_STEPS, all_queues, embedded_folders
 from runqueue.fs_transport import task_id_of
 from store.config import Settings
 
@@ -33,8 +33,12 @@ def _redis_task_ids(settings: Settings) -> set[str]:
     import redis
 
     client = redis.Redis.from_url(settings.broker_url, socket_timeout=5)
-    prefix, queue = settings.redis_key_prefix, settings.queue_name
-    keys = [f"{prefix}{queue}"] + [f"{prefix}{queue}:{p}" for p in PRIORITY_STEPS if p]
+    prefix = settings.redis_key_prefix
+    keys = [
+        f"{prefix}{queue}{suffix}"
+        for queue in all_queues(settings)
+        for suffix in ["", *(f":{p}" for p in PRIORITY_STEPS if p)]
+    ]
     ids: set[str] = set()
     for key in keys:
         start = 0
@@ -51,7 +55,8 @@ def pending_task_ids(settings: Settings) -> set[str] | None:
     if settings.is_embedded_broker:
         folder = embedded_folders(settings)["queue"]
         names = os.listdir(folder) if folder.is_dir() else []
-        return {t for t in (task_id_of(n, settings.queue_name) for n in names) if t}
+        queues = all_queues(settings)
+        return {t for n in names for q in queues if (t := task_id_of(n, q))}
     if settings.broker_url.startswith(("redis://", "rediss://")):
         return _redis_task_ids(settings)
     return None

@@ -3,12 +3,17 @@ by the API, the workers and the service CLI."""
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+# docker-compose.yml's development defaults: refused in production.
+DEFAULT_PASSWORDS = frozenset({"initlab", "initlab-minio"})
 
 
 class Settings(BaseSettings):
@@ -36,11 +41,30 @@ class Settings(BaseSettings):
     session_hours: float = Field(12.0, gt=0, description="lifetime of a login session's token")
     login_failures: int = Field(5, ge=1, description="failed logins before the throttle")
     login_lockout: float = Field(300.0, gt=0, description="seconds a throttled login waits")
+    idempotency_ttl: float = Field(
+        86_400.0, gt=0, description="seconds an Idempotency-Key is remembered (24 h)"
+    )
     data_root: str = Field(
         "./data", description="folder every dataset path of a submitted spec must stay inside"
     )
+    state_dir: Path | None = Field(
+        None, description="folder of the SQLite store, broker folder and checkpoints"
+    )
     artifact_dir: Path = Field(
         Path("./var/artifacts"), description="checkpoints, <run id>.<fence>.pt"
+    )
+    # INITLAB_ARTIFACT_URL wins over INITLAB_ARTIFACT_DIR (its older synonym for a path).
+    artifact_url: str | None = Field(
+        None, description="checkpoint root: a local path or an fsspec URL (s3://bucket/prefix)"
+    )
+    s3_endpoint: str | None = Field(
+        None, description="S3-compatible endpoint of an s3:// artifact root (MinIO, ...)"
+    )
+    scratch_dir: Path = Field(
+        Path("./var/scratch"), description="local checkpoint files of a remote artifact root"
+    )
+    handback_limit: int = Field(
+        3, ge=1, description="hand-backs (checkpoint or data not readable) before a run fails"
     )
     dashboard_origin: str | None = Field(
         "http://localhost:8501", description="the one origin CORS admits"
@@ -76,12 +100,34 @@ class Settings(BaseSettings):
     stop_poll_interval: float = Field(1.5, ge=0, description="cache of the cancel check")
     redis_visibility_timeout: int = Field(6 * 3600, description="Redis redelivery of unacked")
     device: str = Field("cpu", description="torch device of this worker slot")
+    host_name: str | None = Field(
+        None, description="this host's name in node names and runs (unset: the hostname)"
+    )
     epoch_delay: float = Field(0.0, ge=0, description="testing only: sleep after each epoch")
     fault_file: Path | None = Field(
         None, description="testing only: fault-injection file read by workers (worker/faults.py)"
     )
 
-    @field_validator("auth", "api_token", mode="before")
+    @model_validator(mode="before")
+    @classmethod
+    def _under_state_dir(cls, data: object) -> object:
+        """INITLAB_STATE_DIR places the store, broker folder, checkpoints and scratch files
+        under one folder for every entry point (API, worker, CLI); a setting given on its own
+        wins."""
+        if not isinstance(data, dict) or not data.get("state_dir"):
+            return data
+        root = Path(str(data["state_dir"])).resolve()
+        defaults = {
+            "database_url": f"sqlite:///{root / 'initlab.db'}",
+            "broker_dir": root / "broker",
+            "artifact_dir": root / "artifacts",
+            "scratch_dir": root / "scratch",
+        }
+        return {**defaults, **{k: v for k, v in data.items() if v not in (None, "")}}
+
+    @field_validator(
+        "auth", "api_token", "artifact_url", "s3_endpoint", "host_name", mode="before"
+    )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value  # docker-compose passes ${INITLAB_AUTH:-} as ""
@@ -104,7 +150,23 @@ class Settings(BaseSettings):
                     "INITLAB_ENVIRONMENT=production needs INITLAB_AUTH=accounts, or "
                     "INITLAB_API_TOKEN set to at least 16 characters"
                 )
+        if self.environment == "production" and (defaults := self.default_secrets()):
+            raise ValueError(
+                f"INITLAB_ENVIRONMENT=production refuses the default password of "
+                f"{', '.join(defaults)}; set your own in .env (deploy/main-host.env.example)"
+            )
         return self
+
+    def default_secrets(self) -> list[str]:
+        """Which settings carry a password docker-compose.yml defaults to (development only)."""
+        found = []
+        if urlsplit(self.database_url).password in DEFAULT_PASSWORDS:
+            found.append("INITLAB_DATABASE_URL (POSTGRES_PASSWORD)")
+        if urlsplit(self.broker_url).password in DEFAULT_PASSWORDS:
+            found.append("INITLAB_BROKER_URL (REDIS_PASSWORD)")
+        if self.artifact_url and os.environ.get("AWS_SECRET_ACCESS_KEY") in DEFAULT_PASSWORDS:
+            found.append("AWS_SECRET_ACCESS_KEY (MINIO_ROOT_PASSWORD)")
+        return found
 
     @property
     def auth_mode(self) -> Literal["accounts", "token", "none"]:
@@ -112,6 +174,11 @@ class Settings(BaseSettings):
         if self.auth is not None:
             return self.auth
         return "token" if self.api_token is not None else "none"
+
+    @property
+    def artifact_root(self) -> str:
+        """Where checkpoints live: INITLAB_ARTIFACT_URL, else INITLAB_ARTIFACT_DIR."""
+        return self.artifact_url or str(self.artifact_dir.resolve())
 
     @property
     def is_embedded_broker(self) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -43,7 +44,12 @@ def make_engine(url: str) -> Engine:
     """An engine for `url`; SQLite gets WAL and proper transactions, PostgreSQL a pre-ping."""
     if make_url(url).get_backend_name() == "sqlite":
         return _sqlite_engine(url)
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    # Per process: at most pool_size + max_overflow connections (INITLAB_DB_POOL_SIZE and
+    # INITLAB_DB_MAX_OVERFLOW; 5 + 5). A worker slot needs 3 at most (its task, its
+    # housekeeper, one heartbeat loop): compose gives workers 2 + 1.
+    pool = int(os.environ.get("INITLAB_DB_POOL_SIZE") or 5)
+    overflow = int(os.environ.get("INITLAB_DB_MAX_OVERFLOW") or 5)
+    return create_engine(url, pool_pre_ping=True, pool_size=pool, max_overflow=overflow)
 
 
 class Database:

@@ -4,8 +4,9 @@ An execution owns its run while the run is `running` under the execution's fence
 it got by claiming the run). Every write (metric rows, the committed checkpoint, heartbeat,
 progress, the final status) re-reads the run under its row lock in the same transaction and
 is refused once another execution took over, the run was re-queued, or it was cancelled.
-Checkpoints are files per execution (`<run id>.<fence>.pt`): a stale writer only ever writes
-its own file, which no committed pointer names any more.
+Checkpoints are files per execution (key `<run id>.<fence>.pt`, relative to the artifact root,
+store/artifacts.py): a stale writer only ever writes its own file, which no committed pointer
+names any more.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from core.phase_order import phase_rank
 from core.spec import ExperimentSpec, parse_spec
+from store.artifacts import checkpoint_key
 from store.clock import database_now, db_time
 from store.db import Database
 from store.models import Metric, Run
@@ -44,9 +46,16 @@ class Job:
     spec: ExperimentSpec
     arm: str
     repeat: int
-    checkpoint: Path  # this execution's own file
-    resume_from: Path | None  # the checkpoint an earlier execution committed, if any
+    checkpoint: Path  # this execution's own local file, written by training
+    resume_from: str | None  # the key of the checkpoint an earlier execution committed
     last: tuple[str, int] | None = None  # (phase, epoch) last recorded before this execution
+    handbacks: int = 0  # times the run went back for a checkpoint or data this host lacked
+    data_digest: str | None = None  # of the data earlier executions read (worker/data_check)
+
+    @property
+    def key(self) -> str:
+        """This execution's checkpoint key, relative to the artifact root."""
+        return checkpoint_key(self.run_id, self.fence)
 
     @property
     def name(self) -> str:
@@ -54,8 +63,8 @@ class Job:
 
 
 def checkpoint_path(artifact_dir: Path, run_id: int, fence: int) -> Path:
-    """The checkpoint file of one execution of a run."""
-    return artifact_dir.resolve() / f"{run_id}.{fence}.pt"
+    """The local checkpoint file of one execution of a run."""
+    return artifact_dir.resolve() / checkpoint_key(run_id, fence)
 
 
 def _take(session: Session, run: Run, *, worker: str, env: dict[str, Any], now: Any) -> int:
@@ -71,7 +80,6 @@ def _take(session: Session, run: Run, *, worker: str, env: dict[str, Any], now: 
 
 
 def _job(run: Run, experiment_id: int, spec: ExperimentSpec, fence: int, artifact_dir: Path) -> Job:
-    committed = Path(run.checkpoint) if run.checkpoint else None
     last = None if run.last_phase is None else (run.last_phase, int(run.last_epoch or 0))
     return Job(
         run.id,
@@ -81,8 +89,10 @@ def _job(run: Run, experiment_id: int, spec: ExperimentSpec, fence: int, artifac
         run.arm,
         run.repeat,
         checkpoint_path(artifact_dir, run.id, fence),
-        committed,
+        run.checkpoint or None,
         last,
+        run.handbacks,
+        run.data_digest,
     )
 
 
@@ -220,7 +230,8 @@ def record_epoch(
         # Rows replayed on resume must not move the progress backwards.
         if _phase_key(phase, epoch) > _phase_key(run.last_phase, run.last_epoch):
             run.last_phase, run.last_epoch = phase, epoch
-        run.checkpoint = str(job.checkpoint)
+            run.handbacks, run.handback_cause = 0, None  # the count is of hand-backs in a row
+        run.checkpoint = job.key
         run.heartbeat = run.progress_at = database_now(session)
         upsert_metrics(session, job=job, rows=rows)
         if inside is not None:
@@ -286,4 +297,54 @@ def hand_back(db: Database, *, job: Job, reason: str, new_message: bool = True) 
             requeue_reason=reason,
         )
         sync_status(session, experiment)
-        return Dispatch(run.id, str(task_id), experiment.priority)
+        return Dispatch(run.id, str(task_id), experiment.priority, experiment.device)
+
+
+def give_back(db: Database, *, job: Job, cause: str, limit: int, counted: bool = True) -> str:
+    """Hand the run back because this host cannot go on with it (a checkpoint or data it
+    cannot read: another host may); at the `limit`-th hand-back in a row, fail it with
+    `cause` instead. Returns 'queued', 'failed', or 'lost' when `job` no longer owns it.
+    Never starts the run over: only a fresh retry forgets its checkpoint."""
+    with db.transaction() as session:
+        locked = lock_both(session, job.run_id)
+        if locked is None or locked[1].status != "running" or locked[1].fence != job.fence:
+            return "lost"
+        experiment, run = locked
+        count = run.handbacks + int(counted)
+        now = database_now(session)
+        if count >= limit:
+            error = f"{cause} (handed back {count} times, INITLAB_HANDBACK_LIMIT={limit})"
+            transition(run, "failed", finished=now, error=error, handbacks=count)
+        else:
+            transition(
+                run,
+                "queued",
+                worker=None,
+                task_id=new_task_id(),
+                enqueued=now,
+                requeue_reason="handback",
+                handbacks=count,
+                handback_cause=cause[:4000],
+            )
+        sync_status(session, experiment)
+        return str(run.status)
+
+
+def dispatch_of(db: Database, run_id: int) -> Dispatch | None:
+    """The message to publish for a queued run (after give_back)."""
+    with db.session() as session:
+        run = session.get(Run, run_id)
+        if run is None or run.status != "queued" or run.task_id is None:
+            return None
+        return Dispatch(run.id, run.task_id, run.experiment.priority, run.experiment.device)
+
+
+def record_digest(db: Database, *, job: Job, digest: str) -> bool:
+    """Keep the digest of the data the run read, the first time; False when `job` no longer
+    owns the run."""
+    with db.transaction() as session:
+        run = _owned(session, job)
+        if run is None:
+            return False
+        run.data_digest = run.data_digest or digest
+    return True

@@ -84,7 +84,9 @@ def _requeue(db: Database, condition: Any, reason: str) -> list[Dispatch]:
                 requeue_reason=reason,
             )
             sync_status(session, experiment)
-            dispatches.append(Dispatch(run.id, str(run.task_id), experiment.priority))
+            dispatches.append(
+                Dispatch(run.id, str(run.task_id), experiment.priority, experiment.device)
+            )
             log.warning(
                 "run %s attempt %s: %s, re-queued (owner fenced off)", run_id, fenced, reason
             )
@@ -105,14 +107,14 @@ def requeue_stalled(db: Database, *, stall_timeout: float) -> list[Dispatch]:
 
 def queued_pages(
     db: Database, *, older_than: float, page: int
-) -> Iterator[list[tuple[int, str, int]]]:
+) -> Iterator[list[tuple[int, str, int, str]]]:
     """Queued runs enqueued more than `older_than` seconds ago, as pages of (run id, task id,
-    priority) in id order (keyset paging: each page is one short indexed query)."""
+    priority, device class) in id order (keyset paging: each page is one short indexed query)."""
     after = 0
     while True:
         with db.session() as session:
             rows = session.execute(
-                select(Run.id, Run.task_id, Experiment.priority)
+                select(Run.id, Run.task_id, Experiment.priority, Experiment.device)
                 .join(Experiment, Run.experiment_id == Experiment.id)
                 .where(Run.status == "queued", Run.enqueued < db_time(-older_than), Run.id > after)
                 .order_by(Run.id)
@@ -120,11 +122,13 @@ def queued_pages(
             ).all()
         if not rows:
             return
-        yield [(r[0], str(r[1]), int(r[2])) for r in rows]
+        yield [(r[0], str(r[1]), int(r[2]), str(r[3])) for r in rows]
         after = rows[-1][0]
 
 
-def republish(db: Database, *, run_id: int, old_task: str, priority: int) -> Dispatch | None:
+def republish(
+    db: Database, *, run_id: int, old_task: str, priority: int, device: str = "any"
+) -> Dispatch | None:
     """Give a queued run whose message is lost a new message id (None if it moved on)."""
     task_id = new_task_id()
     with db.transaction() as session:
@@ -133,4 +137,4 @@ def republish(db: Database, *, run_id: int, old_task: str, priority: int) -> Dis
             .where(Run.id == run_id, Run.task_id == old_task, Run.status == "queued")
             .values(task_id=task_id, enqueued=db_time())
         ).rowcount  # type: ignore[attr-defined]
-    return Dispatch(run_id, task_id, priority) if done else None
+    return Dispatch(run_id, task_id, priority, device) if done else None

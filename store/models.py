@@ -91,6 +91,8 @@ class Experiment(Base):
     notes: Mapped[str | None] = mapped_column(Text)
     # Archived experiments are hidden from lists, never deleted; restoring clears this.
     archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    # execution.device of the spec (cuda | cpu | any): the queue its runs go through.
+    device: Mapped[str] = mapped_column(String(8), default="any", server_default="any")
 
     runs: Mapped[list[Run]] = relationship(
         back_populates="experiment", cascade="all, delete-orphan", order_by="Run.id"
@@ -137,9 +139,16 @@ class Run(Base):
     progress_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_phase: Mapped[str | None] = mapped_column(String(32))
     last_epoch: Mapped[int | None] = mapped_column(Integer)
-    # The last checkpoint an owner committed with its rows (<run id>.<fence>.pt); a resume
-    # starts from it, a fresh retry clears it.
+    # The key (relative to the artifact root) of the last checkpoint an owner committed with
+    # its rows (<run id>.<fence>.pt); a resume starts from it, a fresh retry clears it.
     checkpoint: Mapped[str | None] = mapped_column(String(1024))
+    # Hand-backs in a row without progress because a host could not read what the run needs
+    # (its committed checkpoint, its data); at INITLAB_HANDBACK_LIMIT the run fails with why.
+    handbacks: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    handback_cause: Mapped[str | None] = mapped_column(Text)
+    # SHA-256 over the files of the data set the run read (store/data_digest.py): a resume
+    # on other data fails naming both.
+    data_digest: Mapped[str | None] = mapped_column(String(64))
     init_fingerprint: Mapped[str | None] = mapped_column(String(64))
     error: Mapped[str | None] = mapped_column(Text)
     host: Mapped[str | None] = mapped_column(String(255))

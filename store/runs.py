@@ -45,6 +45,7 @@ class Dispatch:
     run_id: int
     task_id: str
     priority: int
+    device: str = "any"  # execution.device: which queue (runqueue.app.queue_for)
 
 
 def new_task_id() -> str:
@@ -116,6 +117,7 @@ def create_experiment(
         created=now,
         sweep_id=sweep_id,
         owner=owner,
+        device=spec.execution.device,
     )
     experiment.runs = [
         Run(
@@ -134,7 +136,9 @@ def create_experiment(
     ]
     session.add(experiment)
     session.flush()
-    dispatches = [Dispatch(run.id, str(run.task_id), priority) for run in experiment.runs]
+    dispatches = [
+        Dispatch(run.id, str(run.task_id), priority, experiment.device) for run in experiment.runs
+    ]
     return experiment, dispatches
 
 
@@ -196,6 +200,7 @@ def retry_run(session: Session, *, run_id: int, fresh: bool) -> tuple[Run, Dispa
     if fresh:
         session.execute(delete(Metric).where(Metric.run_id == run.id))
         run.last_phase = run.last_epoch = run.checkpoint = None
+        run.data_digest = None  # a fresh start may read the data this host has
     transition(
         run,
         "queued",
@@ -206,6 +211,8 @@ def retry_run(session: Session, *, run_id: int, fresh: bool) -> tuple[Run, Dispa
         finished=None,
         worker=None,
         requeue_reason=None,
+        handbacks=0,
+        handback_cause=None,
     )
     sync_status(session, experiment)
-    return run, Dispatch(run.id, str(run.task_id), experiment.priority)
+    return run, Dispatch(run.id, str(run.task_id), experiment.priority, experiment.device)

@@ -38,3 +38,21 @@ def live_workers(session: Session, *, timeout: float) -> list[Worker]:
     """Slots whose heartbeat is younger than `timeout` seconds, by name."""
     query = select(Worker).where(Worker.heartbeat >= db_time(-timeout)).order_by(Worker.name)
     return list(session.scalars(query))
+
+
+def other_hosts(db: Database, *, host: str, timeout: float) -> list[str]:
+    """The hosts other than `host` with a live worker slot in this store."""
+    with db.session() as session:
+        return sorted({w.host for w in live_workers(session, timeout=timeout) if w.host != host})
+
+
+def serves(worker_device: str, device_class: str) -> bool:
+    """Whether a worker slot of `worker_device` ("cuda 0", "cpu") takes runs of the class."""
+    return device_class == "any" or worker_device.startswith(device_class)
+
+
+def waiting_for(live: list[Worker], device_class: str) -> str | None:
+    """'waiting for a cuda worker' when no live slot can take runs of `device_class`."""
+    if any(serves(w.device or "", device_class) for w in live):
+        return None
+    return f"waiting for a {'' if device_class == 'any' else device_class + ' '}worker"

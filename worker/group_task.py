@@ -20,7 +20,9 @@ from collections.abc import Callable
 from core.spec import ExperimentSpec
 from core.training.group import repeat_groups, resolve_batch_repeats
 from core.training.runner import RunHooks, RunResult, load_run_data, resolve_device, run_group
+from store.artifacts import Artifacts
 from worker import faults
+from worker.data_check import check_present, check_same, data_digest
 from worker.ownership import Ownership, prepare_checkpoint
 
 # `auto`: what core.training.group measured for an experiment on this worker's device. The
@@ -64,18 +66,30 @@ def member_hooks(owners: list[Ownership]) -> list[RunHooks]:
     ]
 
 
-def train(owners: list[Ownership], *, device: str, data_root: str | None) -> list[RunResult]:
+def check_digests(owners: list[Ownership], digest: str, data_root: str | None) -> None:
+    """Each run keeps the digest of the data it first read; a resume on other data fails."""
+    for owner in owners:
+        check_same(owner.job.data_digest, digest, f"data root {data_root}")
+    for owner in owners:
+        owner.record_digest(digest)
+
+
+def train(
+    owners: list[Ownership], *, device: str, data_root: str | None, artifacts: Artifacts
+) -> list[RunResult]:
     """Train the owners' runs (one arm) together through core.training.runner.run_group, each
     resuming from its own committed checkpoint; one result per owner, in order."""
     for owner in owners:
-        prepare_checkpoint(owner.job)
+        prepare_checkpoint(owner.job, artifacts)
     hooks = member_hooks(owners)
     spec, arm = owners[0].job.spec, owners[0].job.arm
     with contextlib.ExitStack() as beating:
         for owner in owners:
             beating.enter_context(owner)
         faults.reach("load")  # testing only: a no-op unless a fault is armed
+        check_present(spec, data_root)
         data = load_run_data(spec, data_root, device)
+        check_digests(owners, data_digest(spec, data_root, data), data_root)
         if spec.execution.batch_repeats == "auto" and spec.identity_json() not in _measured:
             image_size = int(data.train.images.shape[-1])
             _measured[spec.identity_json()] = resolve_batch_repeats(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import FrameType
 
+from runqueue.app import served_queues
 from store.config import Settings
 
 
@@ -53,6 +55,12 @@ def plan_slots(
     ]
 
 
+def node_name(slot: Slot, settings: Settings) -> str:
+    """`slot@host-suffix`: the host as INITLAB_HOST_NAME or the machine says, and a suffix
+    unique to this start, so that cloned hosts of one hostname stay distinct owners."""
+    return f"{slot.name}@{settings.host_name or '%h'}-{secrets.token_hex(3)}"
+
+
 def celery_argv(slot: Slot, settings: Settings, loglevel: str = "INFO") -> list[str]:
     """The command of one slot: a solo-pool worker, one run at a time, nothing prefetched."""
     return [
@@ -67,9 +75,9 @@ def celery_argv(slot: Slot, settings: Settings, loglevel: str = "INFO") -> list[
         "--concurrency",
         "1",
         "-n",
-        f"{slot.name}@%h",
+        node_name(slot, settings),
         "-Q",
-        settings.queue_name,
+        ",".join(served_queues(settings, slot.env.get("INITLAB_DEVICE", settings.device))),
         "--without-gossip",
         "--without-mingle",
         "--without-heartbeat",

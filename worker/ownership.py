@@ -7,13 +7,12 @@ stalled, cancelled, retried, or taken over by another execution), and says so in
 from __future__ import annotations
 
 import logging
-import os
-import shutil
 import threading
 import time
 from typing import Any
 
 from store import executions
+from store.artifacts import Artifacts
 from store.config import Settings
 from store.db import Database
 from store.executions import Job
@@ -22,19 +21,14 @@ from worker import faults
 log = logging.getLogger(__name__)
 
 
-def prepare_checkpoint(job: Job) -> None:
-    """Give this execution its own copy of the committed checkpoint, and drop the files of
-    earlier executions: none of them may be resumed or overwritten from now on."""
-    source = job.resume_from
-    if source is not None and source != job.checkpoint and source.exists():
-        partial = job.checkpoint.with_name(f".{job.checkpoint.name}.copy")
-        job.checkpoint.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, partial)
-        os.replace(partial, job.checkpoint)
-    for old in job.checkpoint.parent.glob(f"{job.run_id}.*.pt"):
-        fence = old.name.split(".")[1]
-        if fence.isdigit() and int(fence) < job.fence:
-            old.unlink(missing_ok=True)
+def prepare_checkpoint(job: Job, artifacts: Artifacts) -> None:
+    """Give this execution its own copy of the committed checkpoint (ArtifactUnavailable when
+    this host cannot read it: a run is never started over silently), then drop the files of
+    earlier executions but the committed one, which stays until this execution commits its
+    own (should it die first, the next one resumes from that)."""
+    if job.resume_from is not None:
+        artifacts.fetch(job.run_id, job.resume_from, job.checkpoint)
+    artifacts.drop_older(job.run_id, job.fence, keep=job.resume_from)
 
 
 class Ownership:
@@ -42,22 +36,28 @@ class Ownership:
     should_stop from a cached ownership check."""
 
     def __init__(
-        self, db: Database, settings: Settings, job: Job, shutting_down: threading.Event
+        self,
+        db: Database,
+        settings: Settings,
+        job: Job,
+        shutting_down: threading.Event,
+        artifacts: Artifacts | None = None,
     ) -> None:
         self.db, self.settings, self.job, self.shutting_down = db, settings, job, shutting_down
+        self.artifacts = artifacts  # None: nothing to push (tests without a store)
+        self._pushed: tuple[int, int] | None = None  # (mtime_ns, size) of the file last pushed
+        self._committed = False  # whether an epoch of this execution committed its key
         self.lost = False
         self.last = job.last  # (phase, epoch) of the last epoch recorded
         self.batches, self._beaten = 0, 0
-        self._checked, self._stop = 0.0, threading.Event()
-        self._thread = threading.Thread(target=self._beat_loop, daemon=True, name="heartbeat")
+        self._checked = 0.0
 
     def __enter__(self) -> Ownership:
-        self._thread.start()
+        BEATS.add(self)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
+        BEATS.remove(self)
 
     def _lose(self, why: str) -> None:
         if not self.lost:
@@ -66,15 +66,15 @@ class Ownership:
             )
         self.lost = True
 
-    def _beat_loop(self) -> None:
-        while not self._stop.wait(self.settings.heartbeat_interval):
-            batches = self.batches
-            try:
-                if not executions.beat(self.db, job=self.job, progressed=batches != self._beaten):
-                    self._lose("heartbeat refused")
-                self._beaten = batches
-            except Exception:  # the DB may be back at the next beat
-                log.warning("heartbeat of %s failed", self.job.name, exc_info=True)
+    def beat(self) -> None:
+        """One heartbeat (marking progress when batches advanced since the last one)."""
+        batches = self.batches
+        try:
+            if not executions.beat(self.db, job=self.job, progressed=batches != self._beaten):
+                self._lose("heartbeat refused")
+            self._beaten = batches
+        except Exception:  # the DB may be back at the next beat
+            log.warning("heartbeat of %s failed", self.job.name, exc_info=True)
 
     def should_stop(self) -> bool:
         """True once the run was cancelled, handed to another execution, or the worker stops."""
@@ -88,8 +88,14 @@ class Ownership:
                 self._lose("run re-queued, cancelled or taken over")
         return self.lost
 
+    def record_digest(self, digest: str) -> None:
+        """Store the digest of the data this execution read (kept from the first one)."""
+        if not executions.record_digest(self.db, job=self.job, digest=digest):
+            self._lose("data digest refused")
+
     def on_epoch(self, rows: list[dict[str, Any]]) -> None:
         """Rows, progress and the committed checkpoint in one fenced transaction."""
+        self._push()
         faults.reach("before_record")
         recorded = executions.record_epoch(
             self.db, job=self.job, rows=rows, inside=lambda: faults.reach("in_record")
@@ -99,5 +105,61 @@ class Ownership:
             return
         if rows:
             self.last = (rows[-1]["phase"], int(rows[-1]["epoch"]))
+        if self.artifacts is not None and not self._committed:
+            self._committed = True  # this execution's key is the committed one now
+            self.artifacts.drop_older(self.job.run_id, self.job.fence)
         if self.settings.epoch_delay:
             time.sleep(self.settings.epoch_delay)
+
+    def _push(self) -> None:
+        """Put the epoch's checkpoint under this execution's key before the rows commit it
+        (once per file: a resume replays several epochs' rows after one checkpoint)."""
+        if self.artifacts is None or not self.job.checkpoint.exists():
+            return
+        stat = self.job.checkpoint.stat()
+        if self._pushed != (stat.st_mtime_ns, stat.st_size):
+            self.artifacts.push(self.job.run_id, self.job.key)
+            self._pushed = (stat.st_mtime_ns, stat.st_size)
+
+
+class Beats:
+    """One heartbeat loop per worker process, beating every execution it holds in turn: a
+    group of R runs costs one thread and one database connection, not R."""
+
+    def __init__(self) -> None:
+        self.owners: list[Ownership] = []
+        self.lock = threading.Lock()
+        self.wake = threading.Event()
+        self.thread: threading.Thread | None = None
+
+    def add(self, owner: Ownership) -> None:
+        with self.lock:
+            self.owners.append(owner)
+            if self.thread is None:
+                self.thread = threading.Thread(target=self._loop, daemon=True, name="heartbeat")
+                self.thread.start()
+
+    def remove(self, owner: Ownership) -> None:
+        with self.lock:
+            if owner in self.owners:
+                self.owners.remove(owner)
+            if not self.owners:
+                self.wake.set()  # the loop ends now rather than after its next wait
+
+    def _loop(self) -> None:
+        while True:
+            with self.lock:
+                owners = list(self.owners)
+                if not owners:
+                    self.thread = None
+                    self.wake.clear()
+                    return
+            woken = self.wake.wait(owners[0].settings.heartbeat_interval)
+            self.wake.clear()
+            if woken:
+                continue  # the last owner left: end unless another came meanwhile
+            for owner in owners:
+                owner.beat()
+
+
+BEATS = Beats()

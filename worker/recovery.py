@@ -56,10 +56,12 @@ def republish_lost(db: Database, settings: Settings) -> tuple[list[Dispatch], in
     dispatches, checked = [], 0
     for page in liveness.queued_pages(db, older_than=grace, page=PAGE):
         checked += len(page)
-        for run_id, old_task, priority in page:
+        for run_id, old_task, priority, device in page:
             if pending is not None and old_task in pending:
                 continue
-            dispatch = liveness.republish(db, run_id=run_id, old_task=old_task, priority=priority)
+            dispatch = liveness.republish(
+                db, run_id=run_id, old_task=old_task, priority=priority, device=device
+            )
             if dispatch is not None:
                 dispatches.append(dispatch)
                 log.warning(

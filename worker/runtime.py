@@ -41,6 +41,11 @@ def device_name(device: str) -> str:
     return f"cpu ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
 
 
+def host_name() -> str:
+    """INITLAB_HOST_NAME, else the machine's hostname."""
+    return os.environ.get("INITLAB_HOST_NAME") or socket.gethostname()
+
+
 @lru_cache
 def environment(device: str) -> dict[str, str | None]:
     """Columns of Run that describe this worker; computed once per process."""
@@ -48,7 +53,7 @@ def environment(device: str) -> dict[str, str | None]:
     import torchvision
 
     return {
-        "host": socket.gethostname(),
+        "host": host_name(),
         "device_name": device_name(device)[:255],
         "initlab_version": core.__version__,
         "git_commit": git_commit(),

@@ -6,26 +6,29 @@ import contextlib
 import logging
 import os
 import socket
+import sys
 import threading
 import time
 from typing import Any
 
 from celery import Task
 from celery.exceptions import Reject
-from celery.signals import worker_ready, worker_shutdown, worker_shutting_down
+from celery.signals import worker_init, worker_ready, worker_shutdown, worker_shutting_down
 from kombu.exceptions import OperationalError as BrokerError
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from core.training.runner import RunResult, TrainingError
 from runqueue.app import TASK_NAME, make_celery, publish_runs
 from store import executions, results, workers
+from store.artifacts import HandBack, artifacts_from
 from store.config import get_settings
 from store.db import Database, get_database
 from worker import faults, group_task, shutdown_log
 from worker.failures import describe, position, release_memory
 from worker.ownership import Ownership
 from worker.recovery import Recovery
-from worker.runtime import environment
+from worker.runtime import environment, host_name
+from worker.safety import unsafe_setup
 
 log = logging.getLogger(__name__)
 settings = get_settings()
@@ -64,6 +67,27 @@ def _hand_back_all(db: Database, owners: list[Ownership]) -> None:
         publish_runs(app, settings, [d for d in mates if d is not None])
 
 
+def _give_back_all(db: Database, owners: list[Ownership], error: HandBack) -> str:
+    """This host cannot go on with a run (its checkpoint unreadable or unwritable here, or
+    the data absent): it goes back to the queue counted, failing at INITLAB_HANDBACK_LIMIT;
+    group mates not concerned go back uncounted. Never a start from scratch."""
+    log.warning("%s handed back: %s", ", ".join(o.job.name for o in owners), error)
+    ends = []
+    for owner in owners:
+        mine = error.run_id in (None, owner.job.run_id)
+        end = "lost"
+        with contextlib.suppress(*TRANSIENT):  # else recovery re-queues it once it is stale
+            end = executions.give_back(
+                db, job=owner.job, cause=str(error), limit=settings.handback_limit, counted=mine
+            )
+            dispatch = executions.dispatch_of(db, owner.job.run_id) if end == "queued" else None
+            publish_runs(app, settings, [dispatch] if dispatch else [])
+        if end == "failed":
+            log.warning("%s failed: %s", owner.job.name, error)
+        ends.append({"queued": "handed back", "lost": "stopped"}.get(end, end))
+    return ", ".join(ends)
+
+
 def _conclude(
     db: Database, owner: Ownership, result: RunResult | None, error: BaseException | None
 ) -> str:
@@ -95,34 +119,43 @@ def execute(run_id: int, *, task_id: str, worker: str) -> str:
     """Claim the run (with the queued runs of its repeat group, worker/group_task.py), train
     them through core.run_group, record how each ended; returns that, one word per run."""
     db = get_database(settings.database_url)
+    artifacts = artifacts_from(settings)
     jobs = executions.claim_group(
         db,
         run_id=run_id,
         task_id=task_id,
         worker=worker,
         env=environment(settings.device),
-        artifact_dir=settings.artifact_dir,
+        artifact_dir=artifacts.folder,
         heartbeat_timeout=settings.heartbeat_timeout,
         mates=group_task.repeat_group,
     )
     if not jobs:
         return "skipped"  # finished, cancelled, superseded by a newer message, or held elsewhere
     for job in jobs:
-        where = f"resuming from {job.resume_from}" if job.resume_from else "from the start"
+        where = (
+            f"resuming from {artifacts.where(job.resume_from)}"
+            if job.resume_from
+            else "from the start"
+        )
         grouped = f" in a group of {len(jobs)}" if len(jobs) > 1 else ""
         log.info("%s started on %s%s, %s", job.name, worker, grouped, where)
     _current_run.update(id=run_id)
     faults.arm(settings.fault_file)
-    owners = [Ownership(db, settings, job, shutting_down) for job in jobs]
+    owners = [Ownership(db, settings, job, shutting_down, artifacts) for job in jobs]
     ends: list[RunResult | None] = [None] * len(owners)
     failure: Exception | None = None
     try:
         ends = list(
-            group_task.train(owners, device=settings.device, data_root=settings.data_root)
+            group_task.train(
+                owners, device=settings.device, data_root=settings.data_root, artifacts=artifacts
+            )
         )
     except TRANSIENT:
         _hand_back_all(db, owners)
         raise
+    except HandBack as error:  # a checkpoint or the data this host cannot read
+        return _give_back_all(db, owners, error)
     except Exception as error:  # DataError, CheckpointError, CUDA OOM, a bug: every member's
         log.exception("%s failed", ", ".join(o.job.name for o in owners))
         failure = error
@@ -175,6 +208,15 @@ class Housekeeper(threading.Thread):
 _housekeeper: list[Housekeeper] = []
 
 
+@worker_init.connect
+def _refuse_unsafe(**_: Any) -> None:
+    """A worker started directly (not through `initlab worker`) refuses alike."""
+    refusal = unsafe_setup(settings, host_name())
+    if refusal is not None:
+        print(f"initlab: error: {refusal}", file=sys.stderr, flush=True)
+        os._exit(1)  # Celery logs and swallows an exception raised in a signal handler
+
+
 @worker_ready.connect
 def _on_ready(sender: Any = None, **_: Any) -> None:
     name = getattr(sender, "hostname", None) or socket.gethostname()
@@ -182,7 +224,7 @@ def _on_ready(sender: Any = None, **_: Any) -> None:
     workers.register_worker(
         db,
         name=name,
-        host=socket.gethostname(),
+        host=host_name(),
         pid=os.getpid(),
         device=f"{settings.device} {os.environ.get('CUDA_VISIBLE_DEVICES', '')}".strip(),
     )

@@ -26,7 +26,9 @@ from api.schemas import MAX_TAG, CancelResponse, ExperimentDetail, ExperimentPag
 from api.submit import SPEC_BODY, SUBMIT_RESPONSES, SubmitDep, accept
 from core.spec import ExperimentSpec, parse_spec
 from store import results, runs
+from store.config import get_settings
 from store.models import Experiment, ExperimentStatus, Run
+from store.workers import live_workers, waiting_for
 
 router = APIRouter(prefix="/experiments", tags=["experiments"], dependencies=[Authorized])
 
@@ -70,11 +72,13 @@ def public_experiments(session: Session, experiments: list[Experiment]) -> list[
     query = select(Run).where(Run.experiment_id.in_(ids), Run.status == "running")
     for run in session.scalars(query):
         running[run.experiment_id].append(run)
+    live = live_workers(session, timeout=get_settings().heartbeat_timeout) if ids else []
     return [
         {
             **_columns(e),
             "spec": e.spec,
             "progress": progress(spec_of(e), running[e.id], counts[e.id]),
+            "waiting": waiting_for(live, e.device) if counts[e.id]["queued"] else None,
         }
         for e in experiments
     ]
@@ -82,7 +86,9 @@ def public_experiments(session: Session, experiments: list[Experiment]) -> list[
 
 # PostgreSQL refuses a NUL character in any text: a filter holding one is a 422, not a 500.
 NO_NUL = r"^[^\x00]*$"
-COLUMNS = ("id", "name", "status", "priority", "created", "sweep_id", "provenance", "owner")
+COLUMNS = (
+    "id", "name", "status", "priority", "created", "sweep_id", "provenance", "owner", "device"
+)
 EDITABLE = ("tags", "notes", "archived_at")
 
 

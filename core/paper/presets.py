@@ -126,6 +126,7 @@ def _imagenet(
         "baseline": "original",
         "repeats": repeats,
         "seed": 0,
+        "execution": {"device": "cuda"},  # a GPU protocol: no CPU worker takes it
     }
 
 
@@ -199,6 +200,7 @@ def table4_cifar10() -> dict[str, Any]:
         "baseline": "original",
         "repeats": 40,
         "seed": 0,
+        "execution": {"device": "cuda"},
     }
 
 

@@ -110,8 +110,9 @@ def status(
         elif target.isdigit():
             e, runs = client.experiment(int(target)), client.runs(int(target))
             data = {**e, "runs": runs}
+            waiting = f", {e['waiting']}" if e.get("waiting") else ""
             lines = [f"experiment {e['id']} {e['name']}: {e['status']}, "
-                     f"{100 * e['progress']['fraction']:.1f}% done"]
+                     f"{100 * e['progress']['fraction']:.1f}% done{waiting}"]
             lines += [run_line(r) for r in runs]
         else:
             data = client.sweep(target)

@@ -113,6 +113,7 @@ def worker(
     from worker.launch import Supervisor, celery_argv, plan_slots
 
     config = prepare(state_dir, data_root)
+    _refuse_unsafe(config)
     gpu_ids = _gpu_list(gpus, cpu)
     if not gpu_ids and not cpu:
         typer.echo("initlab: no GPU found; working on the CPU", err=True)
@@ -121,6 +122,16 @@ def worker(
         supervisor.start(slot.name, celery_argv(slot, config, loglevel), slot.env)
         typer.echo(f"worker slot {slot.name} started ({slot.env.get('INITLAB_DEVICE')})")
     raise typer.Exit(supervisor.wait())
+
+
+def _refuse_unsafe(config: Settings) -> None:
+    """One line and exit 1 when this host would share the embedded defaults with another."""
+    from worker.runtime import host_name
+    from worker.safety import unsafe_setup
+
+    refusal = unsafe_setup(config, host_name())
+    if refusal is not None:
+        fail(refusal, FAILED)
 
 
 def _wait_healthy(api: str, supervisor: Supervisor, timeout: float = 60.0) -> bool:

@@ -157,3 +157,18 @@ def test_the_dashboard_client_sends_the_token(
     with pytest.raises(ApiError) as refused:
         Client(Config.from_env(), transport=transport).experiments()
     assert refused.value.status == 401
+
+
+def test_wrong_guesses_of_the_shared_token_are_throttled_like_logins(tmp_path: Path) -> None:
+    """Issue 24: INITLAB_LOGIN_FAILURES wrong tokens from one address within
+    INITLAB_LOGIN_LOCKOUT, and that address gets 429 with Retry-After, even with the right
+    token; a missing token is no guess."""
+    with TestClient(make_app(tmp_path, login_failures=3, login_lockout=600)) as client:
+        wrong = {"Authorization": "Bearer wrong-guess"}
+        for _ in range(2):
+            assert client.get("/api/v1/experiments", headers=wrong).status_code == 401
+        assert client.get("/api/v1/experiments").status_code == 401  # no token: not counted
+        locked = client.get("/api/v1/experiments", headers=wrong)
+        assert locked.status_code == 429 and 1 <= int(locked.headers["Retry-After"]) <= 600
+        assert "too many wrong tokens" in locked.json()["detail"]
+        assert client.get("/api/v1/experiments", headers=AUTH).status_code == 429

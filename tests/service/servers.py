@@ -153,15 +153,21 @@ class Service:
         os.kill(self.api.pid, signal.SIGKILL)
         self.api.wait(10)
 
-    def start_worker(self, epoch_delay: float = 0.25, wait: bool = True) -> subprocess.Popen[bytes]:
+    def start_worker(
+        self, epoch_delay: float = 0.25, wait: bool = True, host: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
         """A worker process like `initlab worker --cpu` starts; with `wait`, until it is live
-        (the API must be up)."""
+        (the API must be up). `host`: environment of this worker alone (another host's)."""
         name = f"w{uuid.uuid4().hex[:6]}"
-        # The exact command `initlab worker` runs, so tests exercise the production flags.
-        queue = Settings(queue_name=self.backend.env["INITLAB_QUEUE_NAME"])
-        argv = celery_argv(Slot(name), queue)
         env = self.env(INITLAB_EPOCH_DELAY=str(epoch_delay), OMP_NUM_THREADS="1")
-        process = self._spawn(name, argv, {**env, **self.worker_env})
+        env = {**env, **self.worker_env, **(host or {})}
+        # The exact command `initlab worker` runs, so tests exercise the production flags.
+        settings = Settings(
+            queue_name=self.backend.env["INITLAB_QUEUE_NAME"],
+            host_name=env.get("INITLAB_HOST_NAME"),
+        )
+        argv = celery_argv(Slot(name), settings)
+        process = self._spawn(name, argv, env)
         self.workers.append(process)
         self.names[process.pid] = name
         if not wait:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -35,18 +36,25 @@ def test_the_image_copies_every_package_the_project_installs() -> None:
     assert packages <= copied, f"Dockerfile does not COPY {sorted(packages - copied)}"
 
 
-
+def compose_config(*args: str) -> dict[str, Any]:
+    """`docker compose ARGS config` as JSON, after checking that it validates."""
     result = subprocess.run(
-        [str(compose_binary()), "config", "--format", "json"],
+        [str(compose_binary()), *args, "config", "--format", "json"],
         cwd=REPO,
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
-    config = yaml.safe_load(result.stdout)
+    return dict(yaml.safe_load(result.stdout))
+
+
+def test_the_compose_file_validates() -> None:
+    config = compose_config()
     services = config["services"]
-    assert set(services) == {"postgres", "redis", "migrate", "api", "worker", "dashboard"}
+    assert set(services) == {
+        "postgres", "redis", "minio", "bucket", "migrate", "api", "worker", "dashboard"
+    }
     for name in ("postgres", "redis", "api", "dashboard"):
         assert services[name].get("healthcheck"), f"{name} has no healthcheck"
     gpu = services["worker"]["deploy"]["resources"]["reservations"]["devices"][0]
@@ -55,6 +63,67 @@ def test_the_image_copies_every_package_the_project_installs() -> None:
     assert services["api"]["depends_on"]["migrate"]["condition"] == (
         "service_completed_successfully"
     )
+
+
+def test_the_main_host_publishes_its_stores_with_passwords_from_env() -> None:
+    """Issue 24: worker hosts reach PostgreSQL, Redis and MinIO on INITLAB_PUBLISH_HOST, with
+    the passwords of .env; checkpoints go to the object store."""
+    services = compose_config("--env-file", "deploy/main-host.env.example")["services"]
+    for name, port in (("postgres", 5432), ("redis", 6379), ("minio", 9000)):
+        (published,) = services[name]["ports"]
+        assert (published["host_ip"], published["target"]) == ("10.0.0.10", port), name
+    assert "max_connections=500" in services["postgres"]["command"]
+    assert services["redis"]["command"][-2:] == ["--requirepass", "change-me-redis"]
+    worker = services["worker"]["environment"]
+    assert worker["INITLAB_DATABASE_URL"].startswith("postgresql+psycopg://initlab:change-me-")
+    assert worker["INITLAB_BROKER_URL"] == "redis://:change-me-redis@redis:6379/0"
+    assert worker["INITLAB_ARTIFACT_URL"] == "s3://initlab-checkpoints/checkpoints"
+    assert worker["AWS_SECRET_ACCESS_KEY"] == "change-me-minio"
+    assert (worker["INITLAB_DB_POOL_SIZE"], worker["INITLAB_DB_MAX_OVERFLOW"]) == ("2", "1")
+    assert services["worker"]["depends_on"]["bucket"]["condition"] == (
+        "service_completed_successfully"
+    )
+
+
+def test_the_worker_host_file_runs_gpu_workers_only_against_the_main_host() -> None:
+    args = ("-f", "deploy/worker-host.compose.yml", "--env-file", "deploy/worker-host.env.example")
+    services = compose_config(*args)["services"]
+    assert set(services) == {"worker"}
+    worker = services["worker"]
+    env = worker["environment"]
+    assert env["INITLAB_DATABASE_URL"] == (
+        "postgresql+psycopg://initlab:change-me-postgres@10.0.0.10:5432/initlab"
+    )
+    assert env["INITLAB_BROKER_URL"] == "redis://:change-me-redis@10.0.0.10:6379/0"
+    assert env["INITLAB_S3_ENDPOINT"] == "http://10.0.0.10:9000"
+    assert env["INITLAB_HOST_NAME"] == "gpu-host-2"
+    gpu = worker["deploy"]["resources"]["reservations"]["devices"][0]
+    assert gpu["capabilities"] == ["gpu"]
+    # No default secret: without the env file, compose refuses, naming what is missing.
+    bare = subprocess.run(
+        [str(compose_binary()), "-f", "deploy/worker-host.compose.yml", "config"],
+        cwd=REPO, capture_output=True, text=True, timeout=60,
+    )
+    assert bare.returncode != 0 and "set " in bare.stderr
+
+
+def test_production_refuses_the_compose_default_passwords(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from store.config import Settings
+
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "initlab-minio")
+    with pytest.raises(ValueError, match=r"default password of INITLAB_DATABASE_URL .*"
+                       r"INITLAB_BROKER_URL .*AWS_SECRET_ACCESS_KEY"):
+        Settings(environment="production", auth="accounts",
+                 database_url="postgresql+psycopg://initlab:initlab@db/initlab",
+                 broker_url="redis://:initlab@redis:6379/0", artifact_url="s3://b/p")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "a-real-secret")
+    Settings(environment="production", auth="accounts", artifact_url="s3://b/p",
+             database_url="postgresql+psycopg://initlab:s3cret-pw@db/initlab",
+             broker_url="redis://:other-pw@redis:6379/0")
+    # A development machine keeps the defaults.
+    Settings(database_url="postgresql+psycopg://initlab:initlab@db/initlab")
 
 
 def _cli(service: Service, monkeypatch: pytest.MonkeyPatch, *args: str) -> Result:

@@ -71,14 +71,15 @@ def test_a_stale_execution_can_write_nothing(db: Database, settings: Settings) -
     _requeue(db, run_id)
     _refused_everywhere(db, first)  # re-queued: not running any more
     second = _claim(db, run_id, settings, worker="b@h")
-    assert (second.fence, second.resume_from) == (first.fence + 1, first.checkpoint)
-    assert second.checkpoint.name == f"{run_id}.{second.fence}.pt"
+    # Keys relative to the artifact root (issue 24), never a host's absolute path.
+    assert (second.fence, second.resume_from) == (first.fence + 1, f"{run_id}.{first.fence}.pt")
+    assert second.checkpoint.name == second.key == f"{run_id}.{second.fence}.pt"
     _refused_everywhere(db, first)  # taken over: another fence
     assert executions.record_epoch(db, job=second, rows=[{**ROW, "loss": 0.5}])
     with db.session() as session:
         rows = session.execute(select(Metric.fence, Metric.loss).where(Metric.run_id == run_id))
         assert rows.all() == [(second.fence, 0.5)]
-    assert _run(db, run_id).checkpoint == str(second.checkpoint)
+    assert _run(db, run_id).checkpoint == second.key
     assert executions.finish(db, job=second, status="done")
 
 
@@ -166,3 +167,29 @@ def test_api_and_experiment_page_say_stalled_requeued_with_the_attempt(
     assert runs_frame([running])["Note"].tolist() == ["stalled, re-queued (attempt 2)"]
     executions.finish(db, job=job, status="done")
     assert RunPublic.model_validate(_run(db, run_id)).note is None
+
+
+def test_a_live_owner_of_one_hostname_is_not_taken_over_by_its_clone(
+    db: Database, settings: Settings
+) -> None:
+    """Issue 24: node names carry a suffix per start (worker.launch.node_name), so a second
+    worker on a cloned host of the same hostname is another owner to the live-owner check:
+    a redelivered message does not take over a run its clone holds and beats."""
+    from worker.launch import Slot, node_name
+
+    slot, clone = Slot("cpu-0"), Settings(host_name="clone")
+    first, second = node_name(slot, clone), node_name(slot, clone)
+    assert first != second and first.startswith("cpu-0@clone-")
+    [run_id] = _submit(db)
+    held = _claim(db, run_id, settings, worker=first)
+    task_id = str(_run(db, run_id).task_id)
+    taken = executions.claim(
+        db, run_id=run_id, task_id=task_id, worker=second, env={"host": "clone"},
+        artifact_dir=settings.artifact_dir, heartbeat_timeout=60,
+    )
+    assert taken is None and _run(db, run_id).fence == held.fence  # the clone was refused
+    same = executions.claim(  # the same node (its own redelivery) may take it back
+        db, run_id=run_id, task_id=task_id, worker=first, env={"host": "clone"},
+        artifact_dir=settings.artifact_dir, heartbeat_timeout=60,
+    )
+    assert same is not None and same.fence == held.fence + 1

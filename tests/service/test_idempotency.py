@@ -122,3 +122,34 @@ def test_concurrent_submits_with_one_key_store_one_experiment(
     assert [a.status_code for a in answers] == [201] * 4, [a.text for a in answers]
     assert len({a.json()["id"] for a in answers}) == 1
     assert len(_names(client, q=name)) == 1
+
+
+def test_a_key_expires_after_the_idempotency_ttl(app: FastAPI, client: TestClient) -> None:
+    """Issue 24: keys are remembered INITLAB_IDEMPOTENCY_TTL (24 h); an older one is forgotten
+    (its row removed) and the same key then starts a new submission."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from store.models import IdempotencyKey, utcnow
+
+    key = {"Idempotency-Key": f"ttl-{uuid.uuid4()}"}
+    first = client.post("/experiments", json=tiny_spec("ttl"), headers=key)
+    replayed = client.post("/experiments", json=tiny_spec("ttl"), headers=key)
+    assert replayed.json()["id"] == first.json()["id"]  # within the TTL: the same answer
+    ttl = app.state.settings.idempotency_ttl
+    assert ttl == 86_400
+    with _db(app).transaction() as session:  # a day and a second later, on the API's clock
+        session.execute(
+            update(IdempotencyKey)
+            .where(IdempotencyKey.key == key["Idempotency-Key"])
+            .values(created=utcnow() - timedelta(seconds=ttl + 1))
+        )
+    again = client.post("/experiments", json=tiny_spec("ttl"), headers=key)
+    assert again.status_code == 201 and "Idempotent-Replayed" not in again.headers
+    assert again.json()["id"] != first.json()["id"]
+    with _db(app).session() as session:
+        (row,) = session.scalars(
+            select(IdempotencyKey).where(IdempotencyKey.key == key["Idempotency-Key"])
+        ).all()
+        assert row.response["id"] == again.json()["id"]

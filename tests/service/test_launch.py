@@ -10,7 +10,7 @@ import yaml
 
 from store.config import Settings
 from tests.service.servers import wait_for
-from worker.launch import Supervisor, celery_argv, plan_slots
+from worker.launch import Supervisor, celery_argv, node_name, plan_slots
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -34,8 +34,20 @@ def test_worker_command_runs_one_task_at_a_time() -> None:
     argv = celery_argv(plan_slots(["3"], 1, 1)[0], Settings(queue_name="runs"))
     assert argv[argv.index("--pool") + 1] == "solo"
     assert argv[argv.index("--concurrency") + 1] == "1"
-    assert argv[argv.index("-n") + 1] == "gpu3-0@%h"
-    assert argv[argv.index("-Q") + 1] == "runs"
+    # A suffix per start (issue 24): cloned hosts of one hostname stay distinct owners.
+    assert re.fullmatch(r"gpu3-0@%h-[0-9a-f]{6}", argv[argv.index("-n") + 1])
+    # A GPU slot consumes the cuda class's queue and the queue of `any` (issue 24).
+    assert argv[argv.index("-Q") + 1] == "runs.cuda,runs"
+    cpu = celery_argv(plan_slots([], 1, 1)[0], Settings(queue_name="runs"))
+    assert cpu[cpu.index("-Q") + 1] == "runs.cpu,runs"
+
+
+def test_two_workers_of_one_host_name_get_distinct_node_names() -> None:
+    settings = Settings(host_name="clone")
+    slot = plan_slots([], 1, 1)[0]
+    names = {celery_argv(slot, settings)[celery_argv(slot, settings).index("-n") + 1]}
+    names |= {node_name(slot, settings) for _ in range(20)}
+    assert len(names) == 21 and all(re.fullmatch(r"cpu-0@clone-[0-9a-f]{6}", n) for n in names)
 
 
 def test_one_stop_grace_for_the_supervisor_and_compose() -> None:
