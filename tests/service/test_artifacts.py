@@ -1,5 +1,5 @@
 """Checkpoints by URL (store/artifacts.py) on a local folder and a real S3 endpoint, and
-migration 0011 on SQLite and PostgreSQL (issue 24)."""
+migration 0012 on SQLite and PostgreSQL (issue 24)."""
 
 from __future__ import annotations
 
