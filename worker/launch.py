@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import FrameType
 
@@ -22,20 +22,90 @@ class Slot:
     env: dict[str, str] = field(default_factory=dict)
 
 
+# nvidia-smi, NVML and schedulers (Slurm, Kubernetes) number GPUs by PCI bus; CUDA's own
+# default order (fastest first) can give the same index to another card.
+DEVICE_ORDER = "PCI_BUS_ID"
+
+
+def _is_device_name(entry: str) -> bool:
+    """Whether `entry` is what CUDA_VISIBLE_DEVICES accepts: an index, a GPU- UUID, a MIG- name."""
+    return entry.isdigit() or entry.startswith(("GPU-", "MIG-"))
+
+
+def inherited_devices(environ: Mapping[str, str]) -> list[str] | None:
+    """The inherited CUDA_VISIBLE_DEVICES as a list, None when unset (every GPU visible).
+
+    CUDA stops reading the list at its first invalid entry ("-1" hides every GPU): so do we.
+    """
+    value = environ.get("CUDA_VISIBLE_DEVICES")
+    if value is None:
+        return None
+    devices: list[str] = []
+    for entry in (e.strip() for e in value.split(",")):
+        if not _is_device_name(entry):
+            break
+        devices.append(entry)
+    return devices
+
+
+def map_gpu(gpu: str, inherited: list[str] | None) -> str:
+    """The CUDA_VISIBLE_DEVICES value that shows a slot the GPU `--gpus` calls `gpu`.
+
+    An index counts among the GPUs this process sees: under a scheduler that set
+    CUDA_VISIBLE_DEVICES=2,3, `--gpus 1` is card 3. A UUID or MIG name stands for itself.
+    """
+    gpu = gpu.strip()
+    if not _is_device_name(gpu):
+        raise ValueError(
+            f"GPU {gpu!r} is not an index, a GPU- UUID or a MIG- name (nvidia-smi -L lists them)"
+        )
+    if inherited is None:
+        return gpu
+    if not gpu.isdigit():
+        if gpu not in inherited:
+            raise ValueError(
+                f"GPU {gpu!r} is not among the inherited CUDA_VISIBLE_DEVICES "
+                f"({','.join(inherited) or 'none'})"
+            )
+        return gpu
+    index = int(gpu)
+    if index >= len(inherited):
+        valid = ", ".join(map(str, range(len(inherited)))) or "none"
+        raise ValueError(
+            f"GPU index {index} is not visible: CUDA_VISIBLE_DEVICES="
+            f"{','.join(inherited)!r} shows {len(inherited)} GPU(s); valid indices: {valid}"
+        )
+    return inherited[index]
+
+
+def gpu_slot_env(gpu: str, environ: Mapping[str, str]) -> dict[str, str]:
+    """The environment that pins one GPU slot to its card, in the inherited device order."""
+    return {
+        "CUDA_VISIBLE_DEVICES": map_gpu(gpu, inherited_devices(environ)),
+        "CUDA_DEVICE_ORDER": environ.get("CUDA_DEVICE_ORDER") or DEVICE_ORDER,
+        "INITLAB_DEVICE": "cuda",
+    }
+
+
 def plan_slots(
-    gpus: Sequence[str], slots_per_gpu: int, cpu_slots: int, reserved_cores: int = 0
+    gpus: Sequence[str],
+    slots_per_gpu: int,
+    cpu_slots: int,
+    reserved_cores: int = 0,
+    environ: Mapping[str, str] | None = None,
 ) -> list[Slot]:
     """K slots per listed GPU (each sees only its GPU), or `cpu_slots` CPU slots.
 
+    `gpus` are named as this process sees them (`environ`, default os.environ; see map_gpu).
     `reserved_cores` are left to other processes (the API and dashboard under `initlab up`):
     intra-op threads that outnumber free cores spin against each other, and small models then
     train several times slower (the digits demo: 38 s with 1 thread, 384 s with 2, loaded CPU).
     """
     if gpus:
+        environ = os.environ if environ is None else environ
+        envs = {gpu: gpu_slot_env(gpu, environ) for gpu in gpus}  # every bad entry before any
         return [
-            Slot(f"gpu{gpu}-{k}", {"CUDA_VISIBLE_DEVICES": gpu, "INITLAB_DEVICE": "cuda"})
-            for gpu in gpus
-            for k in range(slots_per_gpu)
+            Slot(f"gpu{gpu}-{k}", dict(envs[gpu])) for gpu in gpus for k in range(slots_per_gpu)
         ]
     # CPU slots share the cores; each gets its share of intra-op threads.
     threads = str(max(1, ((os.cpu_count() or 1) - reserved_cores) // max(1, cpu_slots)))

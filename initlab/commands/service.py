@@ -116,8 +116,12 @@ def worker(
     gpu_ids = _gpu_list(gpus, cpu)
     if not gpu_ids and not cpu:
         typer.echo("initlab: no GPU found; working on the CPU", err=True)
+    try:  # --gpus counts the GPUs this process sees (an inherited CUDA_VISIBLE_DEVICES)
+        slots = plan_slots(gpu_ids, slots_per_gpu, cpu_slots)
+    except ValueError as error:
+        fail(f"--gpus {gpus}: {error}", USAGE)
     supervisor = Supervisor(config.stop_grace)
-    for slot in plan_slots(gpu_ids, slots_per_gpu, cpu_slots):
+    for slot in slots:
         supervisor.start(slot.name, celery_argv(slot, config, loglevel), slot.env)
         typer.echo(f"worker slot {slot.name} started ({slot.env.get('INITLAB_DEVICE')})")
     raise typer.Exit(supervisor.wait())
