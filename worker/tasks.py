@@ -22,7 +22,13 @@ from store import executions, results, workers
 from store.config import get_settings
 from store.db import Database, get_database
 from worker import faults, group_task
-from worker.failures import describe, position, release_memory
+from worker.failures import (
+    describe,
+    empty_device_cache,
+    forget_frames,
+    position,
+    release_memory,
+)
 from worker.ownership import Ownership
 from worker.recovery import Recovery
 from worker.runtime import environment
@@ -126,7 +132,9 @@ def execute(run_id: int, *, task_id: str, worker: str) -> str:
         faults.disarm()
         _current_run.update(id=None)
     if failure is not None or any(end and end.status == "failed" for end in ends):
-        release_memory()  # here, past the except: its traceback no longer holds the tensors
+        release_memory(failure)  # its traceback's frames cleared first: they hold the tensors
+    else:
+        empty_device_cache()
     return ", ".join(_conclude(db, o, end, failure) for o, end in zip(owners, ends, strict=True))
 
 
@@ -140,6 +148,8 @@ def run_task(self: Task, run_id: int) -> str:
         return execute(run_id, task_id=str(self.request.id), worker=worker)
     except TRANSIENT as error:
         log.warning("run %s: transient infrastructure error, retrying: %s", run_id, error)
+        forget_frames(error)  # Celery keeps the error for the retry: not the run's tensors
+        release_memory()
         raise self.retry(exc=error, countdown=min(60, 2**self.request.retries)) from None
 
 
