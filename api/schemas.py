@@ -35,6 +35,7 @@ REQUEUE_NOTES = {
     "lost": "worker lost",
     "shutdown": "worker stopped",
     "transient": "infrastructure error",
+    "device": "GPU error, slot restarted",
 }
 
 
@@ -45,7 +46,7 @@ class RunPublic(RunBrief):
     attempt: int = Field(description="retries asked for, plus one")
     requeues: int = Field(description="times InitLab put the run back (lost or stalled owner)")
     stalls: int = Field(description="of those, runs that beat but made no progress")
-    requeue_reason: str | None = Field(description="lost | stalled | shutdown | transient")
+    requeue_reason: str | None = Field(description="lost | stalled | shutdown | transient | device")
     fence: int = Field(description="executions that claimed the run (the owner's fence)")
     progress_at: datetime | None = Field(description="last batch or epoch advanced (DB clock)")
     enqueued: datetime | None

@@ -51,6 +51,17 @@ def describe(error: BaseException, where: str) -> str:
     return message[:4000]
 
 
+def broken_device(error: BaseException) -> bool:
+    """Whether `error` is a CUDA error other than out-of-memory: an illegal address or a device
+    assert is sticky, every later CUDA call in this process fails, so only a new process helps."""
+    if isinstance(error, torch.cuda.OutOfMemoryError):
+        return False
+    accelerator = getattr(torch, "AcceleratorError", ())  # torch >= 2.8 raises this one
+    if accelerator and isinstance(error, accelerator):
+        return True
+    return isinstance(error, RuntimeError) and str(error).startswith("CUDA error")
+
+
 def forget_frames(error: BaseException) -> None:
     """Drop the locals of the finished frames `error` and its causes hold (data, model,
     optimiser of the failed run): a kept exception would otherwise keep them all alive."""

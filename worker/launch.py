@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import subprocess
@@ -155,17 +156,69 @@ def child_grace(stop_grace: float) -> float:
     return stop_grace - min(5.0, stop_grace / 10)
 
 
+# A slot whose CUDA context broke exits with this code (EX_TEMPFAIL; worker/tasks.py): its
+# supervisor starts that slot again, and no other.
+RESTART_EXIT = 75
+RESTARTS_PER_WINDOW = (3, 600.0)  # more restarts than this in the window: give up, stop all
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def die_with_parent(parent: int) -> None:
+    """In a child before exec: SIGTERM when the supervisor dies, even by SIGKILL (Linux's
+    parent-death signal); a child in its own session gets no Ctrl-C and would live on,
+    holding its runs. Elsewhere (no prctl) the child still stops with a supervisor that ends."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the supervisor died before prctl took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 class Supervisor:
-    """Children in their own sessions; SIGINT/SIGTERM or one child's exit stops them all."""
+    """Children in their own sessions, dying with it; SIGINT/SIGTERM or one child's exit stops
+    them all, except a slot that asks for a restart (RESTART_EXIT): that one starts again."""
 
     def __init__(self, stop_grace: float) -> None:
         self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
+        self.commands: dict[str, tuple[list[str], dict[str, str]]] = {}
+        self.restarts: dict[str, list[float]] = {}
         self.grace = child_grace(stop_grace)
         self._stopping = False
 
     def start(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
-        process = subprocess.Popen(argv, env={**os.environ, **(env or {})}, start_new_session=True)
-        self.children.append((name, process))
+        self.commands[name] = (argv, dict(env or {}))
+        self.children.append((name, self._spawn(argv, env or {})))
+
+    @staticmethod
+    def _spawn(argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+        parent = os.getpid()
+        return subprocess.Popen(
+            argv,
+            env={**os.environ, **env},
+            start_new_session=True,
+            preexec_fn=lambda: die_with_parent(parent),
+        )
+
+    def restart(self, index: int) -> bool:
+        """Start child `index` again if it asked to and has restarts left; True if it did."""
+        name, process = self.children[index]
+        if process.returncode != RESTART_EXIT:
+            return False
+        count, window = RESTARTS_PER_WINDOW
+        now = time.monotonic()
+        recent = [t for t in self.restarts.get(name, []) if now - t < window] + [now]
+        self.restarts[name] = recent
+        if len(recent) > count:
+            print(f"initlab: {name} asked for a restart {len(recent)} times in "
+                  f"{window:.0f}s; giving up", file=sys.stderr)
+            return False
+        print(f"initlab: {name} restarts (its device failed; its runs went back to the queue)",
+              file=sys.stderr)
+        argv, env = self.commands[name]
+        self.children[index] = (name, self._spawn(argv, env))
+        return True
 
     def _signal(self, signum: int, _frame: FrameType | None) -> None:
         self._stopping = True
@@ -176,8 +229,8 @@ class Supervisor:
         code = 0
         try:
             while not self._stopping:
-                for name, process in self.children:
-                    if process.poll() is not None:
+                for index, (name, process) in enumerate(self.children):
+                    if process.poll() is not None and not self.restart(index):
                         print(
                             f"initlab: {name} exited with code {process.returncode}; "
                             "stopping the others",

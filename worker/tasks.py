@@ -23,12 +23,14 @@ from store.config import get_settings
 from store.db import Database, get_database
 from worker import faults, group_task
 from worker.failures import (
+    broken_device,
     describe,
     empty_device_cache,
     forget_frames,
     position,
     release_memory,
 )
+from worker.launch import RESTART_EXIT
 from worker.ownership import Ownership
 from worker.recovery import Recovery
 from worker.runtime import environment
@@ -64,6 +66,22 @@ def _hand_back_all(db: Database, owners: list[Ownership]) -> None:
         executions.hand_back(db, job=owners[0].job, reason="transient", new_message=False)
         mates = [executions.hand_back(db, job=o.job, reason="transient") for o in owners[1:]]
         publish_runs(app, settings, [d for d in mates if d is not None])
+
+
+class DeviceBroken(Exception):
+    """This process's CUDA context is broken: its runs went back to the queue, it must exit."""
+
+
+def _hand_back_broken(db: Database, owners: list[Ownership], error: BaseException) -> None:
+    """A sticky CUDA error is the device's fault, not the runs': they go back to the queue, to
+    resume from their checkpoints in a healthy process."""
+    log.error(
+        "%s: CUDA error, handing the runs back and restarting this slot: %s",
+        ", ".join(o.job.name for o in owners),
+        str(error).splitlines()[0],
+    )
+    dispatches = [executions.hand_back(db, job=o.job, reason="device") for o in owners]
+    publish_runs(app, settings, [d for d in dispatches if d is not None])
 
 
 def _conclude(
@@ -126,6 +144,9 @@ def execute(run_id: int, *, task_id: str, worker: str) -> str:
         _hand_back_all(db, owners)
         raise
     except Exception as error:  # DataError, CheckpointError, CUDA OOM, a bug: every member's
+        if broken_device(error):
+            _hand_back_broken(db, owners, error)
+            raise DeviceBroken(str(error).splitlines()[0]) from None
         log.exception("%s failed", ", ".join(o.job.name for o in owners))
         failure = error
     finally:
@@ -146,6 +167,9 @@ def run_task(self: Task, run_id: int) -> str:
     worker = self.request.hostname or socket.gethostname()
     try:
         return execute(run_id, task_id=str(self.request.id), worker=worker)
+    except DeviceBroken:
+        logging.shutdown()
+        os._exit(RESTART_EXIT)  # nothing more on a dead context; the supervisor restarts us
     except TRANSIENT as error:
         log.warning("run %s: transient infrastructure error, retrying: %s", run_id, error)
         forget_frames(error)  # Celery keeps the error for the retry: not the run's tensors
