@@ -27,12 +27,18 @@ COPY migrations migrations
 RUN pip install --no-deps .
 
 ARG GIT_COMMIT=""
+# CUBLAS_WORKSPACE_CONFIG: cuBLAS reads it once per process, so it is set before any starts
+# (a deterministic run then reproduces whatever its process ran before). INITLAB_CACHE_DIR:
+# the batch-repeats probe's measurements, in a folder the initlab user can write.
 ENV INITLAB_GIT_COMMIT=${GIT_COMMIT} \
     INITLAB_ARTIFACT_DIR=/var/lib/initlab/artifacts \
-    INITLAB_DATA_ROOT=/data
+    INITLAB_CACHE_DIR=/var/lib/initlab/cache \
+    INITLAB_DATA_ROOT=/data \
+    CUBLAS_WORKSPACE_CONFIG=:4096:8 \
+    CUDA_DEVICE_ORDER=PCI_BUS_ID
 
 RUN useradd --create-home --uid 1000 initlab \
-    && mkdir -p /var/lib/initlab/artifacts /data \
+    && mkdir -p /var/lib/initlab/artifacts /var/lib/initlab/cache /data \
     && chown -R initlab /var/lib/initlab
 USER initlab
 

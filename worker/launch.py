@@ -26,6 +26,7 @@ class Slot:
 # nvidia-smi, NVML and schedulers (Slurm, Kubernetes) number GPUs by PCI bus; CUDA's own
 # default order (fastest first) can give the same index to another card.
 DEVICE_ORDER = "PCI_BUS_ID"
+CUBLAS_WORKSPACE = ":4096:8"  # the setting PyTorch documents for deterministic cuBLAS
 
 
 def _is_device_name(entry: str) -> bool:
@@ -79,13 +80,22 @@ def map_gpu(gpu: str, inherited: list[str] | None) -> str:
     return inherited[index]
 
 
-def gpu_slot_env(gpu: str, environ: Mapping[str, str]) -> dict[str, str]:
-    """The environment that pins one GPU slot to its card, in the inherited device order."""
+def gpu_slot_env(gpu: str, slots_per_gpu: int, environ: Mapping[str, str]) -> dict[str, str]:
+    """The environment that pins one GPU slot to its card, in the inherited device order, and
+    tells it how many slots share that card (each takes 1/K of its memory)."""
     return {
         "CUDA_VISIBLE_DEVICES": map_gpu(gpu, inherited_devices(environ)),
         "CUDA_DEVICE_ORDER": environ.get("CUDA_DEVICE_ORDER") or DEVICE_ORDER,
         "INITLAB_DEVICE": "cuda",
+        "INITLAB_SLOTS_PER_GPU": str(slots_per_gpu),
+        **determinism_env(environ),
     }
+
+
+def determinism_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """cuBLAS reads its workspace setting once per process, at its first call: set before the
+    process starts, a run marked deterministic reproduces whatever the slot ran before."""
+    return {"CUBLAS_WORKSPACE_CONFIG": environ.get("CUBLAS_WORKSPACE_CONFIG") or CUBLAS_WORKSPACE}
 
 
 def plan_slots(
@@ -104,7 +114,8 @@ def plan_slots(
     """
     if gpus:
         environ = os.environ if environ is None else environ
-        envs = {gpu: gpu_slot_env(gpu, environ) for gpu in gpus}  # every bad entry before any
+        # Every bad entry is refused before any slot starts.
+        envs = {gpu: gpu_slot_env(gpu, slots_per_gpu, environ) for gpu in gpus}
         return [
             Slot(f"gpu{gpu}-{k}", dict(envs[gpu])) for gpu in gpus for k in range(slots_per_gpu)
         ]
@@ -118,6 +129,7 @@ def plan_slots(
                 "INITLAB_DEVICE": "cpu",
                 "OMP_NUM_THREADS": threads,
                 "MKL_NUM_THREADS": threads,
+                **determinism_env(os.environ if environ is None else environ),
             },
         )
         for k in range(cpu_slots)

@@ -33,7 +33,7 @@ from worker.failures import (
 from worker.launch import RESTART_EXIT
 from worker.ownership import Ownership
 from worker.recovery import Recovery
-from worker.runtime import environment
+from worker.runtime import environment, limit_device_memory
 
 log = logging.getLogger(__name__)
 settings = get_settings()
@@ -216,6 +216,9 @@ def _on_ready(sender: Any = None, **_: Any) -> None:
         pid=os.getpid(),
         device=f"{settings.device} {os.environ.get('CUDA_VISIBLE_DEVICES', '')}".strip(),
     )
+    fraction = limit_device_memory(settings.device)
+    if fraction is not None:
+        log.info("%s: this slot may use %.0f%% of its GPU's memory", name, fraction * 100)
     keeper = Housekeeper(name)
     keeper.start()
     _housekeeper.append(keeper)

@@ -117,3 +117,35 @@ def test_worker_command_refuses_an_invisible_gpu_in_one_line(tmp_path: Path) -> 
         "initlab: error: --gpus 0,2: GPU index 2 is not visible: CUDA_VISIBLE_DEVICES='2,3' "
         "shows 2 GPU(s); valid indices: 0, 1"
     ]
+
+
+def test_every_slot_starts_with_the_cublas_workspace_and_its_share_of_the_gpu() -> None:
+    """cuBLAS reads CUBLAS_WORKSPACE_CONFIG once per process: set before a slot starts, a
+    deterministic run reproduces whatever its slot ran before (the image sets it too)."""
+    gpu = plan_slots(["0", "1"], 4, 1, environ={})
+    cpu = plan_slots([], 1, 2, environ={})
+    assert {s.env["CUBLAS_WORKSPACE_CONFIG"] for s in gpu + cpu} == {":4096:8"}
+    assert {s.env["INITLAB_SLOTS_PER_GPU"] for s in gpu} == {"4"}
+    own = plan_slots(["0"], 1, 1, environ={"CUBLAS_WORKSPACE_CONFIG": ":16:8"})
+    assert own[0].env["CUBLAS_WORKSPACE_CONFIG"] == ":16:8"  # a smaller workspace, if chosen
+    assert "CUBLAS_WORKSPACE_CONFIG=:4096:8" in (REPO / "Dockerfile").read_text()
+    fresh = {k: v for k, v in os.environ.items() if k != "CUBLAS_WORKSPACE_CONFIG"}
+    probe = "import os, core.training.numerics; print(os.environ['CUBLAS_WORKSPACE_CONFIG'])"
+    done = subprocess.run([sys.executable, "-c", probe], env=fresh, cwd=REPO,
+                          capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == ":4096:8", done.stderr  # `initlab run` sets it on import
+
+
+def test_a_slot_takes_one_kth_of_its_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    """(A GPU faked: none is here.) K = 1 and CPU slots leave the allocator alone."""
+    import torch
+
+    from worker.runtime import limit_device_memory
+
+    fractions: list[float] = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "set_per_process_memory_fraction", fractions.append)
+    assert limit_device_memory("cuda", {"INITLAB_SLOTS_PER_GPU": "4"}) == 0.25
+    assert limit_device_memory("cuda", {"INITLAB_SLOTS_PER_GPU": "1"}) is None
+    assert limit_device_memory("cpu", {"INITLAB_SLOTS_PER_GPU": "4"}) is None
+    assert fractions == [0.25]
