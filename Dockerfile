@@ -9,10 +9,18 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 # Dependencies first, so a code change does not reinstall torch.
 COPY pyproject.toml README.md ./
+# Which CUDA build of torch: its wheels bundle the CUDA runtime, so the host needs only a driver
+# new enough for it (README "GPU workers" has the table build -> minimum driver), e.g.
+#   docker compose build --build-arg TORCH_CUDA=cu126     # cu126 | cu128 | cu130 | cpu
+ARG TORCH_CUDA=cu128
 RUN python - <<'PY'
-import subprocess, sys, tomllib
+import os, subprocess, sys, tomllib
 deps = tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]
-subprocess.check_call([sys.executable, "-m", "pip", "install", *deps])
+torch_deps = [d for d in deps if d.startswith(("torch==", "torchvision=="))]
+index = f"https://download.pytorch.org/whl/{os.environ['TORCH_CUDA']}"
+pip = [sys.executable, "-m", "pip", "install"]
+subprocess.check_call([*pip, "--index-url", index, *torch_deps])
+subprocess.check_call([*pip, *deps])  # torch==X is satisfied by the X+cuNNN just installed
 PY
 
 COPY core core

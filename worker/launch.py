@@ -98,6 +98,26 @@ def determinism_env(environ: Mapping[str, str]) -> dict[str, str]:
     return {"CUBLAS_WORKSPACE_CONFIG": environ.get("CUBLAS_WORKSPACE_CONFIG") or CUBLAS_WORKSPACE}
 
 
+def gpu_problem() -> str | None:
+    """Why this process sees no usable GPU, in one line naming the driver or device problem;
+    None when it sees one. (`initlab worker` with INITLAB_REQUIRE_GPU=1 exits on it, rather
+    than quietly starting a CPU slot under a torch build too new for the driver.)"""
+    import torch
+
+    build = f"torch {torch.__version__}"
+    if torch.version.cuda is None:
+        return f"{build} is a CPU-only build (rebuild the image with --build-arg TORCH_CUDA=cu...)"
+    try:
+        torch.cuda.init()
+    except Exception as error:  # the driver's own words: missing, too old, no device
+        words = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        return f"{build} (CUDA {torch.version.cuda}) cannot use the GPU: {words}"
+    if torch.cuda.device_count() == 0:
+        shown = os.environ.get("CUDA_VISIBLE_DEVICES")
+        return f"{build} sees no GPU (CUDA_VISIBLE_DEVICES={shown!r})"
+    return None
+
+
 def plan_slots(
     gpus: Sequence[str],
     slots_per_gpu: int,

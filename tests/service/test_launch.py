@@ -149,3 +149,19 @@ def test_a_slot_takes_one_kth_of_its_gpu(monkeypatch: pytest.MonkeyPatch) -> Non
     assert limit_device_memory("cuda", {"INITLAB_SLOTS_PER_GPU": "1"}) is None
     assert limit_device_memory("cpu", {"INITLAB_SLOTS_PER_GPU": "4"}) is None
     assert fractions == [0.25]
+
+
+def test_a_worker_that_requires_a_gpu_and_sees_none_exits_1_in_one_line(tmp_path: Path) -> None:
+    """Real here: this machine's torch is a CUDA build and there is no NVIDIA driver."""
+    env = {**os.environ, "INITLAB_REQUIRE_GPU": "1", "INITLAB_STATE_DIR": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-c", "from initlab.cli import main; main()", "worker"],
+        env=env, cwd=REPO, capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 1, done.stderr
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith("initlab: error: INITLAB_REQUIRE_GPU=1 and no usable GPU: torch ")
+    assert "driver" in line or "CPU-only" in line, line
+    compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    worker_env = compose["services"]["worker"]["environment"]
+    assert worker_env["INITLAB_REQUIRE_GPU"] == "1" and "INITLAB_BROKER_URL" in worker_env
