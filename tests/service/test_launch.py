@@ -165,3 +165,15 @@ def test_a_worker_that_requires_a_gpu_and_sees_none_exits_1_in_one_line(tmp_path
     compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
     worker_env = compose["services"]["worker"]["environment"]
     assert worker_env["INITLAB_REQUIRE_GPU"] == "1" and "INITLAB_BROKER_URL" in worker_env
+
+
+def test_the_image_default_torch_build_is_in_the_readme_driver_table() -> None:
+    dockerfile = (REPO / "Dockerfile").read_text()
+    match = re.search(r"^ARG TORCH_CUDA=(\S+)$", dockerfile, re.MULTILINE)
+    assert match, "the Dockerfile picks torch's CUDA build with ARG TORCH_CUDA"
+    readme = (REPO / "README.md").read_text()
+    section = readme[readme.index("## GPU workers") :]
+    assert f"| `{match.group(1)}` |" in section
+    assert "download.pytorch.org/whl/${TORCH_CUDA}" in dockerfile.replace(
+        "{os.environ['TORCH_CUDA']}", "${TORCH_CUDA}"
+    )
