@@ -37,6 +37,7 @@ REQUEUE_NOTES = {
     "shutdown": "worker stopped",
     "transient": "infrastructure error",
     "handback": "handed back",
+    "device": "GPU error, slot restarted",
 }
 
 
@@ -48,7 +49,7 @@ class RunPublic(RunBrief):
     requeues: int = Field(description="times InitLab put the run back (lost or stalled owner)")
     stalls: int = Field(description="of those, runs that beat but made no progress")
     requeue_reason: str | None = Field(
-        description="lost | stalled | shutdown | transient | handback"
+        description="lost | stalled | shutdown | transient | handback | device"
     )
     handbacks: int = Field(0, description="hand-backs in a row: checkpoint or data not readable")
     handback_cause: str | None = Field(None, description="why the run was last handed back")

@@ -5,10 +5,15 @@
 # with 1, 2 and 4 concurrent training processes on the GPU, and channels_last against NCHW;
 # then (issue 12) MobileNet v1 at 32 px, batch 64, R=1 against the best R stacked repeats, and
 # the estimated wall time of the Table I (32 px) and Table IV protocols from measured rates.
+# First (issue 25) bench/gpu_verify.py checks what only a card shows and writes it as one JSON
+# (gpu_verify.json, or $GPU_VERIFY_OUT): a deterministic fp32 run twice bit-equal, also after a
+# tf32 run; memory back after a forced out-of-memory; stacked equal to single with and without
+# Dropout; each slot on the card nvidia-smi names; stacked R = 1/4/16/64 at fp32, tf32, bf16.
+# All of it in under ten minutes.
 #
 #   bash bench/gpu_check.sh            # PYTHON=... to choose the interpreter
 #
-# Needs only torch and torchvision (no pydantic): it runs bench/compare.py, never the CLI.
+# gpu_verify.py needs the project's dependencies; the rest only torch and torchvision.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONUNBUFFERED=1
@@ -28,7 +33,10 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader ||
 print("torch", torch.__version__, "on", torch.cuda.get_device_name())' || exit 1
 echo "nproc $(nproc); $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
 
-# Budget (s): stacked 100 + mobilenet_v1 70 + v2/v3 45 each + layout 30 = 290, under 5 min.
+# Budget (s): verify 280 + stacked 100 + mobilenet_v1 70 + v2/v3 45 each + layout 30 = 570.
+timeout 280 "$PY" bench/gpu_verify.py --device cuda --out "${GPU_VERIFY_OUT:-gpu_verify.json}" \
+  || echo "gpu_verify failed or ran out of its 280 s (exit $?)"
+
 # Stacked repeats first: the number issue 12 is about. Targets: ratio >= 10, Table IV <= 2 h.
 timeout 100 "$PY" bench/gpu_stacked.py --device cuda \
   || echo "stacked check failed or ran out of its 100 s (exit $?)"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import traceback
 
 import torch
 
@@ -50,9 +51,42 @@ def describe(error: BaseException, where: str) -> str:
     return message[:4000]
 
 
-def release_memory() -> None:
-    """After a failure (a CUDA OOM above all), free what the run held, so that the worker's
-    next run starts clean. A full collection takes ~0.2 s with torch loaded: failures only."""
-    gc.collect()
+def broken_device(error: BaseException) -> bool:
+    """Whether `error` is a CUDA error other than out-of-memory: an illegal address or a device
+    assert is sticky, every later CUDA call in this process fails, so only a new process helps."""
+    if isinstance(error, torch.cuda.OutOfMemoryError):
+        return False
+    accelerator = getattr(torch, "AcceleratorError", ())  # torch >= 2.8 raises this one
+    if accelerator and isinstance(error, accelerator):
+        return True
+    return isinstance(error, RuntimeError) and str(error).startswith("CUDA error")
+
+
+def forget_frames(error: BaseException) -> None:
+    """Drop the locals of the finished frames `error` and its causes hold (data, model,
+    optimiser of the failed run): a kept exception would otherwise keep them all alive."""
+    pending, seen = [error], set()
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        traceback.clear_frames(current.__traceback__)  # skips frames still executing
+        current.__traceback__ = None
+        pending += [e for e in (current.__cause__, current.__context__) if e is not None]
+
+
+def empty_device_cache() -> None:
+    """Give the allocator's cached blocks back to the device, after every task: the next run
+    may have another shape, and slots sharing a GPU need what this one no longer uses."""
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         torch.cuda.empty_cache()
+
+
+def release_memory(error: BaseException | None = None) -> None:
+    """After a failure (a CUDA OOM above all), free what the run held, so that the worker's
+    next run starts clean. A full collection takes ~0.2 s with torch loaded: failures only."""
+    if error is not None:
+        forget_frames(error)
+    gc.collect()
+    empty_device_cache()

@@ -62,3 +62,18 @@ def environment(device: str) -> dict[str, str | None]:
         "torchvision_version": torchvision.__version__,
         "cuda_version": torch.version.cuda,
     }
+
+
+def limit_device_memory(device: str, environ: dict[str, str] | None = None) -> float | None:
+    """Give this slot 1/K of its GPU's memory, K the slots sharing it (INITLAB_SLOTS_PER_GPU):
+    one slot's out-of-memory then stays its own, and the batch-repeats probe measures within
+    its share. Returns the fraction set, None on a CPU or with one slot per GPU."""
+    import torch
+
+    environ = dict(os.environ) if environ is None else environ
+    slots = int(environ.get("INITLAB_SLOTS_PER_GPU") or 1)
+    if slots <= 1 or not device.startswith("cuda") or not torch.cuda.is_available():
+        return None
+    fraction = 1.0 / slots
+    torch.cuda.set_per_process_memory_fraction(fraction)
+    return fraction

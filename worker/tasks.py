@@ -24,10 +24,18 @@ from store.artifacts import HandBack, artifacts_from
 from store.config import get_settings
 from store.db import Database, get_database
 from worker import faults, group_task, shutdown_log
-from worker.failures import describe, position, release_memory
+from worker.failures import (
+    broken_device,
+    describe,
+    empty_device_cache,
+    forget_frames,
+    position,
+    release_memory,
+)
+from worker.launch import RESTART_EXIT
 from worker.ownership import Ownership
 from worker.recovery import Recovery
-from worker.runtime import environment, host_name
+from worker.runtime import environment, host_name, limit_device_memory
 from worker.safety import unsafe_setup
 
 log = logging.getLogger(__name__)
@@ -86,6 +94,22 @@ def _give_back_all(db: Database, owners: list[Ownership], error: HandBack) -> st
             log.warning("%s failed: %s", owner.job.name, error)
         ends.append({"queued": "handed back", "lost": "stopped"}.get(end, end))
     return ", ".join(ends)
+
+
+class DeviceBroken(Exception):
+    """This process's CUDA context is broken: its runs went back to the queue, it must exit."""
+
+
+def _hand_back_broken(db: Database, owners: list[Ownership], error: BaseException) -> None:
+    """A sticky CUDA error is the device's fault, not the runs': they go back to the queue, to
+    resume from their checkpoints in a healthy process."""
+    log.error(
+        "%s: CUDA error, handing the runs back and restarting this slot: %s",
+        ", ".join(o.job.name for o in owners),
+        str(error).splitlines()[0],
+    )
+    dispatches = [executions.hand_back(db, job=o.job, reason="device") for o in owners]
+    publish_runs(app, settings, [d for d in dispatches if d is not None])
 
 
 def _conclude(
@@ -157,13 +181,18 @@ def execute(run_id: int, *, task_id: str, worker: str) -> str:
     except HandBack as error:  # a checkpoint or the data this host cannot read
         return _give_back_all(db, owners, error)
     except Exception as error:  # DataError, CheckpointError, CUDA OOM, a bug: every member's
+        if broken_device(error):
+            _hand_back_broken(db, owners, error)
+            raise DeviceBroken(str(error).splitlines()[0]) from None
         log.exception("%s failed", ", ".join(o.job.name for o in owners))
         failure = error
     finally:
         faults.disarm()
         _current_run.update(id=None)
     if failure is not None or any(end and end.status == "failed" for end in ends):
-        release_memory()  # here, past the except: its traceback no longer holds the tensors
+        release_memory(failure)  # its traceback's frames cleared first: they hold the tensors
+    else:
+        empty_device_cache()
     return ", ".join(_conclude(db, o, end, failure) for o, end in zip(owners, ends, strict=True))
 
 
@@ -175,8 +204,13 @@ def run_task(self: Task, run_id: int) -> str:
     worker = self.request.hostname or socket.gethostname()
     try:
         return execute(run_id, task_id=str(self.request.id), worker=worker)
+    except DeviceBroken:
+        logging.shutdown()
+        os._exit(RESTART_EXIT)  # nothing more on a dead context; the supervisor restarts us
     except TRANSIENT as error:
         log.warning("run %s: transient infrastructure error, retrying: %s", run_id, error)
+        forget_frames(error)  # Celery keeps the error for the retry: not the run's tensors
+        release_memory()
         raise self.retry(exc=error, countdown=min(60, 2**self.request.retries)) from None
 
 
@@ -228,6 +262,9 @@ def _on_ready(sender: Any = None, **_: Any) -> None:
         pid=os.getpid(),
         device=f"{settings.device} {os.environ.get('CUDA_VISIBLE_DEVICES', '')}".strip(),
     )
+    fraction = limit_device_memory(settings.device)
+    if fraction is not None:
+        log.info("%s: this slot may use %.0f%% of its GPU's memory", name, fraction * 100)
     keeper = Housekeeper(name)
     keeper.start()
     _housekeeper.append(keeper)

@@ -4,7 +4,8 @@
 model never beats training the repeats one by one (small_cnn 28 px, batch 64, R=8: 2,900 img/s
 one by one, 2,650 stacked), because a CPU kernel is already busy at one member's size. On a GPU
 one member leaves the device idle, so `auto` times a few steps at R = 1, 2, 4, ... and keeps the
-fastest aggregate rate; the answer is cached per device, model and shape under the cache dir.
+fastest aggregate rate (at least half a second of training each); the answer is cached per device,
+model, shape, precision and slots per GPU under the state directory.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -19,27 +21,62 @@ from typing import Any
 import torch
 
 from core.spec import ExperimentSpec
-from core.training.bench import group_rate
+from core.training.bench import PROBE_STEPS, group_rate
 
 log = logging.getLogger(__name__)
 
 PROBE_CANDIDATES = (1, 2, 4, 8, 16, 32, 64)
 PROBE_GAIN = 1.05  # a larger R must beat the best so far by 5% to be worth its memory
+# Timed training per candidate, at least: a few steps take milliseconds on an H100, where
+# launch jitter and clock ramp-up would decide the answer.
+PROBE_SECONDS = 0.5
+PROBE_MAX_EPOCHS = 1000
+# cuBLAS and cuDNN report a failed allocation in their own words, not as OutOfMemoryError.
+ALLOCATION_FAILURES = ("out of memory", "CUBLAS_STATUS_ALLOC_FAILED", "CUDNN_STATUS_ALLOC_FAILED")
 
 
 def cache_dir() -> Path:
-    """Where measured answers are kept: $INITLAB_CACHE_DIR, else ./var/cache (the state dir)."""
-    return Path(os.environ.get("INITLAB_CACHE_DIR") or "var/cache")
+    """Where measured answers are kept: $INITLAB_CACHE_DIR, else the state dir's `cache`
+    ($INITLAB_STATE_DIR, default ./var)."""
+    if os.environ.get("INITLAB_CACHE_DIR"):
+        return Path(os.environ["INITLAB_CACHE_DIR"])
+    return Path(os.environ.get("INITLAB_STATE_DIR") or "var") / "cache"
+
+
+def slots_sharing_device() -> int:
+    """K, the worker slots sharing this GPU (INITLAB_SLOTS_PER_GPU, set by `initlab worker`):
+    each has 1/K of its memory, so the best R depends on K."""
+    return max(1, int(os.environ.get("INITLAB_SLOTS_PER_GPU") or 1))
+
+
+def out_of_memory(error: BaseException) -> bool:
+    """Whether `error` is the device running out of memory, in any library's words."""
+    if isinstance(error, torch.OutOfMemoryError):
+        return True
+    return isinstance(error, RuntimeError) and any(m in str(error) for m in ALLOCATION_FAILURES)
+
+
+def timed_rate(model: str, members: int, **shape: Any) -> float | None:
+    """group_rate over at least PROBE_SECONDS of timed training: a first short measurement
+    says how many epochs of its steps make that much."""
+    first = group_rate(model, members, **shape)
+    if first is None:
+        return None
+    epoch_seconds = members * PROBE_STEPS * shape["batch_size"] / first
+    epochs = min(PROBE_MAX_EPOCHS, max(1, math.ceil(PROBE_SECONDS / epoch_seconds)))
+    return group_rate(model, members, repeats=epochs, **shape)
 
 
 def probe_best(model: str, limit: int, **shape: Any) -> int:
     """The R, up to `limit`, with the best aggregate rate; stops at the first that fails or
-    does not pay (out of memory counts as failing)."""
+    does not pay (out of memory, cuBLAS's or cuDNN's included, counts as failing)."""
     best, best_rate = 1, 0.0
     for r in (c for c in PROBE_CANDIDATES if c <= limit):
         try:
-            rate = group_rate(model, r, **shape)
-        except torch.OutOfMemoryError:
+            rate = timed_rate(model, r, **shape)
+        except RuntimeError as error:  # OutOfMemoryError is one
+            if not out_of_memory(error):
+                raise
             break
         finally:
             if torch.cuda.is_available():
@@ -66,8 +103,9 @@ def resolve_batch_repeats(
         return min(wanted, spec.repeats)
     if device.type != "cuda" or spec.repeats == 1:
         return 1
-    batch = spec.training.batch_size
-    shape = f"{image_size}px|b{batch}|c{num_classes}"
+    batch, precision = spec.training.batch_size, spec.training.precision
+    slots = slots_sharing_device()
+    shape = f"{image_size}px|b{batch}|c{num_classes}|{precision}|K{slots}"
     key = f"{device_key(device)}|{spec.model}|{shape}|torch {torch.__version__}"
     path = cache_dir() / "batch_repeats.json"
     cached: dict[str, int] = {}
@@ -81,6 +119,7 @@ def resolve_batch_repeats(
             batch_size=batch,
             num_classes=num_classes,
             device=device,
+            precision=precision,
         )
         log.info("batch_repeats auto: measured R=%d for %s", cached[key], key)
         with contextlib.suppress(OSError):

@@ -31,6 +31,8 @@ from core.training.stacked import (
     StackedModel,
     member_optimizer_state,
     member_state,
+    own_dropout,
+    set_dropout_generators,
     stack_models,
     stack_optimizer_states,
 )
@@ -66,7 +68,10 @@ class Lockstep:
     def stack(self) -> StackedModel:
         """The members' networks as one (a single run's own network, unchanged)."""
         models = [m.model for m in self.members]
-        return StackedModel(models[0], 1) if len(models) == 1 else stack_models(models)
+        if len(models) > 1:
+            return stack_models(models)
+        # Alone, whatever its layers; its dropout draws masks as the same member stacked would.
+        return StackedModel(own_dropout(models[0]), 1)
 
     def new_optimizer(self, phase: Phase) -> None:
         t = self.spec.training
@@ -219,9 +224,14 @@ class Lockstep:
             return None, 0.0
         assert self.optimizer is not None
         seed = self.spec.seed
-        for m in self.members:  # the global stream a run alone would train with (dropout)
-            torch.manual_seed(derive_seed(seed, "torch", m.repeat, phase.name, epoch))
+        seeds = [derive_seed(seed, "torch", m.repeat, phase.name, epoch) for m in self.members]
+        for m, member_seed in zip(self.members, seeds, strict=True):
+            torch.manual_seed(member_seed)  # what a layer outside MemberDropout would draw from
             m.rng = torch.get_rng_state()
+        # Each member's dropout masks from its own generator: the same alone and stacked.
+        set_dropout_generators(
+            self.model, [torch.Generator(self.device).manual_seed(s) for s in seeds]
+        )
         generators = [
             generator_for(seed, "order", m.repeat, phase.name, epoch) for m in self.members
         ]

@@ -12,6 +12,10 @@ import os
 import torch
 
 PRECISIONS = ("fp32", "tf32", "bf16")
+# cuBLAS needs a fixed workspace to be reproducible, and reads this once per process at its
+# first call: set on import, before any run, so that a deterministic run reproduces whatever
+# its process ran before (worker slots and the image set it before the process starts).
+os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 
 
 def configure(precision: str, deterministic: bool, device: torch.device) -> None:
@@ -24,9 +28,6 @@ def configure(precision: str, deterministic: bool, device: torch.device) -> None
     torch.backends.cuda.matmul.allow_tf32 = tf32
     torch.backends.cudnn.allow_tf32 = tf32
     torch.set_float32_matmul_precision("high" if tf32 else "highest")
-    if device.type == "cuda" and deterministic:
-        # cuBLAS needs a fixed workspace to be reproducible; it reads this at its first call.
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.use_deterministic_algorithms(deterministic)
     # Autotuning picks kernels by timing, which can differ between runs: off when deterministic.
     torch.backends.cudnn.benchmark = device.type == "cuda" and not deterministic

@@ -71,6 +71,59 @@ class StackedLinear(nn.Module):
         return out.transpose(0, 1).reshape(b, r * self.out_features)
 
 
+class MemberDropout(nn.Module):
+    """Dropout (nn.Dropout's arithmetic) whose member r draws its masks from generator r.
+
+    Member r owns the slice [r·C, (r+1)·C) of dimension 1; its mask is drawn in that slice's own
+    contiguous shape, so a run alone (members=1) and the same run stacked draw the same masks
+    from the same generator, on any device. Without generators it draws from the global stream.
+    """
+
+    def __init__(self, p: float, members: int) -> None:
+        super().__init__()
+        if not 0 <= p < 1:
+            raise ValueError(f"dropout probability {p} is outside [0, 1)")
+        self.p, self.members = p, members
+        self.generators: list[torch.Generator] | None = None
+
+    def forward(self, x: Tensor) -> Tensor:
+        """x times a fresh mask of each member, scaled by 1/(1-p), in training mode."""
+        if not self.training or self.p == 0:
+            return x
+        none: list[torch.Generator | None] = [None] * self.members
+        generators = self.generators or none
+        if len(generators) != self.members:
+            raise ValueError(f"{len(generators)} dropout generators for {self.members} members")
+        parts = x.chunk(self.members, dim=1) if self.members > 1 else (x,)
+        masks = [
+            torch.empty(part.shape, dtype=x.dtype, device=x.device)
+            .bernoulli_(1 - self.p, generator=g)
+            .div_(1 - self.p)
+            for part, g in zip(parts, generators, strict=True)
+        ]
+        return x * (masks[0] if len(masks) == 1 else torch.cat(masks, 1))
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}, members={self.members}"
+
+
+def own_dropout(model: nn.Module, members: int = 1) -> nn.Module:
+    """`model` with each nn.Dropout leaf replaced by a MemberDropout of `members` (in place)."""
+    for name, module in list(model.named_modules()):
+        if name and isinstance(module, nn.Dropout | MemberDropout):
+            parent, _, leaf = name.rpartition(".")
+            owner = model.get_submodule(parent) if parent else model
+            setattr(owner, leaf, MemberDropout(module.p, members))
+    return model
+
+
+def set_dropout_generators(model: nn.Module, generators: list[torch.Generator]) -> None:
+    """The generators every MemberDropout of `model` draws its members' masks from."""
+    for module in model.modules():
+        if isinstance(module, MemberDropout):
+            module.generators = generators
+
+
 def stack_refusal(model: nn.Module) -> str | None:
     """Why `model` cannot be stacked exactly, or None when every leaf layer can."""
     for name, module in model.named_modules():
@@ -81,11 +134,15 @@ def stack_refusal(model: nn.Module) -> str | None:
             if own:
                 return f"{where} holds tensors of its own ({', '.join(own)}) outside known layers"
             continue
-        if isinstance(module, nn.Dropout | nn.Dropout2d | nn.AlphaDropout):
+        if isinstance(module, nn.Dropout | MemberDropout):
+            continue  # each member's masks from its own generator (MemberDropout)
+        if isinstance(module, nn.Dropout2d | nn.AlphaDropout):
             if module.p > 0:
-                # Alone, its masks come from the run's own global random stream; a stacked model
-                # draws one mask for all members, so the numbers would not be the run's own.
-                return f"{where} (p={module.p}) draws masks from each run's own random stream"
+                # Masks per channel map or with alpha scaling: not (yet) drawn per member.
+                return (
+                    f"{where} (p={module.p}) drops whole channels or alpha-scales its output; "
+                    "of the dropouts only nn.Dropout stacks"
+                )
         elif isinstance(module, nn.Conv2d):
             if module.padding_mode != "zeros":
                 return f"{where} has padding_mode {module.padding_mode!r}"
@@ -124,6 +181,8 @@ def _stacked_leaf(module: nn.Module, members: int) -> nn.Module:
             module.track_running_stats,
             device=meta,
         )
+    if isinstance(module, nn.Dropout | MemberDropout):
+        return MemberDropout(module.p, members)
     if isinstance(module, nn.Linear):
         return StackedLinear(
             members, module.in_features, module.out_features, module.bias is not None
@@ -204,7 +263,7 @@ def stack_models(models: list[nn.Module], channels_last: bool = True) -> Stacked
     if reason is not None:
         raise ValueError(reason)
     if len(models) == 1:
-        return StackedModel(models[0], 1, channels_last)
+        return StackedModel(own_dropout(models[0]), 1, channels_last)
     members = len(models)
     skeleton = copy.deepcopy(models[0])
     for name, module in list(skeleton.named_modules()):

@@ -100,6 +100,17 @@ def _gpu_list(gpus: str | None, cpu: bool) -> list[str]:
     return [str(i) for i in range(torch.cuda.device_count())]
 
 
+def _require_gpu(cpu: bool) -> None:
+    """With INITLAB_REQUIRE_GPU=1 (the compose GPU worker), no usable GPU is one line, exit 1."""
+    if os.environ.get("INITLAB_REQUIRE_GPU", "") not in ("1", "true", "yes"):
+        return
+    from worker.launch import gpu_problem
+
+    problem = "--cpu was given" if cpu else gpu_problem()
+    if problem is not None:
+        fail(f"INITLAB_REQUIRE_GPU=1 and no usable GPU: {problem}", FAILED)
+
+
 def worker(
     gpus: Annotated[str | None, typer.Option(help="GPU indices, e.g. 0,1 (default: all)")] = None,
     slots_per_gpu: Annotated[int, typer.Option(min=1, help="runs at once per GPU")] = 1,
@@ -113,12 +124,17 @@ def worker(
     from worker.launch import Supervisor, celery_argv, plan_slots
 
     config = prepare(state_dir, data_root)
+    _require_gpu(cpu)
     _refuse_unsafe(config)
     gpu_ids = _gpu_list(gpus, cpu)
     if not gpu_ids and not cpu:
         typer.echo("initlab: no GPU found; working on the CPU", err=True)
+    try:  # --gpus counts the GPUs this process sees (an inherited CUDA_VISIBLE_DEVICES)
+        slots = plan_slots(gpu_ids, slots_per_gpu, cpu_slots)
+    except ValueError as error:
+        fail(f"--gpus {gpus}: {error}", USAGE)
     supervisor = Supervisor(config.stop_grace)
-    for slot in plan_slots(gpu_ids, slots_per_gpu, cpu_slots):
+    for slot in slots:
         supervisor.start(slot.name, celery_argv(slot, config, loglevel), slot.env)
         typer.echo(f"worker slot {slot.name} started ({slot.env.get('INITLAB_DEVICE')})")
     raise typer.Exit(supervisor.wait())

@@ -22,3 +22,16 @@ def not_a_module(num_classes: int, in_channels: int) -> str:
 
 
 NOT_CALLABLE = 3
+
+
+def dropout_net(num_classes: int, in_channels: int) -> nn.Module:
+    """Dropout between two linear layers, as MobileNet v2/v3 and VGG classifiers have it."""
+    return nn.Sequential(nn.Conv2d(in_channels, 8, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
+                         nn.Flatten(), nn.Linear(8, 16), nn.ReLU(), nn.Dropout(0.5),
+                         nn.Linear(16, num_classes))
+
+
+def channel_dropout_net(num_classes: int, in_channels: int) -> nn.Module:
+    """Dropout2d drops whole channel maps: it does not stack (yet), so its repeats train alone."""
+    return nn.Sequential(nn.Conv2d(in_channels, 4, 3), nn.ReLU(), nn.Dropout2d(0.5),
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, num_classes))

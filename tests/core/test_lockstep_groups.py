@@ -31,8 +31,8 @@ def members_of(models: list[nn.Module]) -> list[Any]:
 
 
 def with_dropout() -> nn.Module:
-    """A network that cannot stack: its dropout masks are each run's own random draws."""
-    return nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Dropout(0.5),
+    """A network that cannot stack: Dropout2d drops whole channel maps (nn.Dropout stacks)."""
+    return nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Dropout2d(0.5),
                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 10))
 
 

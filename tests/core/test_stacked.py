@@ -10,8 +10,11 @@ from torch import Tensor, nn
 
 from core.models import MODELS, build_model
 from core.training.stacked import (
+    MemberDropout,
     member_optimizer_state,
     member_tensor,
+    own_dropout,
+    set_dropout_generators,
     stack_models,
     stack_optimizer_states,
     stack_refusal,
@@ -20,8 +23,9 @@ from core.training.stacked import (
 from core.training.train import Preprocess, make_optimizer, train_members_epoch, train_one_epoch
 
 CPU = torch.device("cpu")
-# Registered models that must stack; the others must refuse with a reason (Dropout, today).
-STACKABLE = {"small_cnn", "mobilenet_v1"}
+# Registered models that must stack (every one, since Dropout stacks: issue 25); any other
+# must refuse with a reason.
+STACKABLE = {"small_cnn", "mobilenet_v1", "mobilenet_v2", "mobilenet_v3_small"}
 
 
 def nets(name: str, n: int, dtype: torch.dtype = torch.float32) -> list[nn.Module]:
@@ -39,7 +43,7 @@ def test_every_registered_model_stacks_or_says_why_not(name: str) -> None:
         assert stacked is not None and stacked.members == 3
     else:
         assert stacked is None
-        assert "Dropout" in (stack_refusal(models[0]) or "")
+        assert stack_refusal(models[0]) is not None
 
 
 def test_member_states_are_the_members_own_exactly() -> None:
@@ -80,7 +84,7 @@ def test_an_unknown_layer_is_refused_by_name() -> None:
     assert stack_refusal(model) == "LayerNorm at 1 is not a layer the stacked rewrite knows"
 
 
-@pytest.mark.parametrize("name", sorted(STACKABLE))
+@pytest.mark.parametrize("name", ["small_cnn", "mobilenet_v1"])  # no dropout: see below
 def test_float64_steps_equal_the_members_alone(name: str) -> None:
     """In float64 the stacked steps equal the one-by-one steps to 1e-12: the rewrite is exact,
     and what float32 runs differ by is reassociation (amplified by Adam and BatchNorm)."""
@@ -172,3 +176,64 @@ def test_a_stacked_epoch_equals_the_members_epochs_alone() -> None:
         state = stacked.member_states()[r]
         for k, v in model.state_dict().items():
             assert torch.allclose(state[k].float(), v.float(), rtol=1e-5, atol=1e-6), k
+
+
+def test_each_stacked_member_draws_the_dropout_masks_of_its_run_alone() -> None:
+    """Member r's mask comes from generator r in member r's own shape: the masks a run alone
+    draws from the same generator, and on the CPU nn.Dropout's own under that seed (so single
+    runs keep their numbers)."""
+    seeds, p = (11, 12, 13), 0.3
+    stacked = MemberDropout(p, 3)
+    set_dropout_generators(stacked, [torch.Generator().manual_seed(s) for s in seeds])
+    out = stacked(torch.ones(8, 3 * 5, 2, 2)).view(8, 3, 5, 2, 2)
+    for r, seed in enumerate(seeds):
+        alone = own_dropout(nn.Sequential(nn.Dropout(p)))
+        set_dropout_generators(alone, [torch.Generator().manual_seed(seed)])
+        assert torch.equal(out[:, r], alone(torch.ones(8, 5, 2, 2)))
+        torch.manual_seed(seed)
+        assert torch.equal(out[:, r], F.dropout(torch.ones(8, 5, 2, 2), p, training=True))
+    assert len({tuple(out[:, r].flatten().tolist()) for r in range(3)}) == 3  # masks differ
+    eval_mode = stacked.eval()
+    assert torch.equal(eval_mode(torch.ones(2, 6)), torch.ones(2, 6))
+
+
+def test_float64_dropout_steps_equal_the_members_alone() -> None:
+    """mobilenet_v3_small (Dropout 0.2 in its classifier), 3 members, 4 AdamW steps in train
+    mode: each member's logits equal its run alone's to 1e-12 at every step, masks included.
+    Weights agree to 1e-10: a few BatchNorm biases whose gradient is pure rounding noise move
+    by Adam steps of that noise (measured: 1e-11 apart, at values of 1e-11)."""
+    models = nets("mobilenet_v3_small", 3, torch.float64)
+    alone = [own_dropout(m) for m in copy.deepcopy(models)]
+    stacked = stack_models(models)
+    set_dropout_generators(stacked, [torch.Generator().manual_seed(r) for r in range(3)])
+    for r, m in enumerate(alone):
+        set_dropout_generators(m, [torch.Generator().manual_seed(r)])
+    optimizer = torch.optim.AdamW(stacked.parameters(), lr=1e-3)
+    optimizers = [torch.optim.AdamW(m.parameters(), lr=1e-3) for m in alone]
+    g = torch.Generator().manual_seed(1)
+    for _ in range(4):
+        x = torch.randn(3, 8, 3, 16, 16, generator=g, dtype=torch.float64)
+        y = torch.randint(0, 10, (3, 8), generator=g)
+        optimizer.zero_grad()
+        logits = stacked(x)
+        sum(F.cross_entropy(logits[r], y[r]) for r in range(3)).backward()
+        optimizer.step()
+        for r, (m, o) in enumerate(zip(alone, optimizers, strict=True)):
+            o.zero_grad()
+            own = m(x[r])
+            assert torch.allclose(logits[r], own, rtol=0, atol=1e-12)
+            F.cross_entropy(own, y[r]).backward()
+            o.step()
+    for r, m in enumerate(alone):
+        state = stacked.member_states()[r]
+        assert all(
+            torch.allclose(state[k], v, rtol=0, atol=1e-10) for k, v in m.state_dict().items()
+        )
+
+
+def test_a_channel_dropout_is_refused_by_name() -> None:
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Dropout2d(0.5))
+    assert stack_refusal(model) == (
+        "Dropout2d at 1 (p=0.5) drops whole channels or alpha-scales its output; "
+        "of the dropouts only nn.Dropout stacks"
+    )
