@@ -282,8 +282,8 @@ def now_running(progress: Mapping[str, Any]) -> str:
 
 
 def experiments_frame(items: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
-    """The experiment list: name, tags, status, progress, runs done/total, current epochs,
-    created."""
+    """The experiment list: name, tags, status, progress, runs done/total, current epochs (or
+    what its queued runs wait for), created."""
     rows = []
     for e in items:
         p = e["progress"]
@@ -291,7 +291,7 @@ def experiments_frame(items: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
             "ID": e["id"], "Name": e["name"], "Tags": ", ".join(e.get("tags") or []),
             "Status": e["status"], "Progress": p["fraction"],
             "Runs done": f"{p['runs_done']}/{p['runs_total']}",
-            "Failed": p["runs_failed"], "Now": now_running(p),
+            "Failed": p["runs_failed"], "Now": e.get("waiting") or now_running(p),
             "Created": pd.to_datetime(e["created"]), "Open": f"/?experiment={e['id']}",
         })
     return pd.DataFrame(rows)

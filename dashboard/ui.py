@@ -68,13 +68,16 @@ def pick_experiment(client: Client, key: str) -> int | None:
 
 
 def progress_line(experiment: dict[str, Any]) -> str:
-    """'done/total runs · N running · N failed' for one experiment."""
+    """'done/total runs · N running · N failed' for one experiment, and why queued runs wait
+    ('waiting for a cuda worker') when no live worker can take them."""
     p = experiment["progress"]
     parts = [f"{p['runs_done']}/{p['runs_total']} runs done"]
     for key, label in (("runs_running", "running"), ("runs_queued", "queued"),
                        ("runs_failed", "failed"), ("runs_cancelled", "cancelled")):
         if p[key]:
             parts.append(f"{p[key]} {label}")
+    if experiment.get("waiting"):
+        parts.append(experiment["waiting"])
     return " · ".join(parts)
 
 

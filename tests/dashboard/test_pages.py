@@ -148,6 +148,21 @@ def test_experiment_page_shows_curves_tables_runs_and_exports(
     assert runs_drawn == [f"smart, repeat {r}" for r in range(3)]  # smart's three runs
 
 
+def test_a_cuda_experiment_with_only_a_cpu_worker_says_what_it_waits_for(
+    dashboard_env: Service, api: Api
+) -> None:
+    spec = two_arm_spec("needs-gpu", repeats=1)
+    queued = api.submit({**spec, "execution": {**spec.get("execution", {}), "device": "cuda"}})
+    try:
+        at = app_on(experiment=str(queued["id"]))
+        progress = at.get("progress")[0].proto.text
+        assert "2 queued · waiting for a cuda worker" in progress, progress
+        frame = app_on().dataframe[0].value  # the list says it in its Now column
+        assert frame[frame["ID"] == queued["id"]]["Now"].tolist() == ["waiting for a cuda worker"]
+    finally:
+        api.http.post(f"/experiments/{queued['id']}/cancel").raise_for_status()
+
+
 def test_experiments_page_filters_cancels_and_retries(dashboard_env: Service, api: Api) -> None:
     long = api.submit(two_arm_spec("long", epochs=400, repeats=1))
     eid = long["id"]
