@@ -2,8 +2,10 @@
 minus baseline, same repeat), at equal compute, averaged over repeats.
 
 At equal compute, not at equal epochs: a schedule's stages cost examples, so each trial epoch
-is compared with the baseline at the first main epoch that has trained on as many examples, all
-phases included (core.stats.equal_compute; the last epoch where the baseline never gets there).
+(the pruner's steps) is compared with the baseline at the first main epoch that has trained on as
+many examples, all phases included (the last epoch where the baseline never gets there), and the
+finished trial's value is the summary's equal-compute match (core.stats.equal_compute.match: the
+side that trained on more, interpolated at the other's final total).
 No selection rule picks the epoch, as in the equal-compute table: the rule would choose on the
 same validation figures the search optimises.
 """

@@ -242,13 +242,17 @@ def test_each_trial_epoch_is_compared_with_the_baseline_at_equal_examples() -> N
     base = {0: run(0, [2.0, 1.5, 1.2, 1.0]), 1: run(0, [2.2, 1.6, 1.3, 1.1])}
     # 150 examples of stages: epoch 1 (250) meets the baseline's epoch 3 (300), epoch 2 (350)
     # its epoch 4 (400), epochs 3-4 only the baseline's last.
-    trial = {0: run(150, [1.4, 1.1, 0.9, 0.8]), 1: run(150, [1.5, 1.2, 1.0, 0.9])}
+    trial = {0: run(150, [1.4, 1.1, 0.7, 0.6]), 1: run(150, [1.5, 1.2, 0.8, 0.7])}
     steps = intermediate(trial, base, spec)
     assert steps[1] == pytest.approx(((1.4 - 1.2) + (1.5 - 1.3)) / 2)
     assert steps[2] == pytest.approx(((1.1 - 1.0) + (1.2 - 1.1)) / 2)
-    assert steps[4] == pytest.approx(((0.8 - 1.0) + (0.9 - 1.1)) / 2)
-    # Final: the trial's first epoch reaching the baseline's 400 examples is epoch 3 (450).
-    assert final_value(trial, base, spec) == pytest.approx(((0.9 - 1.0) + (1.0 - 1.1)) / 2)
+    assert steps[4] == pytest.approx(((0.6 - 1.0) + (0.7 - 1.1)) / 2)
+    # Final, as the summary's equal compute reads it: the trial at the baseline's final 400
+    # examples, halfway between its epochs 2 (350) and 3 (450), against the baseline's epoch 4.
+    halfway = {0: (1.1 + 0.7) / 2, 1: (1.2 + 0.8) / 2}
+    assert final_value(trial, base, spec) == pytest.approx(
+        ((halfway[0] - 1.0) + (halfway[1] - 1.1)) / 2
+    )
 
 
 def test_an_epoch_waits_while_the_baseline_may_still_reach_it() -> None:
