@@ -95,19 +95,22 @@ def submit_search(
     trials. Every bad input is a 422 and stores nothing. 201 with Location; a retry with the
     same Idempotency-Key and body answers the same and stores nothing again."""
     digest = idempotency.fingerprint(request, body, principal.name)
+    ttl = settings.idempotency_ttl
     if idempotency_key is not None:
         with db.session() as session:
-            replayed = idempotency.replay(session, idempotency_key, digest)
+            replayed = idempotency.replay(session, idempotency_key, digest, ttl)
         if replayed is not None:
             return replayed
     spec = read_search(request, body, settings)
     try:
-        answer, dispatches = _store(db, spec, priority, principal.name, idempotency_key, digest)
+        answer, dispatches = _store(
+            db, spec, priority, principal.name, idempotency_key, digest, ttl
+        )
     except IntegrityError:
         if idempotency_key is None:
             raise
         with db.session() as session:  # a concurrent retry committed first: answer as it did
-            replayed = idempotency.replay(session, idempotency_key, digest)
+            replayed = idempotency.replay(session, idempotency_key, digest, ttl)
         if replayed is None:
             raise
         return replayed
@@ -117,7 +120,7 @@ def submit_search(
 
 
 def _store(db: Any, spec: ExperimentSpec, priority: int, owner: str | None, key: str | None,
-           digest: str) -> tuple[dict[str, Any], list[Any]]:
+           digest: str, ttl: float) -> tuple[dict[str, Any], list[Any]]:
     """The search and its baseline, and the key's answer, in one transaction."""
     with db.transaction() as session:
         search, dispatches = searches.create_search(
@@ -126,7 +129,7 @@ def _store(db: Any, spec: ExperimentSpec, priority: int, owner: str | None, key:
         answer = SearchBrief.model_validate(search_brief(search)).model_dump(mode="json")
         if key is not None:
             idempotency.remember(session, key=key, digest=digest, status_code=201, body=answer,
-                                 location=f"{API_PREFIX}/searches/{answer['id']}")
+                                 location=f"{API_PREFIX}/searches/{answer['id']}", ttl=ttl)
     return answer, dispatches
 
 
