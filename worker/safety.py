@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from sqlalchemy import inspect
+
 from store import workers
 from store.config import Settings
 from store.db import get_database
@@ -21,6 +23,8 @@ def unsafe_setup(settings: Settings, host: str) -> str | None:
     if not embedded:
         return None
     db = get_database(settings.database_url)
+    if not inspect(db.engine).has_table("worker"):
+        return None  # a store not migrated yet has no host registered
     others = workers.other_hosts(db, host=host, timeout=settings.heartbeat_timeout)
     if not others:
         return None

@@ -125,8 +125,8 @@ def worker(
 
     config = prepare(state_dir, data_root)
     _require_gpu(cpu)
+    gpu_ids = _gpu_list(gpus, cpu)  # a bad --gpus is a usage error before the store is read
     _refuse_unsafe(config)
-    gpu_ids = _gpu_list(gpus, cpu)
     if not gpu_ids and not cpu:
         typer.echo("initlab: no GPU found; working on the CPU", err=True)
     try:  # --gpus counts the GPUs this process sees (an inherited CUDA_VISIBLE_DEVICES)
