@@ -7,7 +7,8 @@ Both routes share this path: an Idempotency-Key replay first, then validation, t
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -95,9 +96,22 @@ def get_services(db: DatabaseDep, celery: CeleryDep, settings: SettingsDep) -> S
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
+@contextmanager
+def spec_problems_as_http() -> Iterator[None]:
+    """A body of the wrong media type is a 415; a spec's problems a 422 with one item each."""
+    try:
+        yield
+    except UnsupportedMediaType as error:
+        raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, str(error)) from None
+    except SpecError as error:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, spec_items(error.errors)
+        ) from None
+
+
 def read_submission(request: Request, body: bytes, settings: Settings) -> Submission:
     """The validated submission in a request, or 415/422 with one item per problem."""
-    try:
+    with spec_problems_as_http():
         return prepare(
             body,
             request.headers.get("content-type"),
@@ -105,12 +119,6 @@ def read_submission(request: Request, body: bytes, settings: Settings) -> Submis
             settings.max_runs_per_submission,
             settings.allowed_model_modules,
         )
-    except UnsupportedMediaType as error:
-        raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, str(error)) from None
-    except SpecError as error:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT, spec_items(error.errors)
-        ) from None
 
 
 def dry_run_response(submission: Submission) -> SubmitResponse:

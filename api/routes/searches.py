@@ -24,12 +24,12 @@ from api.deps import (
     SessionDep,
     SettingsDep,
 )
-from api.errors import item, spec_items
+from api.errors import item
 from api.schemas import CancelResponse
 from api.search_schemas import SearchBrief, SearchDetail, SearchPage
 from api.search_view import search_brief, search_detail
-from api.submission import UnsupportedMediaType, check_runnable, load_document
-from api.submit import SPEC_BODY, RawBody
+from api.submission import check_runnable, load_document
+from api.submit import SPEC_BODY, RawBody, spec_problems_as_http
 from core.search.space import check_search
 from core.spec import ExperimentSpec, SpecError, parse_spec
 from runqueue.app import publish_runs
@@ -55,7 +55,7 @@ def planned_runs(spec: ExperimentSpec) -> int:
 
 def read_search(request: Request, body: bytes, settings: Settings) -> ExperimentSpec:
     """The validated search spec of a request, or 415/422 with one item per problem."""
-    try:
+    with spec_problems_as_http():
         spec = parse_spec(load_document(body, request.headers.get("content-type")))
         if spec.search is None:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, [NOT_A_SEARCH])
@@ -67,12 +67,6 @@ def read_search(request: Request, body: bytes, settings: Settings) -> Experiment
                 f" the limit is {settings.max_runs_per_submission}"
                 " (INITLAB_MAX_RUNS_PER_SUBMISSION)"
             ])
-    except UnsupportedMediaType as error:
-        raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, str(error)) from None
-    except SpecError as error:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT, spec_items(error.errors)
-        ) from None
     return spec
 
 
