@@ -114,6 +114,13 @@ class Artifacts:
                 run_id, f"checkpoint not writable here: {key}: {_cause(error)}"
             ) from error
 
+    def discard(self, key: str) -> None:
+        """Remove the checkpoint `key`, here and at the root; best effort, like drop_older."""
+        self.local_file(key).unlink(missing_ok=True)
+        if not self.local:
+            with contextlib.suppress(Exception):
+                self.fs.rm_file(self._path(key))
+
     def drop_older(self, run_id: int, fence: int, keep: str | None = None) -> None:
         """Remove the checkpoints of earlier executions of the run but `keep` (the committed
         one, until this execution commits its own); best effort, a leftover harms nothing."""

@@ -260,6 +260,12 @@ def owns(db: Database, *, job: Job) -> bool:
     return row is not None and row.status == "running" and row.fence == job.fence
 
 
+def committed_checkpoint(db: Database, run_id: int) -> str | None:
+    """The key of the checkpoint the run's owners committed last (None: none yet)."""
+    with db.session() as session:
+        return session.scalar(select(Run.checkpoint).where(Run.id == run_id))
+
+
 def finish(
     db: Database, *, job: Job, status: str, error: str | None = None, result: Any = None
 ) -> bool:

@@ -111,6 +111,18 @@ class Ownership:
         if self.settings.epoch_delay:
             time.sleep(self.settings.epoch_delay)
 
+    def discard_uncommitted(self) -> None:
+        """Once this execution has stopped without the run: remove its checkpoint unless it
+        is the run's committed one (a later retry resumes from that). A stale execution may
+        write an epoch's file after the new owner dropped the older ones; nothing reads it."""
+        if self.artifacts is None:
+            return
+        try:
+            if executions.committed_checkpoint(self.db, self.job.run_id) != self.job.key:
+                self.artifacts.discard(self.job.key)
+        except Exception:  # a leftover harms nothing; the next owner's commit drops it
+            log.warning("%s: its checkpoint was not removed", self.job.name, exc_info=True)
+
     def _push(self) -> None:
         """Put the epoch's checkpoint under this execution's key before the rows commit it
         (once per file: a resume replays several epochs' rows after one checkpoint)."""

@@ -54,6 +54,7 @@ if settings.fault_file is not None:  # testing only (worker/faults.py)
 def _stopped(owner: Ownership) -> str:
     """After should_stop: on a worker shutdown, queue the run again for another worker."""
     if not shutting_down.is_set() or owner.lost:
+        owner.discard_uncommitted()
         log.warning("%s stopped: it no longer owns the run", owner.job.name)
         return "stopped"  # cancelled, or handed to another execution
     db = get_database(settings.database_url)
@@ -90,6 +91,8 @@ def _give_back_all(db: Database, owners: list[Ownership], error: HandBack) -> st
             )
             dispatch = executions.dispatch_of(db, owner.job.run_id) if end == "queued" else None
             publish_runs(app, settings, [dispatch] if dispatch else [])
+        if end == "lost":
+            owner.discard_uncommitted()
         if end == "failed":
             log.warning("%s failed: %s", owner.job.name, error)
         ends.append({"queued": "handed back", "lost": "stopped"}.get(end, end))
@@ -128,6 +131,7 @@ def _conclude(
     else:
         finished = executions.finish(db, job=job, status="done", result=result)
     if not finished:
+        owner.discard_uncommitted()
         log.warning("%s ended after it lost the run; its result is discarded", job.name)
         return "stopped"
     if failure is not None:

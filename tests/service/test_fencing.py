@@ -9,17 +9,21 @@ was cancelled; every status change outside store.states.TRANSITIONS is refused.
 from __future__ import annotations
 
 import itertools
+import threading
 
 import pytest
 from sqlalchemy import select, update
 
+from core.training.checkpoint import save_checkpoint
 from store import executions, liveness, runs
+from store.artifacts import Artifacts
 from store.clock import database_now, db_time
 from store.config import Settings
 from store.db import Database
 from store.executions import Job
 from store.models import Lease, Metric, Run
 from store.states import STATUSES, TRANSITIONS, IllegalTransition, check, transition
+from worker.ownership import Ownership
 from tests.service.test_store import _claim, _run, _submit, db, settings  # noqa: F401
 
 ROW = {"phase": "main", "epoch": 1, "split": "val", "loss": 1.0, "accuracy": 0.5}
@@ -193,3 +197,27 @@ def test_a_live_owner_of_one_hostname_is_not_taken_over_by_its_clone(
         artifact_dir=settings.artifact_dir, heartbeat_timeout=60,
     )
     assert same is not None and same.fence == held.fence + 1
+
+
+def test_a_stale_execution_removes_its_late_checkpoint_but_never_the_committed_one(
+    db: Database, settings: Settings
+) -> None:
+    """The old execution may write an epoch's file after the new owner dropped the older
+    ones (its record is then refused); once it stops, that file goes. A file the run still
+    resumes from (the committed key) stays."""
+    artifacts = Artifacts(str(settings.artifact_dir), settings.artifact_dir / "scratch")
+    [run_id] = _submit(db)
+    first = _claim(db, run_id, settings, worker="a@h")
+    assert executions.record_epoch(db, job=first, rows=[ROW])  # commits first's key
+    _requeue(db, run_id)
+    second = _claim(db, run_id, settings, worker="b@h")
+    save_checkpoint({"model": {}}, first.checkpoint)  # first's epoch 2, written late
+    stale = Ownership(db, settings, first, threading.Event(), artifacts)
+    stale.discard_uncommitted()
+    assert first.checkpoint.exists(), "the committed checkpoint is what a retry resumes from"
+    assert executions.record_epoch(db, job=second, rows=[{**ROW, "epoch": 2}])
+    save_checkpoint({"model": {}}, first.checkpoint)  # and once more, after second committed
+    stale.discard_uncommitted()
+    assert not first.checkpoint.exists()
+    Ownership(db, settings, second, threading.Event(), artifacts).discard_uncommitted()
+    assert not second.checkpoint.exists() or _run(db, run_id).checkpoint == second.key
