@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from core.phase_order import ordered_phases
 from store.models import Experiment, Metric, Run
 from store.run_rows import last_metric_id
-from store.runs import METRIC_FIELDS, derive_status
+from store.runs import METRIC_FIELDS, derive_status, run_outcome
 
 Archived = Literal["false", "true", "all"]
 
@@ -116,11 +116,12 @@ def sweeps_page(session: Session, *, limit: int, offset: int) -> tuple[list[dict
         .offset(offset)
     ).all()
     counts: dict[str, Counter[str]] = {row.sweep_id: Counter() for row in rows}
+    outcome = run_outcome()  # a sweep whose experiments were decided early is done
     by_status = session.execute(
-        select(Experiment.sweep_id, Run.status, func.count())
+        select(Experiment.sweep_id, outcome, func.count())
         .join(Run, Run.experiment_id == Experiment.id)
         .where(Experiment.sweep_id.in_(list(counts)))
-        .group_by(Experiment.sweep_id, Run.status)
+        .group_by(Experiment.sweep_id, outcome)
     ).all()
     for sweep_id, status, n in by_status:
         counts[str(sweep_id)][status] = n
@@ -136,6 +137,18 @@ def sweeps_page(session: Session, *, limit: int, offset: int) -> tuple[list[dict
         for row in rows
     ]
     return items, total
+
+
+def sweep_outcomes(session: Session, sweep_id: str) -> Counter[str]:
+    """The sweep's runs counted by outcome (store.runs.run_outcome), for its status."""
+    outcome = run_outcome()
+    rows = session.execute(
+        select(outcome, func.count())
+        .join(Experiment, Run.experiment_id == Experiment.id)
+        .where(Experiment.sweep_id == sweep_id)
+        .group_by(outcome)
+    ).all()
+    return Counter({status: n for status, n in rows})
 
 
 def run_counts(session: Session, experiment_ids: list[int]) -> dict[int, Counter[str]]:

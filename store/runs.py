@@ -11,7 +11,7 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass
 
-from sqlalchemy import and_, case, delete, func, select, update
+from sqlalchemy import ColumnElement, and_, case, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from core.spec import ExperimentSpec, spec_to_json
@@ -88,10 +88,16 @@ def lock_both(session: Session, run_id: int) -> tuple[Experiment, Run] | None:
     return None if experiment is None or run is None else (experiment, run)
 
 
+def run_outcome() -> ColumnElement[str]:
+    """A run's status for derive_status, in SQL: 'decided' for a run cancelled because the
+    primary comparison was decided, its status otherwise."""
+    decided = and_(Run.status == "cancelled", Run.error.like(f"{DECIDED}:%"))
+    return case((decided, "decided"), else_=Run.status)
+
+
 def sync_status(session: Session, experiment: Experiment) -> str:
     """Recompute and store the status of a (locked) experiment from its runs."""
-    decided = and_(Run.status == "cancelled", Run.error.like(f"{DECIDED}:%"))
-    status = case((decided, "decided"), else_=Run.status)
+    status = run_outcome()
     rows = session.execute(
         select(status, func.count()).where(Run.experiment_id == experiment.id).group_by(status)
     ).all()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query, status
@@ -63,16 +62,13 @@ def read_sweep(
     if not experiments:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"sweep {sweep_id} not found")
     items = public_experiments(session, experiments)
-    counts: Counter[str] = Counter()
-    for counted in crud.run_counts(session, [e.id for e in experiments]).values():
-        counts.update(counted)
     total = sum(item["progress"].runs_total for item in items)
     done = sum(item["progress"].fraction * item["progress"].runs_total for item in items)
     for item, experiment in zip(items, experiments, strict=True):
         item["swept"] = swept_values(spec_of(experiment))
     return {
         "id": sweep_id,
-        "status": derive_status(counts),
+        "status": derive_status(crud.sweep_outcomes(session, sweep_id)),
         "fraction": round(done / total, 4) if total else 0.0,
         "experiments": items,
     }

@@ -7,9 +7,13 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from core.paper.presets import PRESETS, get_preset
 from core.spec import parse_spec, spec_to_json
+from core.training.stopping import DECIDED
+from store.models import Experiment, Run
+from store.runs import sync_status
 from tests.reliability.inprocess import AUTH, make_app
 from tests.service.servers import problem_lines, tiny_spec
 
@@ -65,3 +69,26 @@ def test_sweep_errors_are_clear(client: TestClient) -> None:
     assert typo.status_code == 422
     assert "no field 'lrr'; valid choices: " in problem_lines(typo)[0]
     assert client.get("/sweeps/no-such-sweep").status_code == 404
+
+
+def test_a_sweep_whose_experiments_were_decided_early_is_done(tmp_path: Path) -> None:
+    """Runs cancelled because the primary comparison was decided end a sweep as done, as they
+    end its experiments (store.runs.derive_status), in the list and in the sweep itself."""
+    app = make_app(tmp_path)
+    with TestClient(app, headers=AUTH, base_url="http://testserver/api/v1") as client:
+        spec = {**tiny_spec("decided"), "repeats": 2, "sweep": {"seed": [1, 2]}}
+        created = client.post("/sweeps", json=spec).json()
+        with app.state.db.transaction() as session:
+            for experiment in created["experiments"]:
+                first, *rest = session.scalars(
+                    select(Run).where(Run.experiment_id == experiment["id"]).order_by(Run.id)
+                )
+                first.status = "done"
+                for run in rest:
+                    run.status, run.error = "cancelled", f"{DECIDED}: the primary is decided"
+                sync_status(session, session.get(Experiment, experiment["id"]))
+        sweep = client.get(f"/sweeps/{created['sweep_id']}").json()
+        assert [e["status"] for e in sweep["experiments"]] == ["done", "done"]
+        assert sweep["status"] == "done"
+        (listed,) = client.get("/sweeps").json()["items"]
+        assert (listed["status"], listed["runs_done"], listed["runs_total"]) == ("done", 2, 4)
