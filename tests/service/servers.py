@@ -191,17 +191,26 @@ class Service:
         process.wait(10)
         self.workers.remove(process)
 
+    def stop_workers(self) -> None:
+        """Stop every worker (warm shutdown, SIGKILL after 15 s); the API keeps serving."""
+        self._stop(self.workers)
+        self.workers.clear()
+
     def stop(self) -> None:
-        for process in [*self.workers, *([self.api] if self.api else [])]:
+        self._stop([*self.workers, *([self.api] if self.api else [])])
+        self.listener.close()
+
+    @staticmethod
+    def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
+        for process in processes:
             if process.poll() is None:
                 process.terminate()
-        for process in [*self.workers, *([self.api] if self.api else [])]:
+        for process in processes:
             try:
                 process.wait(15)
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-        self.listener.close()
 
 
 class Api:

@@ -85,6 +85,11 @@ def test_an_s3_root_puts_and_gets_through_the_s3_protocol(tmp_path: Path) -> Non
             s3.stop()
             with pytest.raises(ArtifactUnavailable, match="not writable here: 7.5.pt: .*connect"):
                 _write(artifacts, "7.5.pt")
+            # What a run handed back past INITLAB_HANDBACK_LIMIT fails with (the limit itself:
+            # tests/reliability/test_several_hosts.py).
+            with pytest.raises(ArtifactUnavailable, match=r"^checkpoint not readable here: "
+                               r"7\.1\.pt: .*Could not connect"):
+                artifacts.fetch(7, "7.1.pt", artifacts.local_file("7.6.pt"))
 
 
 def test_artifact_url_wins_and_artifact_dir_stays_a_synonym(tmp_path: Path) -> None:
