@@ -1,13 +1,20 @@
 """Seconds to the first chart of a new browser session, on the demo while its worker trains.
 
-    python bench/first_chart.py [--sessions 5] [--rounds 1] [--json]
+    python bench/first_chart.py [--sessions 5] [--rounds 1] [--only warm|cold]
+                                [--worker-nice N] [--json]
 
 Each round starts `initlab up --demo --cpu` twice on free ports (state under a temporary
 folder, no auth), once with the dashboard's start-up warming of its imports
 (dashboard/serve.py) and once without (INITLAB_DASHBOARD_WARM=0), cold first. Once the demo
 has recorded an epoch, `sessions` fresh browser contexts (nothing cached, the first being the
 dashboard's first visitor) each open /experiment?experiment=ID and time from the navigation to
-the first Plotly trace drawn. Prints every time, the median per variant and their ratio.
+the first Plotly trace drawn. Prints every time, the median per variant and their ratio, and
+where a session's time goes (medians, seconds from the navigation): the websocket opened (the
+page's JavaScript has run), the Plotly chunk was asked for (the first chart's data has reached
+the browser: the server's script and the API are done with it), the first trace, and the
+browser's main-thread CPU time until then. --only runs one variant (a round is then half as long).
+--worker-nice N lowers the demo worker's CPU priority once the stack is up (every thread of it), to
+measure how much of a session is the training taking the 2 cores from the browser and the server.
 Target (issue 26): median <= 3 s, the first visitor included.
 """
 
@@ -35,6 +42,13 @@ from tests.dashboard.conftest import CHROMIUM  # noqa: E402
 from tests.service.servers import free_port, wait_for  # noqa: E402
 
 TRACE = ".js-plotly-plot .scatterlayer .trace"
+STAGES = ("websocket", "plotly_chunk", "first_trace", "main_thread_cpu")
+
+
+def main_thread_cpu_s(cdp: Any) -> float:
+    """CPU seconds the page's main thread has used (thread ticks, not wall time)."""
+    metrics = cdp.send("Performance.getMetrics")["metrics"]
+    return float(next(m["value"] for m in metrics if m["name"] == "ThreadTime"))
 
 
 def start_up(folder: Path, warm: bool) -> tuple[subprocess.Popen[bytes], str, str, Path]:
@@ -65,33 +79,73 @@ def has_an_epoch(api: str, eid: int) -> bool:
     return any(r["last_epoch"] is not None for r in runs)
 
 
-def time_sessions(browser: Any, url: str, sessions: int) -> list[float]:
-    """Seconds from navigation to the first drawn trace, one fresh context per session."""
-    seconds = []
-    for _ in range(sessions):
-        context = browser.new_context(viewport={"width": 1400, "height": 1000})
-        page = context.new_page()
-        page.set_default_timeout(60_000)
-        began = time.perf_counter()
-        page.goto(url)
+def worker_threads(up_pid: int) -> list[int]:
+    """Thread ids of the Celery worker that `initlab up` (process up_pid) started."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            page.locator(TRACE).first.wait_for(state="attached")  # drawn (a band may be hidden)
-            seconds.append(time.perf_counter() - began)
-        except Exception:  # a session that drew no chart in time counts, as infinity
-            page.screenshot(path=f"/tmp/first-chart-failure-{len(seconds)}.png", full_page=True)
-            seconds.append(float("inf"))
-        print(f"session {len(seconds)}: {seconds[-1]:.2f} s", file=sys.stderr)
-        context.close()
-    return seconds
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            argv = (stat.parent / "cmdline").read_bytes()
+        except (OSError, IndexError, ValueError):  # a process that ended meanwhile
+            continue
+        if ppid == up_pid and b"worker.tasks" in argv:
+            return [int(task.name) for task in (stat.parent / "task").iterdir()]
+    raise RuntimeError(f"no worker under process {up_pid}")
 
 
-def one_variant(browser: Any, warm: bool, sessions: int) -> list[float]:
+def renice_worker(up_pid: int, nice: int) -> None:
+    """Niceness is per thread on Linux: set it on each of the worker's threads."""
+    for tid in worker_threads(up_pid):
+        os.setpriority(os.PRIO_PROCESS, tid, nice)
+
+
+def one_session(browser: Any, url: str) -> dict[str, float]:
+    """One fresh context: seconds from the navigation to each stage (infinity: no chart)."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    cdp = context.new_cdp_session(page)
+    cdp.send("Performance.enable", {"timeDomain": "threadTicks"})
+    stages: dict[str, float] = {}
+
+    def mark(stage: str) -> None:
+        stages.setdefault(stage, time.perf_counter() - began)
+
+    page.on("websocket", lambda _: mark("websocket"))
+    page.on("request", lambda r: mark("plotly_chunk") if "/PlotlyChart." in r.url else None)
+    began = time.perf_counter()
+    page.goto(url)
+    try:
+        page.locator(TRACE).first.wait_for(state="attached")  # drawn (a band may be hidden)
+        mark("first_trace")
+        stages["main_thread_cpu"] = main_thread_cpu_s(cdp)
+    except Exception:  # a session that drew no chart in time counts, as infinity
+        page.screenshot(path="/tmp/first-chart-failure.png", full_page=True)
+        stages["first_trace"] = float("inf")
+    context.close()
+    return {stage: stages.get(stage, float("nan")) for stage in STAGES}
+
+
+def time_sessions(browser: Any, url: str, sessions: int) -> list[dict[str, float]]:
+    """Each session's stages, one fresh context per session."""
+    out = []
+    for i in range(sessions):
+        out.append(one_session(browser, url))
+        print(f"session {i + 1}: " + ", ".join(f"{k} {v:.2f}" for k, v in out[-1].items()),
+              file=sys.stderr)
+    return out
+
+
+def one_variant(
+    browser: Any, warm: bool, sessions: int, worker_nice: int
+) -> list[dict[str, float]]:
     """Start a fresh stack, wait for the demo's first epoch, time `sessions` new sessions."""
     with tempfile.TemporaryDirectory(prefix="first-chart-") as name:
         process, api, dashboard, log = start_up(Path(name), warm)
         try:
             eid = wait_for(lambda: demo_id(log), 180, 0.3, "the demo to be submitted")
             wait_for(lambda: has_an_epoch(api, eid), 300, 0.3, "the demo's first epoch")
+            if worker_nice:
+                renice_worker(process.pid, worker_nice)
             return time_sessions(browser, f"{dashboard}/experiment?experiment={eid}", sessions)
         finally:
             process.send_signal(signal.SIGINT)
@@ -105,30 +159,41 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sessions", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--only", choices=("warm", "cold"), help="run this variant alone")
+    parser.add_argument("--worker-nice", type=int, default=0, metavar="N",
+                        help="the demo worker's niceness (0: leave it as `initlab up` starts it)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
-    times: dict[str, list[list[float]]] = {"cold": [], "warm": []}
+    variants = (args.only,) if args.only else ("cold", "warm")
+    runs: dict[str, list[list[dict[str, float]]]] = {v: [] for v in variants}
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=[
             "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
         for _ in range(args.rounds):
-            for variant in ("cold", "warm"):
-                times[variant].append(one_variant(browser, variant == "warm", args.sessions))
+            for variant in variants:
+                runs[variant].append(one_variant(browser, variant == "warm", args.sessions,
+                                                   args.worker_nice))
         browser.close()
+    times = {v: [[s["first_trace"] for s in r] for r in rounds] for v, rounds in runs.items()}
     medians = {v: statistics.median(t for r in rounds for t in r) for v, rounds in times.items()}
-    result = {"times_s": times, "median_s": medians,
-              "first_visitor_s": {v: [r[0] for r in rounds] for v, rounds in times.items()},
-              "cold_over_warm": medians["cold"] / medians["warm"]}
+    stages = {v: {k: statistics.median(s[k] for r in rounds for s in r) for k in STAGES}
+              for v, rounds in runs.items()}
+    result: dict[str, Any] = {"times_s": times, "median_s": medians, "stage_medians_s": stages,
+                              "first_visitor_s": {v: [r[0] for r in t] for v, t in times.items()}}
+    if len(variants) == 2:
+        result["cold_over_warm"] = medians["cold"] / medians["warm"]
     if args.json:
         print(json.dumps(result, indent=2))
         return
     for variant, rounds in times.items():
         for r in rounds:
             print(f"{variant}: " + "  ".join(f"{t:.2f}" for t in r) + " s (first: first visitor)")
-        print(f"{variant}: median {medians[variant]:.2f} s")
-    print(f"cold / warm: {result['cold_over_warm']:.2f}x")
+        print(f"{variant}: median {medians[variant]:.2f} s; stage medians: "
+              + ", ".join(f"{k} {v:.2f}" for k, v in stages[variant].items()))
+    if "cold_over_warm" in result:
+        print(f"cold / warm: {result['cold_over_warm']:.2f}x")
 
 
 if __name__ == "__main__":
