@@ -266,6 +266,10 @@ def test_a_search_prunes_shares_its_baseline_and_confirms_on_a_new_seed(
     dashboard_checks(slow_service, search, monkeypatch)
 
     # Same seed, same trials: killing the coordinator (its worker) mid-search changes nothing.
+    # Once, on PostgreSQL, the store of several hosts whose coordinators take over each other's
+    # searches (a second full search on each dialect cost the suite about a minute).
+    if slow_service.backend.name != "postgres":
+        return
     again = api.http.post("/searches", json=search_spec("calibrate-killed")).json()
 
     def second_trial_running() -> bool:
