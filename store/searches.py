@@ -19,7 +19,7 @@ from core.spec import ExperimentSpec
 from store.clock import database_now
 from store.models import Experiment, Run, Search, SearchTrial
 from store.results import runs_for_stats
-from store.runs import Dispatch, create_experiment, lock_experiment, sync_status
+from store.runs import Conflict, Dispatch, create_experiment, lock_experiment, sync_status
 from store.states import sources, transition
 
 LIVE = ("running", "confirming")
@@ -44,6 +44,29 @@ def create_search(
     session.add(search)
     session.flush()
     return search, dispatches
+
+
+def refuse_curation_while_searching(session: Session, run_id: int) -> None:
+    """Conflict when the run belongs to a live search (its baseline, a trial or the
+    confirmation): excluding or including a run there would change the objective of trials
+    already judged, and a trial short of a run would never complete."""
+    experiment_id = session.scalar(select(Run.experiment_id).where(Run.id == run_id))
+    if experiment_id is None:
+        return  # no such run: the route's own lookup says 404
+    trial = select(SearchTrial.search_id).where(SearchTrial.experiment_id == experiment_id)
+    search_id = session.scalar(
+        select(Search.id).where(
+            Search.status.in_(LIVE),
+            (Search.baseline_experiment_id == experiment_id)
+            | (Search.confirm_experiment_id == experiment_id)
+            | Search.id.in_(trial),
+        )
+    )
+    if search_id is not None:
+        raise Conflict(
+            f"run {run_id} belongs to search {search_id}, which is still running; exclude or"
+            " include it once the search has ended (or cancel the search)"
+        )
 
 
 def lock_search(session: Session, search_id: int) -> Search | None:

@@ -24,7 +24,7 @@ from api.deps import (
 from api.routes.curation import annotate
 from api.schemas import RunPublic, RunUpdate
 from runqueue.app import publish_runs
-from store import results, runs
+from store import results, runs, searches
 from store.db import Database
 from store.models import Run
 
@@ -112,6 +112,7 @@ def exclude_run(
     Who is the signed-in user; `by` is used only where there are no accounts."""
     by = principal.name or exclusion.by or None
     with _changing(db, run_id) as session:
+        searches.refuse_curation_while_searching(session, run_id)
         return results.exclude_run(session, run_id=run_id, reason=exclusion.reason, by=by)
 
 
@@ -119,4 +120,5 @@ def exclude_run(
 def include_run(run_id: RunId, db: DatabaseDep) -> Run:
     """Undo an exclusion: the run counts in the statistics again (409 if it is not excluded)."""
     with _changing(db, run_id) as session:
+        searches.refuse_curation_while_searching(session, run_id)
         return results.include_run(session, run_id=run_id)

@@ -133,6 +133,26 @@ def test_a_cancelled_search_cancels_its_runs_with_the_reason_and_asks_nothing_mo
     assert api.http.get("/searches/999999").status_code == 404
 
 
+def test_runs_of_a_live_search_are_not_excluded_or_included_until_it_ends(
+    service: Service,
+) -> None:
+    """An exclusion mid-search would change trials already judged, and a trial short of a run
+    would never complete: 409 naming the search; once it ended, curation works as anywhere."""
+    api = Api(service.url)
+    created = api.http.post("/searches", json=search_spec("curated")).json()
+    run = api.runs(created["baseline_experiment_id"])[0]
+    refused = api.http.post(f"/runs/{run['id']}/exclude", json={"reason": "node is broken"})
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["detail"].startswith(
+        f"run {run['id']} belongs to search {created['id']}, which is still running"
+    )
+    assert api.http.post(f"/runs/{run['id']}/include").status_code == 409
+    assert api.http.get(f"/runs/{run['id']}").json()["excluded_reason"] is None
+    assert api.http.post(f"/searches/{created['id']}/cancel").status_code == 200
+    excluded = api.http.post(f"/runs/{run['id']}/exclude", json={"reason": "node is broken"})
+    assert excluded.status_code == 200 and excluded.json()["excluded_reason"] == "node is broken"
+
+
 def test_a_retried_submit_with_its_idempotency_key_stores_one_search(service: Service) -> None:
     api = Api(service.url)
     key = {"Idempotency-Key": f"search-{os.getpid()}-{service.port}"}
