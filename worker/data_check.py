@@ -43,7 +43,7 @@ def data_digest(spec: ExperimentSpec, data_root: str | None, data: Dataset) -> s
         for split in (data.train, data.val, data.test):
             for tensor in (split.images, split.labels) if split is not None else ():
                 sha.update(str(tuple(tensor.shape)).encode())
-                sha.update(tensor.detach().cpu().contiguous().numpy())  # no copy on a CPU
+                sha.update(tensor.detach().cpu().contiguous().numpy().data)  # no copy on a CPU
         _digests[key] = sha.hexdigest()
     return _digests[key]
 

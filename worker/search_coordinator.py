@@ -128,11 +128,11 @@ def _decide(
     row.intermediate = {str(s): v for s, v in steps.items()}
     done = len(mine) == spec.repeats and all(r["status"] == "done" for r in mine.values())
     if done and all(r["status"] == "done" for r in base.values()):
-        value = final_value(mine, base, spec)
-        if value is None:
+        final = final_value(mine, base, spec)
+        if final is None:
             row.state, row.reason = "failed", "failed: no paired difference at equal compute"
         else:
-            row.state, row.value = "complete", value
+            row.state, row.value = "complete", final
         row.finished = now
 
 
