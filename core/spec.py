@@ -24,20 +24,35 @@ from core.search_spec import SearchSpec
 # tests/core/test_registries.py checks these against the registries themselves, so a name here
 # always builds and a registered part is always valid.
 DatasetName = Literal[
-    "downsampled_imagenet", "imagenetv2", "cifar10", "cifar100", "digits", "synthetic",
-    "mnist", "fashion_mnist", "kmnist", "image_folder", "npz",
+    "downsampled_imagenet",
+    "imagenetv2",
+    "cifar10",
+    "cifar100",
+    "digits",
+    "synthetic",
+    "mnist",
+    "fashion_mnist",
+    "kmnist",
+    "image_folder",
+    "npz",
 ]
 MethodName = Literal["original", "smart_init", "repeat", "warm_start", "shrink_perturb"]
 Split = Literal["sample", "train", "val", "test"]
 InitName = Literal[
-    "pytorch", "kaiming_normal", "kaiming_uniform", "xavier_normal", "xavier_uniform",
-    "orthogonal", "lsuv",
+    "pytorch",
+    "kaiming_normal",
+    "kaiming_uniform",
+    "xavier_normal",
+    "xavier_uniform",
+    "orthogonal",
+    "lsuv",
 ]
 
 # Hard limits that keep one request from asking for an unbounded amount of work.
 MAX_REPEATS = 1000
 MAX_EPOCHS = 10_000
 MAX_ARMS = 20
+MAX_CHECKPOINT_SECONDS = 86_400  # execution.checkpoint_every: at least one a day
 MAX_STAGES = 50
 MAX_SWEEP_EXPERIMENTS = 200
 
@@ -130,6 +145,14 @@ class ExecutionSpec(_Strict):
         " only) or any; each class has a queue of its own",
     )
 
+    checkpoint_every: Literal["epoch"] | float = Field(
+        "epoch",
+        description="how often a run checkpoints: 'epoch' (every epoch) or a number of seconds,"
+        " at the first epoch end that many seconds after the last checkpoint (a phase's last"
+        " epoch always checkpoints). Rows are committed with the checkpoint that holds them, so"
+        " between checkpoints the database lags and a crash retrains those epochs",
+    )
+
     @field_validator("batch_repeats", mode="before")
     @classmethod
     def _check_batch_repeats(cls, value: object) -> object:
@@ -140,6 +163,20 @@ class ExecutionSpec(_Strict):
             return value
         raise ValueError(
             f"{value!r} is not valid; valid choices: 'auto' or an integer 1..{MAX_REPEATS}"
+        )
+
+    @field_validator("checkpoint_every", mode="before")
+    @classmethod
+    def _check_checkpoint_every(cls, value: object) -> object:
+        if value == "epoch" or (
+            isinstance(value, int | float)
+            and not isinstance(value, bool)
+            and 0 < value <= MAX_CHECKPOINT_SECONDS
+        ):
+            return value
+        raise ValueError(
+            f"{value!r} is not valid; valid choices: 'epoch' or a number of seconds in "
+            f"(0, {MAX_CHECKPOINT_SECONDS}]"
         )
 
 
