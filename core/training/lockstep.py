@@ -180,7 +180,8 @@ class Lockstep:
             m.unsaved.append(rows[i])
         saving = self.saving(phase, epoch)
         saves = saving and any(self.members[i].hooks.checkpoint_path is not None for i in keep)
-        state = self.host_state() if saves or len(keep) < len(ended) else None
+        dropping = 0 < len(keep) < len(ended)  # the rest go on from their current state
+        state = self.host_state() if saves or dropping else None
         scheduler = copy.deepcopy(self.scheduler.state_dict())
         writes = [self.member_write(i, saving, phase, epoch, scheduler) for i in keep]
         job = [w for w in writes if w is not None]
@@ -190,7 +191,6 @@ class Lockstep:
             if m.hooks.on_progress is not None:
                 m.hooks.on_progress(phase.name, epoch, phase.epochs)
         if len(keep) < len(self.members):
-            assert state is not None
             self.drop(keep, phase, state, scheduler)
 
     def saving(self, phase: Phase, epoch: int) -> bool:
@@ -229,13 +229,15 @@ class Lockstep:
         return False
 
     def drop(
-        self, keep: list[int], phase: Phase, state: HostCopy, scheduler: dict[str, Any]
+        self, keep: list[int], phase: Phase, state: HostCopy | None, scheduler: dict[str, Any]
     ) -> None:
         """Go on with the members in `keep` only, each from its own current state."""
-        snapshots = [member_snapshot(state.value(), i, len(self.members)) for i in keep]
+        members = len(self.members)
         self.members = [self.members[i] for i in keep]
         if not self.members:
             return
+        assert state is not None
+        snapshots = [member_snapshot(state.value(), i, members) for i in keep]
         for m, (model, _) in zip(self.members, snapshots, strict=True):
             m.model.load_state_dict(model)
         self.model = self.stack()

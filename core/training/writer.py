@@ -17,7 +17,7 @@ training thread by then, exactly as it was raised before.
 
 from __future__ import annotations
 
-import logging
+import copy
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -31,15 +31,17 @@ from core.training.checkpoint import save_checkpoint
 from core.training.member import MetricRow
 from core.training.stacked import member_snapshot
 
-log = logging.getLogger(__name__)
-
 
 def _to_host(value: Any, non_blocking: bool) -> Any:
     """`value` with every tensor in it copied to the host (a copy even of a host tensor)."""
     if isinstance(value, torch.Tensor):
         return value.detach().to("cpu", non_blocking=non_blocking, copy=True)
     if isinstance(value, dict):
-        return {k: _to_host(v, non_blocking) for k, v in value.items()}
+        # A shallow copy keeps the mapping's type and attributes (a state_dict's _metadata).
+        copied = copy.copy(value)
+        for key in list(copied):
+            copied[key] = _to_host(copied[key], non_blocking)
+        return copied
     if isinstance(value, list | tuple):
         return type(value)(_to_host(v, non_blocking) for v in value)
     return value  # numbers, strings, None: immutable
@@ -123,11 +125,8 @@ class CheckpointWriter:
         traceback: TracebackType | None,
     ) -> None:
         try:
+            # A failed write wins over what training raised since: written synchronously, it
+            # would have ended the run before that epoch began.
             self.wait()
-        except Exception:
-            if error is None:
-                raise
-            # Training failed already: its error is the one to report.
-            log.warning("the last checkpoint before the failure was not written", exc_info=True)
         finally:
             self._thread.shutdown()
