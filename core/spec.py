@@ -24,28 +24,14 @@ from core.search_spec import SearchSpec
 # tests/core/test_registries.py checks these against the registries themselves, so a name here
 # always builds and a registered part is always valid.
 DatasetName = Literal[
-    "downsampled_imagenet",
-    "imagenetv2",
-    "cifar10",
-    "cifar100",
-    "digits",
-    "synthetic",
-    "mnist",
-    "fashion_mnist",
-    "kmnist",
-    "image_folder",
-    "npz",
+    "downsampled_imagenet", "imagenetv2", "cifar10", "cifar100", "digits", "synthetic",
+    "mnist", "fashion_mnist", "kmnist", "image_folder", "npz",
 ]
 MethodName = Literal["original", "smart_init", "repeat", "warm_start", "shrink_perturb"]
 Split = Literal["sample", "train", "val", "test"]
 InitName = Literal[
-    "pytorch",
-    "kaiming_normal",
-    "kaiming_uniform",
-    "xavier_normal",
-    "xavier_uniform",
-    "orthogonal",
-    "lsuv",
+    "pytorch", "kaiming_normal", "kaiming_uniform", "xavier_normal", "xavier_uniform",
+    "orthogonal", "lsuv",
 ]
 
 # Hard limits that keep one request from asking for an unbounded amount of work.

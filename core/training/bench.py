@@ -392,3 +392,4 @@ def measure_batch_repeats(values: tuple[int, ...], **shape: Any) -> list[dict[st
         ratio = None if rate is None or base is None else rate / base
         rows.append({"R": r, "images_per_second": rate, "ratio": ratio})
     return rows
+

@@ -75,27 +75,21 @@ def _weights(weight_init: WeightInit) -> Scheme:
 
 
 SCHEMES.register("pytorch")(lambda model, generator, batch: None)
-SCHEMES.register("kaiming_normal")(
-    _weights(lambda w, g: nn.init.kaiming_normal_(w, nonlinearity="relu", generator=g))
-)
-SCHEMES.register("kaiming_uniform")(
-    _weights(lambda w, g: nn.init.kaiming_uniform_(w, nonlinearity="relu", generator=g))
-)
+SCHEMES.register("kaiming_normal")(_weights(
+    lambda w, g: nn.init.kaiming_normal_(w, nonlinearity="relu", generator=g)))
+SCHEMES.register("kaiming_uniform")(_weights(
+    lambda w, g: nn.init.kaiming_uniform_(w, nonlinearity="relu", generator=g)))
 SCHEMES.register("xavier_normal")(_weights(lambda w, g: nn.init.xavier_normal_(w, generator=g)))
 SCHEMES.register("xavier_uniform")(_weights(lambda w, g: nn.init.xavier_uniform_(w, generator=g)))
-SCHEMES.register("orthogonal")(
-    _weights(lambda w, g: nn.init.orthogonal_(w, gain=RELU_GAIN, generator=g))
-)
+SCHEMES.register("orthogonal")(_weights(
+    lambda w, g: nn.init.orthogonal_(w, gain=RELU_GAIN, generator=g)))
 
 
 def forward_order(model: nn.Module, x: Tensor) -> list[nn.Module]:
     """The conv/linear layers in the order one forward pass calls them (first call counts)."""
     order: list[nn.Module] = []
-    hooks = [
-        m.register_forward_hook(lambda m, i, o: order.append(m) if m not in order else None)
-        for m in model.modules()
-        if isinstance(m, WEIGHTED)
-    ]
+    hooks = [m.register_forward_hook(lambda m, i, o: order.append(m) if m not in order else None)
+             for m in model.modules() if isinstance(m, WEIGHTED)]
     try:
         model(x)
     finally:
@@ -129,10 +123,8 @@ def lsuv(model: nn.Module, generator: torch.Generator, batch: Callable[[], Tenso
                 for _ in range(LSUV_MAX_ITERATIONS):
                     variance = output_variance(model, layer, x)
                     if not math.isfinite(variance) or variance <= 1e-12:
-                        raise InitError(
-                            f"lsuv: {type(layer).__name__} output variance is "
-                            f"{variance}; cannot scale it to 1"
-                        )
+                        raise InitError(f"lsuv: {type(layer).__name__} output variance is "
+                                        f"{variance}; cannot scale it to 1")
                     if abs(variance - 1.0) <= LSUV_TOLERANCE:
                         break
                     cast(Tensor, layer.weight).div_(math.sqrt(variance))
@@ -156,9 +148,8 @@ def apply_init(
         train = data.train
         index = torch.randperm(len(train), generator=generator)[:LSUV_BATCH]
         cpu = torch.device("cpu")
-        pre = Preprocess.build(
-            data.mean, data.std, normalize=normalize, augment=False, device=cpu, channels_last=False
-        )
+        pre = Preprocess.build(data.mean, data.std, normalize=normalize, augment=False,
+                               device=cpu, channels_last=False)
         return pre(train.images[index.to(train.images.device)].to(cpu))
 
     SCHEMES.get(scheme)(model, generator, batch)

@@ -252,11 +252,9 @@ def evaluate_members(
             y = labels[index]
         with autocast(precision, device):
             logits = model(x)
-        loss_sum += (
-            F.cross_entropy(logits.float().flatten(0, 1), y.flatten(), reduction="none")
-            .view(y.shape)
-            .sum(1)
-        )
+        loss_sum += F.cross_entropy(
+            logits.float().flatten(0, 1), y.flatten(), reduction="none"
+        ).view(y.shape).sum(1)
         correct += (logits.argmax(2) == y).sum(1)
     return [
         EpochResult(loss / max(n, 1), hits / max(n, 1), 0)
@@ -283,4 +281,6 @@ def make_optimizer(
         return torch.optim.SGD(
             params, lr=lr, momentum=0.9, weight_decay=weight_decay, fused=fused, foreach=foreach
         )
-    return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, fused=fused, foreach=foreach)
+    return torch.optim.AdamW(
+        params, lr=lr, weight_decay=weight_decay, fused=fused, foreach=foreach
+    )
