@@ -18,7 +18,7 @@ import core.training.writer
 from core.data.base import Dataset
 from core.spec import SpecError, parse_spec
 from core.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from core.training.runner import RunCancelled, run_single
+from core.training.runner import RunHooks, run_group, run_single
 from core.training.stacked import (
     StackedModel,
     member_optimizer_state,
@@ -154,17 +154,9 @@ def test_sparse_checkpoints_commit_rows_with_their_file_and_resume_losing_nothin
     # Killed in main epoch 2 (three epochs trained): the last file ends the stage, and main
     # epoch 1, whose rows no file holds, was never committed.
     on_progress, should_stop = stop_after(3)
-    with pytest.raises(RunCancelled):
-        run_single(
-            spec,
-            "warm",
-            0,
-            dataset=digits_small,
-            checkpoint_path=path,
-            on_epoch=commit,
-            on_progress=on_progress,
-            should_stop=should_stop,
-        )
+    hooks = RunHooks(0, path, commit, should_stop, on_progress)
+    (killed,) = run_group(spec, "warm", [hooks], dataset=digits_small)
+    assert killed.status == "cancelled"
     assert files == [("stage-1", 2)]
     assert {(p, e) for p, e, _ in store} == {("stage-1", 0), ("stage-1", 1), ("stage-1", 2)}
     files.clear()
