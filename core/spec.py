@@ -38,6 +38,7 @@ InitName = Literal[
 MAX_REPEATS = 1000
 MAX_EPOCHS = 10_000
 MAX_ARMS = 20
+MAX_CHECKPOINT_SECONDS = 86_400  # execution.checkpoint_every: at least one a day
 MAX_STAGES = 50
 MAX_SWEEP_EXPERIMENTS = 200
 
@@ -130,6 +131,14 @@ class ExecutionSpec(_Strict):
         " only) or any; each class has a queue of its own",
     )
 
+    checkpoint_every: Literal["epoch"] | float = Field(
+        "epoch",
+        description="how often a run checkpoints: 'epoch' (every epoch) or a number of seconds,"
+        " at the first epoch end that many seconds after the last checkpoint (a phase's last"
+        " epoch always checkpoints). Rows are committed with the checkpoint that holds them, so"
+        " between checkpoints the database lags and a crash retrains those epochs",
+    )
+
     @field_validator("batch_repeats", mode="before")
     @classmethod
     def _check_batch_repeats(cls, value: object) -> object:
@@ -140,6 +149,20 @@ class ExecutionSpec(_Strict):
             return value
         raise ValueError(
             f"{value!r} is not valid; valid choices: 'auto' or an integer 1..{MAX_REPEATS}"
+        )
+
+    @field_validator("checkpoint_every", mode="before")
+    @classmethod
+    def _check_checkpoint_every(cls, value: object) -> object:
+        if value == "epoch" or (
+            isinstance(value, int | float)
+            and not isinstance(value, bool)
+            and 0 < value <= MAX_CHECKPOINT_SECONDS
+        ):
+            return value
+        raise ValueError(
+            f"{value!r} is not valid; valid choices: 'epoch' or a number of seconds in "
+            f"(0, {MAX_CHECKPOINT_SECONDS}]"
         )
 
 

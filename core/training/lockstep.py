@@ -16,6 +16,8 @@ the single-run format, so it can resume alone), and its own fate:
 
 from __future__ import annotations
 
+import copy
+import functools
 import math
 import time
 from collections.abc import Callable
@@ -24,13 +26,11 @@ from typing import Any
 import torch
 
 from core.data.base import Dataset
-from core.training.checkpoint import save_checkpoint
 from core.training.member import Member, MetricRow, Position, arm_initial_model, first_epoch
 from core.training.phases import Phase, derive_seed, generator_for, stage_sample
 from core.training.stacked import (
     StackedModel,
-    member_optimizer_state,
-    member_state,
+    member_snapshot,
     own_dropout,
     set_dropout_generators,
     stack_models,
@@ -43,8 +43,7 @@ from core.training.train import (
     make_optimizer,
     train_members_epoch,
 )
-
-Snapshot = tuple[dict[str, Any], dict[str, Any]]  # a member's (model, optimiser) state
+from core.training.writer import CheckpointWriter, HostCopy, MemberWrite, write_epoch
 
 
 class Lockstep:
@@ -64,6 +63,10 @@ class Lockstep:
         self.model = self.stack()
         self.optimizer: torch.optim.Optimizer | None = None
         self.scheduler: Any = None
+        self.writer = CheckpointWriter()
+        every = self.spec.execution.checkpoint_every
+        self.every = 0.0 if every == "epoch" else float(every)
+        self.saved_at = 0.0  # time.monotonic() of the last checkpoint taken
 
     def stack(self) -> StackedModel:
         """The members' networks as one (a single run's own network, unchanged)."""
@@ -95,19 +98,11 @@ class Lockstep:
         )
         self.scheduler.load_state_dict(scheduler)
 
-    def snapshots(self) -> list[Snapshot]:
-        """Each member's own (model, optimiser) state, in the single-run format."""
+    def host_state(self) -> HostCopy:
+        """The stacked network's and optimiser's state, copied to the host in one pass."""
         assert self.optimizer is not None
-        model, optimizer, r = (
-            self.model.module.state_dict(),
-            self.optimizer.state_dict(),
-            len(self.members),
-        )
-        if r == 1:
-            return [(model, optimizer)]
-        return [
-            (member_state(model, i, r), member_optimizer_state(optimizer, i, r)) for i in range(r)
-        ]
+        state = (self.model.module.state_dict(), self.optimizer.state_dict())
+        return HostCopy(state, self.device)
 
     def train(self, positions: list[Position]) -> None:
         """Every phase from the members' common position; members still running end done."""
@@ -116,12 +111,14 @@ class Lockstep:
             scheduler = first.scheduler or {}
             states = [p.optimizer or {} for p in positions]
             self.load_optimizer(self.phases[first.saved_phase], states, scheduler)
-        for phase in self.phases[first.phase_index :]:
-            if not self.members:  # every member failed or stopped
-                return
-            starting = phase.index == first.phase_index
-            epoch = first.epoch if starting else first_epoch(phase)
-            self.run_phase(phase, epoch, starting and first.in_progress)
+        self.saved_at = time.monotonic()
+        with self.writer:  # every epoch trained is written and delivered before this returns
+            for phase in self.phases[first.phase_index :]:
+                if not self.members:  # every member failed or stopped
+                    return
+                starting = phase.index == first.phase_index
+                epoch = first.epoch if starting else first_epoch(phase)
+                self.run_phase(phase, epoch, starting and first.in_progress)
         for member in self.members:
             member.end("done")
 
@@ -169,26 +166,54 @@ class Lockstep:
         if results is not None and phase.steps_schedule:
             self.scheduler.step()
         rows = self.measure(phase, epoch, results)
+        # The previous epoch is on disk and delivered before anyone is asked to stop: a stop
+        # its rows caused takes effect at this boundary, as when writes were synchronous.
+        self.writer.wait()
         ended = [
             self.ended(m, phase, epoch, results[i] if results else None)
             for i, m in enumerate(self.members)
         ]
         keep = [i for i, gone in enumerate(ended) if not gone]
-        saving = any(m.hooks.checkpoint_path is not None for m in self.members)
-        snapshots = self.snapshots() if saving or len(keep) < len(ended) else []
-        scheduler = self.scheduler.state_dict()
         for i in keep:
             m = self.members[i]
             m.record(phase, rows[i], lr, seconds, results[i].examples if results else 0)
-            if m.hooks.checkpoint_path is not None:
-                state = m.checkpoint(phase, epoch, *snapshots[i], scheduler)
-                save_checkpoint(state, m.hooks.checkpoint_path)
-            if m.hooks.on_epoch is not None:
-                m.hooks.on_epoch(rows[i])
+            m.unsaved.append(rows[i])
+        saving = self.saving(phase, epoch)
+        saves = saving and any(self.members[i].hooks.checkpoint_path is not None for i in keep)
+        dropping = 0 < len(keep) < len(ended)  # the rest go on from their current state
+        state = self.host_state() if saves or dropping else None
+        scheduler = copy.deepcopy(self.scheduler.state_dict())
+        writes = [self.member_write(i, saving, phase, epoch, scheduler) for i in keep]
+        job = [w for w in writes if w is not None]
+        self.writer.submit(functools.partial(write_epoch, state, len(self.members), job))
+        for i in keep:
+            m = self.members[i]
             if m.hooks.on_progress is not None:
                 m.hooks.on_progress(phase.name, epoch, phase.epochs)
         if len(keep) < len(self.members):
-            self.drop(keep, phase, [snapshots[i] for i in keep], scheduler)
+            self.drop(keep, phase, state, scheduler)
+
+    def saving(self, phase: Phase, epoch: int) -> bool:
+        """Whether this epoch checkpoints: every epoch, or once `checkpoint_every` seconds
+        passed since the last one; a phase's last epoch always does (so does the run's)."""
+        now = time.monotonic()
+        if epoch < phase.epochs and now - self.saved_at < self.every:
+            return False
+        self.saved_at = now
+        return True
+
+    def member_write(
+        self, i: int, saving: bool, phase: Phase, epoch: int, scheduler: dict[str, Any]
+    ) -> MemberWrite | None:
+        """Member i's part of this epoch's writer job: its file, then the rows it holds; None
+        while its rows wait for its next file."""
+        m = self.members[i]
+        path = m.hooks.checkpoint_path
+        if path is not None and not saving:
+            return None
+        record = m.checkpoint(phase, epoch, scheduler) if path is not None else None
+        delivered, m.unsaved = m.unsaved, []
+        return MemberWrite(i, path, record, delivered, m.hooks.on_epoch)
 
     @staticmethod
     def ended(m: Member, phase: Phase, epoch: int, result: EpochResult | None) -> bool:
@@ -204,12 +229,15 @@ class Lockstep:
         return False
 
     def drop(
-        self, keep: list[int], phase: Phase, snapshots: list[Snapshot], scheduler: dict[str, Any]
+        self, keep: list[int], phase: Phase, state: HostCopy | None, scheduler: dict[str, Any]
     ) -> None:
         """Go on with the members in `keep` only, each from its own current state."""
+        members = len(self.members)
         self.members = [self.members[i] for i in keep]
         if not self.members:
             return
+        assert state is not None
+        snapshots = [member_snapshot(state.value(), i, members) for i in keep]
         for m, (model, _) in zip(self.members, snapshots, strict=True):
             m.model.load_state_dict(model)
         self.model = self.stack()

@@ -64,7 +64,8 @@ class RunResult:
 class RunHooks:
     """One run of a group and how it talks to its caller: checkpoint file and callbacks.
 
-    `on_epoch` receives each finished epoch's rows after the checkpoint is saved (and, on
+    `on_epoch` receives each finished epoch's rows once a checkpoint holding them is saved,
+    from the checkpoint writer's thread, in epoch order, all before training returns (and, on
     resume, the rows already in the checkpoint first: the receiver must upsert);
     `should_stop` is asked at batch boundaries.
     """
@@ -136,6 +137,9 @@ class Member:
         # Examples trained on and training seconds so far, every phase included.
         self.examples_total, self.seconds_total = 0, 0.0
         self.sample_index: dict[str, torch.Tensor] = {}
+        # Rows of the epochs trained since the last checkpoint (execution.checkpoint_every):
+        # delivered once a checkpoint holds them, so a commit never runs ahead of the file.
+        self.unsaved: list[list[MetricRow]] = []
         self.rng = torch.get_rng_state()
         # `execution` changes speed, never results: a run may resume alone or in another group.
         self.identity = {"spec": spec.identity_json(), "arm": arm.name, "repeat": self.repeat}
@@ -200,26 +204,19 @@ class Member:
             )
         self.history.extend(rows)
 
-    def checkpoint(
-        self,
-        phase: Phase,
-        epoch: int,
-        model: dict[str, Any],
-        optimizer: dict[str, Any],
-        scheduler: dict[str, Any],
-    ) -> dict[str, Any]:
-        """The checkpoint dict, the same whether the run trained alone or in a group."""
+    def checkpoint(self, phase: Phase, epoch: int, scheduler: dict[str, Any]) -> dict[str, Any]:
+        """The checkpoint dict as of now but the network's and optimiser's state, which the
+        writer adds (core/training/writer.py); the same whether the run trained alone or in a
+        group. Its lists and dicts are copies: the writer saves it while training goes on."""
         return {
             "identity": self.identity,
-            "model": model,
-            "optimizer": optimizer,
             "scheduler": scheduler,
             "phase": phase.name,
             "phase_index": phase.index,
             "epoch": epoch,
             "rng": self.rng,
-            "history": self.history,
-            "wall_seconds": self.wall,
+            "history": list(self.history),
+            "wall_seconds": dict(self.wall),
             "examples_total": self.examples_total,
             "seconds_total": self.seconds_total,
             "init_fingerprint": self.fingerprint,

@@ -232,6 +232,18 @@ def member_optimizer_state(state: dict[str, Any], member: int, members: int) -> 
     }
 
 
+Snapshot = tuple[dict[str, Any], dict[str, Any]]  # a member's (model, optimiser) state
+
+
+def member_snapshot(stacked: Snapshot, member: int, members: int) -> Snapshot:
+    """A member's own (model, optimiser) state, in the single-run format, from the stacked
+    (model, optimiser) state; a group of one's is the stacked state itself."""
+    model, optimizer = stacked
+    if members == 1:
+        return model, optimizer
+    return member_state(model, member, members), member_optimizer_state(optimizer, member, members)
+
+
 class StackedModel(nn.Module):
     """R members as one module: R×B×C×H×W in, R×B×classes out. R=1 wraps the plain model."""
 

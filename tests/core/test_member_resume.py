@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import torch
 
-import core.training.lockstep
+import core.training.writer
 from core.data.base import Dataset
 from core.training.checkpoint import load_checkpoint, save_checkpoint
 from core.training.member import RunHooks
@@ -48,7 +48,7 @@ def record_checkpoints(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
         save_checkpoint(state, path)
         written.append(load_checkpoint(path))
 
-    monkeypatch.setattr(core.training.lockstep, "save_checkpoint", save)
+    monkeypatch.setattr(core.training.writer, "save_checkpoint", save)
     return written
 
 

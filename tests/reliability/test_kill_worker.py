@@ -51,3 +51,21 @@ def test_sigkill_at_a_random_point_loses_nothing(
     (run,) = api.runs(created["id"])
     assert run["requeues"] >= 1, "recovery re-queued the dead worker's run"
     assert_nothing_lost(api, created["id"], spec)
+
+
+def test_sigkill_between_sparse_checkpoints_loses_nothing(
+    pg_service: Service, pg_faults: FaultFile
+) -> None:
+    # An hour between checkpoints: only each phase's last epoch writes one, and the rows of the
+    # epochs between wait to commit with it (issue 25, execution.checkpoint_every).
+    spec = fault_spec("kill-sparse") | {"execution": {"checkpoint_every": 3600}}
+    api = Api(pg_service.url)
+    pg_faults.set("batch", 8 + 2 * 7 + 1)  # main epoch 3's first batch
+    created = api.submit(spec)
+    wait_dead_worker(pg_service)
+    (run,) = api.runs(created["id"])
+    # Main epochs 1 and 2 were trained but no checkpoint holds them: nothing of theirs committed.
+    assert (run["last_phase"], run["last_epoch"]) == ("stage-1", 2)
+    top_up_workers(pg_service, 2, EPOCH_DELAY)
+    api.wait_status(created["id"], timeout=90)
+    assert_nothing_lost(api, created["id"], spec)
