@@ -3,19 +3,19 @@ successive halving, in main-phase run-epochs and in worker wall time, on the CPU
 
     python bench/search_pruning.py [--dataset digits|fashion_mnist] [--train-size N]
                                    [--epochs 6] [--repeats 3] [--trials 12] [--reduction 3]
-                                   [--seed 0] [--json]
+                                   [--batch-repeats auto|R] [--seed 0] [--json]
 
 Starts a real API and one CPU worker (SQLite + the embedded broker, OMP_NUM_THREADS=1), then
 runs one search with pruning and the same search without, one after the other on that worker.
 The random sampler draws a trial's schedule from (seed, trial number) alone, so both searches
 try the same schedules (checked); with TPE the pruned search's history, and so its later
-trials, would differ. Reported per search: the trial runs' main-phase run-epochs trained, and
-their summed wall time (each run's started..finished), and the ratios pruned / unpruned. The
-baseline (the same cost in both: each search trains its own) and the confirmation are left out.
-
-Not measured yet: the runs take minutes (digits) to an hour (Fashion-MNIST) of CPU, more than
-the shared 2-core development machine could give this session; run it on a quiet machine and
-record the numbers in bench/RESULTS.md.
+trials, would differ. A trial's value at an epoch needs every repeat there: with repeats trained
+one after another (`--batch-repeats auto` is 1 on a CPU) the first rung is reached only when the
+last repeat is, so `--batch-repeats R` (lockstep) shows what pruning saves when they are not.
+Reported per search: the trial runs' main-phase run-epochs trained, their summed wall time
+(each run's started..finished), and the ratios pruned / unpruned. The baseline (the same cost in
+both: each search trains its own) and the confirmation are left out. Measured numbers:
+bench/RESULTS.md, "Pruning a calibration search".
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ def search_spec(args: argparse.Namespace, pruning: bool) -> dict[str, Any]:
         ],
         "repeats": args.repeats,
         "seed": args.seed,
+        "execution": {"batch_repeats": args.batch_repeats},
         "search": {
             "arm": "smart",
             "space": {"stages.count": [1, 3], "stages.fraction": {"log": [0.01, 0.3]},
@@ -102,6 +103,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--trials", type=int, default=12)
     parser.add_argument("--reduction", type=int, default=3)
+    parser.add_argument(
+        "--batch-repeats", default="auto", type=lambda v: v if v == "auto" else int(v)
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from core.registry import Registry
@@ -22,6 +22,8 @@ class Plan:
     preprocess_epochs: int = 0
     # Applied after the stages: (model, fresh model) -> None, in place.
     after_stages: Callable[[nn.Module, nn.Module], None] | None = field(default=None)
+    # False: the phases after the first stage carry on its optimiser and schedule (ArmSpec.reset).
+    reset: bool = True
 
 
 METHODS: Registry[Callable[[ArmSpec], Plan]] = Registry("method")
@@ -79,5 +81,18 @@ def shrink_perturb(arm: ArmSpec) -> Plan:
 
 
 def plan_for(arm: ArmSpec) -> Plan:
-    """The plan of an arm, built by its registered method."""
-    return METHODS.get(arm.method)(arm)
+    """The plan of an arm, built by its registered method, with the arm's `reset`."""
+    plan = METHODS.get(arm.method)(arm)
+    if arm.reset:
+        return plan
+    if not plan.stages:
+        raise ValueError(
+            f"arms.{arm.name}.reset: false needs stages to carry the optimiser on from; method"
+            f" {arm.method!r} has none"
+        )
+    if plan.after_stages is not None:
+        raise ValueError(
+            f"arms.{arm.name}.reset: false does not fit method {arm.method!r}: it rewrites the"
+            " weights after its stages, so their optimiser state no longer matches them"
+        )
+    return replace(plan, reset=False)

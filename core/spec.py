@@ -197,6 +197,12 @@ class ArmSpec(_Strict):
     init: InitName = Field(
         "pytorch", description="init scheme applied to the initial network before any stage"
     )
+    reset: bool = Field(
+        True,
+        description="a fresh optimiser and learning-rate schedule at each stage and at the main"
+        " phase (the paper's advice); false: each phase after the first stage carries on the"
+        " previous one's optimiser state and schedule (its own lr and lr_decay then unused)",
+    )
 
 
 class PrimarySpec(_Strict):

@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from core.search.objective import final_value, intermediate
 from core.search.plans import confirmation_spec, top_trials, trial_spec
-from core.search.space import fits, schedule
+from core.search.space import fits
 from core.search.study import FINISHED, StoredTrial, ask, can_ask, prune_replay
 from core.spec import ExperimentSpec, parse_spec
 from runqueue.app import publish_runs
@@ -151,8 +151,7 @@ def _ask_more(db: Database, spec: ExperimentSpec, search_id: int) -> list[Dispat
                 break
             asked = ask(spec, trials, number)
             if fits(asked.params, spec):
-                stages = schedule(asked.params, spec.arm(spec.search.arm))
-                child = trial_spec(spec, number, stages)
+                child = trial_spec(spec, number, asked.params)
                 dispatches += searches.add_trial(session, search, asked, child)
             else:
                 asked = StoredTrial(number, asked.params, "over_budget",

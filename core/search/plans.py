@@ -7,9 +7,9 @@ from typing import Any
 
 from core.methods import SMART_INIT_STAGES
 from core.search.objective import direction
-from core.search.space import schedule
+from core.search.space import searched_arm
 from core.search.study import StoredTrial, trial_seed
-from core.spec import ArmSpec, ExperimentSpec, StageSpec, parse_spec
+from core.spec import ArmSpec, ExperimentSpec, parse_spec
 
 PAPER_DEFAULT = "paper-default"
 NAME_LIMIT = 200  # ExperimentSpec.name's max_length
@@ -33,11 +33,10 @@ def baseline_spec(spec: ExperimentSpec) -> ExperimentSpec:
     return child_spec(spec, "baseline", [spec.arm(spec.baseline)])
 
 
-def trial_spec(spec: ExperimentSpec, number: int, stages: list[StageSpec]) -> ExperimentSpec:
-    """The searched arm with trial `number`'s schedule, on the search's seed and repeats."""
+def trial_spec(spec: ExperimentSpec, number: int, params: dict[str, Any]) -> ExperimentSpec:
+    """The searched arm with trial `number`'s parameters, on the search's seed and repeats."""
     assert spec.search is not None
-    arm = spec.arm(spec.search.arm).model_copy(update={"stages": stages})
-    return child_spec(spec, f"trial {number}", [arm])
+    return child_spec(spec, f"trial {number}", [searched_arm(params, spec.arm(spec.search.arm))])
 
 
 def top_trials(spec: ExperimentSpec, trials: list[StoredTrial]) -> list[StoredTrial]:
@@ -64,11 +63,13 @@ def confirmation_spec(spec: ExperimentSpec, top: list[StoredTrial]) -> Experimen
     confirm block's repeats and stop_when_decided (the sequential decision)."""
     assert spec.search is not None and spec.baseline is not None
     searched = spec.arm(spec.search.arm)
-    paper = searched.model_copy(update={"name": PAPER_DEFAULT, "stages": list(SMART_INIT_STAGES)})
+    paper = searched.model_copy(
+        update={"name": PAPER_DEFAULT, "stages": list(SMART_INIT_STAGES), "reset": True}
+    )
     arms = [spec.arm(spec.baseline), paper]
     for trial in top:
-        stages = schedule(trial.params, searched)
-        arms.append(searched.model_copy(update={"name": trial_arm(trial.number), "stages": stages}))
+        arm = searched_arm(trial.params, searched)
+        arms.append(arm.model_copy(update={"name": trial_arm(trial.number)}))
     confirm = spec.search.confirm
     return child_spec(
         spec, "confirmation", arms, seed=confirm_seed(spec), repeats=confirm.repeats,

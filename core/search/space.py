@@ -18,6 +18,7 @@ def defaults(arm: ArmSpec) -> dict[str, Any]:
         "stages.fraction": stages[0].fraction,
         "stages.epochs": stages[0].epochs,
         "stages.growth": max(1.0, growth),
+        "reset": arm.reset,
     }
 
 
@@ -37,6 +38,12 @@ def schedule(params: dict[str, Any], arm: ArmSpec) -> list[StageSpec]:
     ]
 
 
+def searched_arm(params: dict[str, Any], arm: ArmSpec) -> ArmSpec:
+    """The arm a trial's parameters stand for: its schedule and its reset."""
+    reset = bool((defaults(arm) | params)["reset"])
+    return arm.model_copy(update={"stages": schedule(params, arm), "reset": reset})
+
+
 def stage_share(stages: list[StageSpec], main_epochs: int) -> float:
     """The stages' examples as a share of the baseline's main-phase examples (N cancels)."""
     return sum(stage.fraction * stage.epochs for stage in stages) / main_epochs
@@ -50,9 +57,12 @@ def fits(params: dict[str, Any], spec: ExperimentSpec) -> bool:
 
 
 def smallest(search: SearchSpec) -> dict[str, Any]:
-    """Each searched field at its least costly value (the share grows with every field)."""
+    """Each searched schedule field at its least costly value (the share grows with every
+    one; `reset` costs nothing and is left out)."""
     out: dict[str, Any] = {}
     for key, dim in search.space.items():
+        if SPACE_KEYS[key][0] is bool:
+            continue
         low = min(dim.choices) if dim.choices is not None else dim.low
         out[key] = int(low) if SPACE_KEYS[key][0] is int else low  # type: ignore[arg-type]
     return out

@@ -69,7 +69,8 @@ def phases_for(spec: ExperimentSpec, plan: Plan) -> list[Phase]:
 
     `preprocess` is what the paper's code does for the original network ("Pre train the
     original", main.py): full-data epochs with the optimiser that then carries on into the main
-    phase, and no scheduler step during them.
+    phase, and no scheduler step during them. Without the plan's reset, every phase after the
+    first stage carries on the first stage's optimiser and schedule in the same way.
     """
     t = spec.training
 
@@ -82,6 +83,7 @@ def phases_for(spec: ExperimentSpec, plan: Plan) -> list[Phase]:
             s.batch_size or t.batch_size,
             s.lr_decay or t.lr_decay,
             s.fraction,
+            new_optimizer=plan.reset or k == 0,
         )
 
     phases = [stage_phase(k, s) for k, s in enumerate(plan.stages)]
@@ -91,7 +93,15 @@ def phases_for(spec: ExperimentSpec, plan: Plan) -> list[Phase]:
             "preprocess", len(phases), k, t.lr, t.batch_size, t.lr_decay, steps_schedule=False
         )
         phases.append(preprocess)
-    main = Phase("main", len(phases), t.epochs, t.lr, t.batch_size, t.lr_decay, new_optimizer=not k)
+    main = Phase(
+        "main",
+        len(phases),
+        t.epochs,
+        t.lr,
+        t.batch_size,
+        t.lr_decay,
+        new_optimizer=plan.reset and not k,
+    )
     return [*phases, main]
 
 

@@ -18,7 +18,13 @@ from typing import Any
 import pytest
 
 from core.search.objective import final_value, intermediate
-from core.search.plans import PAPER_DEFAULT, confirm_seed, confirmation_spec, top_trials
+from core.search.plans import (
+    PAPER_DEFAULT,
+    confirm_seed,
+    confirmation_spec,
+    top_trials,
+    trial_spec,
+)
 from core.search.space import check_search, fits, schedule, stage_share
 from core.search.study import FINISHED, StoredTrial, ask, can_ask, prune_replay
 from core.spec import ExperimentSpec, SpecError, parse_spec
@@ -58,10 +64,10 @@ def errors_of(**search: Any) -> list[str]:
 
 @pytest.mark.parametrize(("change", "line"), [
     ({"space": {"stages.dropout": [0, 1]}}, "search.space: 'stages.dropout' is not a schedule"
-     " field; valid choices: stages.count, stages.fraction, stages.epochs, stages.growth"),
-    ({"space": {"reset": [True, False]}}, "search.space: reset: cannot be searched yet: every"
-     " stage already starts a fresh optimiser and learning-rate schedule (the paper's advice);"
-     " training without the reset is not built yet"),
+     " field; valid choices: stages.count, stages.fraction, stages.epochs, stages.growth,"
+     " reset"),
+    ({"space": {"reset": [0, 1]}},
+     "search: space.reset: give choices of true and false, e.g. [true, false]"),
     ({"space": {"stages.count": [3, 1]}},
      "search: space.stages.count: range [3, 1] is inverted (low > high)"),
     ({"space": {"stages.epochs": [2, 2]}},
@@ -284,6 +290,21 @@ def test_the_confirmation_takes_the_best_trials_on_a_new_seed_against_the_paper_
     assert [(s.fraction, s.epochs) for s in confirm.arm("trial-1").stages or []] == [
         (0.01, 1), (0.1, 1)
     ]
+
+
+def test_a_searched_reset_reaches_the_trial_and_its_confirmation_but_not_the_paper_default(
+) -> None:
+    spec = spec_with(space={"reset": [True, False], "stages.epochs": [1, 3]},
+                     confirm={"top": 1, "repeats": 4})
+    params = {"reset": False, "stages.epochs": 2}
+    assert not trial_spec(spec, 0, params).arm("smart").reset
+    assert trial_spec(spec, 1, {"reset": True, "stages.epochs": 2}).arm("smart").reset
+    confirm = confirmation_spec(spec, [StoredTrial(0, params, "complete", -0.2)])
+    assert not confirm.arm("trial-0").reset and confirm.arm(PAPER_DEFAULT).reset
+    assert [(s.fraction, s.epochs) for s in confirm.arm("trial-0").stages or []] == [
+        (0.0125, 2), (0.125, 2)
+    ]
+    assert parse_spec(json.loads(spec.model_dump_json())) == spec  # the stored form reads back
 
 
 def test_the_example_search_in_docs_is_valid_and_fits_its_budget() -> None:

@@ -26,6 +26,7 @@ SEARCH: dict[str, Any] = {
         "stages.count": [1, 2],
         "stages.fraction": {"log": [0.05, 0.5]},
         "stages.epochs": [1, 3],
+        "reset": [True, False],
     },
     "budget": {"trials": 4, "preprocess_share": 0.5},
     "sampler": "random",
@@ -70,7 +71,7 @@ def counts(api: Api) -> tuple[int, int]:
 
 BAD = [
     ({"space": {"stages.lr": [0.001, 0.1]}}, "search.space: 'stages.lr' is not a schedule field;"
-     " valid choices: stages.count, stages.fraction, stages.epochs, stages.growth"),
+     " valid choices: stages.count, stages.fraction, stages.epochs, stages.growth, reset"),
     ({"space": {"stages.epochs": [3, 1]}},
      "search: space.stages.epochs: range [3, 1] is inverted (low > high)"),
     ({"space": {"stages.fraction": [0.1, 0.1]}},
@@ -255,6 +256,9 @@ def test_a_search_prunes_shares_its_baseline_and_confirms_on_a_new_seed(
     for trial in ran:
         runs = api.runs(trial["experiment_id"])
         assert sorted((r["arm"], r["repeat"]) for r in runs) == [("smart", 0), ("smart", 1)]
+        arm = api.experiment(trial["experiment_id"])["spec"]["arms"][0]
+        assert arm["reset"] == trial["params"]["reset"]  # the searched reset is what trains
+    assert {t["params"]["reset"] for t in ran} == {True, False}
 
     # Pruned trials: Optuna's successive halving decided, their unfinished runs cancelled.
     pruned = [t for t in ran if t["state"] == "pruned"]
