@@ -23,8 +23,8 @@ from store.db import Database
 from store.executions import Job
 from store.models import Lease, Metric, Run
 from store.states import STATUSES, TRANSITIONS, IllegalTransition, check, transition
-from worker.ownership import Ownership
 from tests.service.test_store import _claim, _run, _submit, db, settings  # noqa: F401
+from worker.ownership import Ownership
 
 ROW = {"phase": "main", "epoch": 1, "split": "val", "loss": 1.0, "accuracy": 0.5}
 
