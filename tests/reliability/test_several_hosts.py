@@ -142,6 +142,27 @@ def test_store_down_hands_the_run_back_and_it_resumes_once_the_store_is_back(
     assert_nothing_lost(Api(service.url), at_kill.experiment_id, spec)
 
 
+def test_store_down_past_the_limit_fails_with_the_cause(
+    service: Service, s3: S3Server, tmp_path: Path
+) -> None:
+    prefix = unique_prefix("limit")
+    run_id, at_kill = kill_host_a(
+        service, host(tmp_path, "host-a", **s3.env(prefix)), fault_spec("hosts-limit")
+    )
+    s3.stop()
+    try:
+        env = host(tmp_path, "host-b", INITLAB_HANDBACK_LIMIT="2", **s3.env(prefix))
+        service.start_worker(0.1, host=env)
+        Api(service.url).wait_status(at_kill.experiment_id, ("failed",), timeout=120)
+    finally:
+        s3.start()
+    run = _run(service, run_id)
+    assert run.error is not None
+    assert run.error.startswith(f"checkpoint not readable here: {run_id}.1.pt: "), run.error
+    assert "Could not connect" in run.error and "handed back 2 times" in run.error
+    assert _fences(service, run_id) == {1}, "no row of a fresh start"
+
+
 def test_separate_local_folders_never_restart_silently(service: Service, tmp_path: Path) -> None:
     spec = fault_spec("hosts-local")
     run_id, at_kill = kill_host_a(service, host(tmp_path, "host-a"), spec)
