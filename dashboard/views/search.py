@@ -52,7 +52,9 @@ else:
     confirmation = search["confirmation"]
     st.caption(f"Experiment {confirmation['experiment_id']}, seed {confirmation['seed']},"
                f" {confirmation['status']}: the search's estimate beside the confirmed one;"
-               " the gap is the winner's curse. Decision: the primary's confidence sequence.")
+               " the gap is the winner's curse. Confirmed: at equal compute, the search's"
+               " objective; decision: the primary endpoint's confidence sequence (each run read"
+               " at its selected main epoch, not at equal compute).")
     st.dataframe(frame, hide_index=True, use_container_width=True)
 
 for title, figure in figures(search).items():

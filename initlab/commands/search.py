@@ -57,6 +57,12 @@ def trial_lines(search: dict[str, Any]) -> list[str]:
     return lines
 
 
+# The two columns answer different questions; side by side they can read as a contradiction.
+READING = ("confirmed: the search's objective (at equal compute); primary: the decision of the"
+           " primary endpoint's confidence sequence (each run read at its selected main epoch,"
+           " not at equal compute)")
+
+
 def confirmation_lines(search: dict[str, Any]) -> list[str]:
     """The search's estimate beside the confirmed one (new seed): the winner's curse."""
     confirmation = search.get("confirmation")
@@ -65,7 +71,7 @@ def confirmation_lines(search: dict[str, Any]) -> list[str]:
     lines = [f"  confirmation: experiment {confirmation['experiment_id']}, seed"
              f" {confirmation['seed']}, {confirmation['status']}",
              "  arm               search est.  confirmed (95% CI)"
-             "                 n  gap   decision"]
+             "                 n  gap   primary"]
     for arm in confirmation["arms"]:
         c = arm["confirmed"]
         ci = (f"[{_number(c['ci95_low'])}, {_number(c['ci95_high'])}]"
@@ -73,7 +79,7 @@ def confirmation_lines(search: dict[str, Any]) -> list[str]:
         lines.append(f"  {arm['arm']:<17} {_number(arm['search_estimate']):>11}"
                      f"  {_number(c['mean_diff']):>9} {ci:<24} {c['n']:>3}"
                      f"  {_number(arm['winners_curse_gap'], 3):>6}  {arm['decision'] or '–'}")
-    return lines
+    return [*lines, f"  {READING}"]
 
 
 def report_lines(search: dict[str, Any]) -> list[str]:
@@ -183,7 +189,7 @@ def search_markdown(search: dict[str, Any]) -> str:
         lines += ["", f"Confirmation (experiment {confirmation['experiment_id']}, new seed"
                   f" {confirmation['seed']}): the search's estimate beside the confirmed one;"
                   " the gap is the winner's curse.", "",
-                  "| arm | search estimate | confirmed | 95% CI | n | gap | decision |",
+                  "| arm | search estimate | confirmed | 95% CI | n | gap | primary |",
                   "|---|---|---|---|---|---|---|"]
         for arm in confirmation["arms"]:
             c = arm["confirmed"]
@@ -191,4 +197,5 @@ def search_markdown(search: dict[str, Any]) -> str:
                          f" {_number(c['mean_diff'])} | [{_number(c['ci95_low'])},"
                          f" {_number(c['ci95_high'])}] | {c['n']} |"
                          f" {_number(arm['winners_curse_gap'], 3)} | {arm['decision'] or '–'} |")
+        lines += ["", READING[0].upper() + READING[1:]]
     return "\n".join(lines) + "\n\n"
