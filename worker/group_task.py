@@ -61,7 +61,13 @@ def _stop_check(owner: Ownership, owners: list[Ownership]) -> Callable[[], bool]
 def member_hooks(owners: list[Ownership]) -> list[RunHooks]:
     """Each member's checkpoint file, fenced epoch writes and stop check."""
     return [
-        RunHooks(owner.job.repeat, owner.job.checkpoint, owner.on_epoch, _stop_check(owner, owners))
+        RunHooks(
+            owner.job.repeat,
+            owner.job.checkpoint,
+            owner.on_epoch,
+            _stop_check(owner, owners),
+            owner.on_progress,
+        )
         for owner in owners
     ]
 

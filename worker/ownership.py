@@ -108,6 +108,10 @@ class Ownership:
         if self.artifacts is not None and not self._committed:
             self._committed = True  # this execution's key is the committed one now
             self.artifacts.drop_older(self.job.run_id, self.job.fence)
+
+    def on_progress(self, phase: str, epoch: int, epochs: int) -> None:
+        """After each epoch, on the training thread (testing only: INITLAB_EPOCH_DELAY slows
+        the training itself, not the checkpoint writer that commits behind it)."""
         if self.settings.epoch_delay:
             time.sleep(self.settings.epoch_delay)
 
