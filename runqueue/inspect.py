@@ -1,13 +1,15 @@
-"""Which messages the broker holds: the task ids waiting in the queue or taken but unacked.
+"""Which messages the broker holds: the task ids waiting in the queue or taken (unacked) within
+the queue grace.
 
-Read in pages (LRANGE and HSCAN of PAGE entries at a time), so that no single broker request
-grows with the queue; only the worker that holds the recovery lease reads it (worker/recovery.py).
+Read in pages (LRANGE and HMGET of PAGE entries at a time), so that no single broker request
+grows with the queue (the unacked messages are a worker's one or two); only the worker that holds the recovery lease reads it (worker/recovery.py).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Iterable
 
 from runqueue.app import PRIORITY_STEPS, all_queues, embedded_folders
@@ -45,13 +47,21 @@ def _redis_task_ids(settings: Settings) -> set[str]:
         while page := client.lrange(key, start, start + PAGE - 1):
             ids |= _ids_of(page, held=False)
             start += PAGE
-    unacked = (raw for _, raw in client.hscan_iter(f"{prefix}unacked", count=PAGE))
-    return ids | _ids_of(unacked, held=True)
+    # A message taken within the grace counts: its worker is claiming the run, or trains it. One
+    # taken longer ago whose run is still queued (the only runs this is asked about) was taken
+    # by a worker that died before its claim: it stays unacked until Redis's visibility timeout
+    # (hours), so it counts as lost and the run is published again.
+    since = time.time() - settings.queue_grace  # kombu scores a delivery with its time.time()
+    tags = client.zrangebyscore(f"{prefix}unacked_index", since, "+inf")
+    for start in range(0, len(tags), PAGE):
+        held = client.hmget(f"{prefix}unacked", tags[start : start + PAGE])
+        ids |= _ids_of((raw for raw in held if raw is not None), held=True)
+    return ids
 
 
 def pending_task_ids(settings: Settings) -> set[str] | None:
-    """Task ids of the messages waiting in (or held unacknowledged by) the broker; None where
-    the broker cannot be inspected."""
+    """Task ids of the messages waiting in the broker or taken within the queue grace (a taken
+    message leaves the embedded broker's folder at once); None where it cannot be inspected."""
     if settings.is_embedded_broker:
         folder = embedded_folders(settings)["queue"]
         names = os.listdir(folder) if folder.is_dir() else []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -238,6 +239,18 @@ def test_redis_pending_ids_see_waiting_messages(tmp_path: Path) -> None:
             publish_runs(app, settings, [runs.Dispatch(1, task_id, priority)])
         assert pending_task_ids(settings) == {"a", "b"}
         assert client.llen(f"{prefix}q") == 1  # priority 9 -> Redis 0, the first list
+        # Taken, not acknowledged: pending while a worker may still claim the run; once taken
+        # longer ago than the grace by a worker that never claimed it (killed in between), lost.
+        with app.connection_for_read() as connection:
+            queue = connection.SimpleQueue("q")
+            taken = {m.headers["id"]: m.delivery_tag for m in (queue.get(timeout=2),
+                                                               queue.get(timeout=2))}
+            assert set(taken) == {"a", "b"} and client.llen(f"{prefix}q") == 0
+            assert pending_task_ids(settings) == {"a", "b"}
+            long_ago = time.time() - 2 * settings.queue_grace
+            client.zadd(f"{prefix}unacked_index", {taken["a"]: long_ago})
+            assert pending_task_ids(settings) == {"b"}
+            queue.close()
     finally:
         for key in client.scan_iter(f"{prefix}*"):
             client.delete(key)
