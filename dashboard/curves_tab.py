@@ -35,26 +35,37 @@ from dashboard.curve_settings import (
     to_query,
     view_of,
 )
-from dashboard.ui import call
+from dashboard.ui import ACTIVE, call
 
 PANEL_HEIGHT = 320
 
 
+# `active` only keys the cache: the Experiment page stops redrawing once the last run ended, so
+# its first draw after that must fetch afresh, not show a body cached up to 3 s before.
 @st.cache_data(ttl=3, show_spinner=False, max_entries=256)
-def _curves(url: str, token: str | None, eid: int, **params: str) -> dict[str, Any]:
+def _curves(
+    url: str, token: str | None, eid: int, active: bool | None, **params: str
+) -> dict[str, Any]:
     return client_for(url, token).curves(eid, **params)
 
 
 @st.cache_data(ttl=3, show_spinner=False, max_entries=256)
-def _lines(url: str, token: str | None, eid: int, **params: str) -> dict[str, Any]:
+def _lines(
+    url: str, token: str | None, eid: int, active: bool | None, **params: str
+) -> dict[str, Any]:
     return client_for(url, token).lines(eid, **params)
+
+
+def _active(eid: int) -> bool | None:
+    """Whether the Experiment page saw the experiment's runs active (None elsewhere)."""
+    return st.session_state.get(f"{ACTIVE}-{eid}")
 
 
 def fetch_curves(eid: int, **params: str) -> dict[str, Any] | None:
     """GET /curves (cached 3 s per parameter set), or None after showing why it failed."""
     cfg = get_client().config
     return call(f"load the {params.get('split')} {params.get('metric')} curves", _curves,
-                cfg.url, cfg.token, eid, **params)
+                cfg.url, cfg.token, eid, _active(eid), **params)
 
 
 def panel_series(eid: int, arms: list[str], view: CurveView) -> list[ArmSeries] | None:
@@ -66,7 +77,7 @@ def panel_series(eid: int, arms: list[str], view: CurveView) -> list[ArmSeries] 
     lines = None
     if view.overlay:
         cfg = get_client().config
-        lines = call("load the run lines", _lines, cfg.url, cfg.token, eid, **common)
+        lines = call("load the run lines", _lines, cfg.url, cfg.token, eid, _active(eid), **common)
     return curve_series(curves, view, arms, lines)
 
 

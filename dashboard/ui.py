@@ -11,6 +11,8 @@ from dashboard.client import ApiError, ApiUnavailable, Client, client_for
 
 T = TypeVar("T")
 FINISHED = ("done", "failed", "cancelled")
+# The session key of whether an experiment's runs are active (the Experiment page's timer).
+ACTIVE = "experiment-active"
 # Plain text symbols (DejaVu has them): emoji need a colour-emoji font many servers lack.
 STATUS_ICONS = {"queued": "○", "running": "▶", "done": "✓", "failed": "✗", "cancelled": "■"}
 

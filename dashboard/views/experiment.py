@@ -28,11 +28,10 @@ from dashboard.export import (
 from dashboard.runs_tab import runs_tab
 from dashboard.tables import stopped_early_line
 from dashboard.tables_tab import fetch_summary, tables_tab
-from dashboard.ui import FINISHED, call, pick_experiment, progress_line
+from dashboard.ui import ACTIVE, FINISHED, call, pick_experiment, progress_line
 
 client = get_client()
 TICK = 5  # seconds between redraws while runs are active
-ACTIVE = "experiment-active"
 TABS = ("Curves", "Tables", "Runs", "Exports")
 
 
