@@ -1,18 +1,20 @@
 """Seconds to the first chart of a new browser session, on the demo while its worker trains.
 
-    python bench/first_chart.py [--sessions 5] [--rounds 1] [--only warm|cold]
+    python bench/first_chart.py [--sessions 5] [--rounds 1] [--only VARIANT[,VARIANT]]
                                 [--worker-nice N] [--json]
 
-Each round starts `initlab up --demo --cpu` twice on free ports (state under a temporary
-folder, no auth), once with the dashboard's start-up warming of its imports
-(dashboard/serve.py) and once without (INITLAB_DASHBOARD_WARM=0), cold first. Once the demo
+Each round starts `initlab up --demo --cpu` once per variant on free ports (state under a
+temporary folder, no auth): `cold` without the dashboard's start-up warming of its imports
+(INITLAB_DASHBOARD_WARM=0, dashboard/serve.py), `no-preload` warmed but without the chart
+library asked for with the page (INITLAB_DASHBOARD_PRELOAD=0, dashboard/preload.py), and `warm`
+as shipped, in that order. Once the demo
 has recorded an epoch, `sessions` fresh browser contexts (nothing cached, the first being the
 dashboard's first visitor) each open /experiment?experiment=ID and time from the navigation to
 the first Plotly trace drawn. Prints every time, the median per variant and their ratio, and
 where a session's time goes (medians, seconds from the navigation): the websocket opened (the
-page's JavaScript has run), the Plotly chunk was asked for (the first chart's data has reached
-the browser: the server's script and the API are done with it), the first trace, and the
-browser's main-thread CPU time until then. --only runs one variant (a round is then half as long).
+page's JavaScript has run), the Plotly chunk was asked for (with the page when preloaded; else
+once the first chart's data has reached the browser), the first trace, and the
+browser's main-thread CPU time until then. --only runs the variants named (comma-separated).
 --worker-nice N lowers the demo worker's CPU priority once the stack is up (every thread of it), to
 measure how much of a session is the training taking the 2 cores from the browser and the server.
 Target (issue 26): median <= 3 s, the first visitor included.
@@ -51,11 +53,17 @@ def main_thread_cpu_s(cdp: Any) -> float:
     return float(next(m["value"] for m in metrics if m["name"] == "ThreadTime"))
 
 
-def start_up(folder: Path, warm: bool) -> tuple[subprocess.Popen[bytes], str, str, Path]:
+VARIANTS = {  # name -> (warm the imports, preload the chart library)
+    "cold": ("0", "0"), "no-preload": ("1", "0"), "warm": ("1", "1"),
+}
+
+
+def start_up(folder: Path, variant: str) -> tuple[subprocess.Popen[bytes], str, str, Path]:
     """`initlab up --demo --cpu` on free ports: (process, API URL, dashboard URL, its log)."""
     api_port, dashboard_port = free_port(), free_port()
+    warm, preload = VARIANTS[variant]
     env = {**os.environ, "PYTHONPATH": str(REPO), "INITLAB_STATE_DIR": str(folder / "var"),
-           "INITLAB_DASHBOARD_WARM": "1" if warm else "0"}
+           "INITLAB_DASHBOARD_WARM": warm, "INITLAB_DASHBOARD_PRELOAD": preload}
     for own in ("INITLAB_API_TOKEN", "INITLAB_AUTH", "INITLAB_DATABASE_URL",
                 "INITLAB_BROKER_URL", "INITLAB_BROKER_DIR", "INITLAB_ARTIFACT_DIR"):
         env.pop(own, None)
@@ -136,11 +144,11 @@ def time_sessions(browser: Any, url: str, sessions: int) -> list[dict[str, float
 
 
 def one_variant(
-    browser: Any, warm: bool, sessions: int, worker_nice: int
+    browser: Any, variant: str, sessions: int, worker_nice: int
 ) -> list[dict[str, float]]:
     """Start a fresh stack, wait for the demo's first epoch, time `sessions` new sessions."""
     with tempfile.TemporaryDirectory(prefix="first-chart-") as name:
-        process, api, dashboard, log = start_up(Path(name), warm)
+        process, api, dashboard, log = start_up(Path(name), variant)
         try:
             eid = wait_for(lambda: demo_id(log), 180, 0.3, "the demo to be submitted")
             wait_for(lambda: has_an_epoch(api, eid), 300, 0.3, "the demo's first epoch")
@@ -155,26 +163,35 @@ def one_variant(
                 os.killpg(process.pid, signal.SIGKILL)
 
 
+def variant_list(text: str) -> list[str]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in VARIANTS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"unknown variant {unknown}; known: {', '.join(VARIANTS)}")
+    return names
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sessions", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=1)
-    parser.add_argument("--only", choices=("warm", "cold"), help="run this variant alone")
+    parser.add_argument("--only", type=variant_list, default=list(VARIANTS), metavar="VARIANTS",
+                        help=f"the variants to run, comma-separated (of {', '.join(VARIANTS)})")
     parser.add_argument("--worker-nice", type=int, default=0, metavar="N",
                         help="the demo worker's niceness (0: leave it as `initlab up` starts it)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
-    variants = (args.only,) if args.only else ("cold", "warm")
+    variants = args.only
     runs: dict[str, list[list[dict[str, float]]]] = {v: [] for v in variants}
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=[
             "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
         for _ in range(args.rounds):
             for variant in variants:
-                runs[variant].append(one_variant(browser, variant == "warm", args.sessions,
-                                                   args.worker_nice))
+                runs[variant].append(one_variant(browser, variant, args.sessions,
+                                                 args.worker_nice))
         browser.close()
     times = {v: [[s["first_trace"] for s in r] for r in rounds] for v, rounds in runs.items()}
     medians = {v: statistics.median(t for r in rounds for t in r) for v, rounds in times.items()}
@@ -182,8 +199,9 @@ def main() -> None:
               for v, rounds in runs.items()}
     result: dict[str, Any] = {"times_s": times, "median_s": medians, "stage_medians_s": stages,
                               "first_visitor_s": {v: [r[0] for r in t] for v, t in times.items()}}
-    if len(variants) == 2:
-        result["cold_over_warm"] = medians["cold"] / medians["warm"]
+    for other in ("cold", "no-preload"):
+        if other in medians and "warm" in medians:
+            result[f"{other}_over_warm"] = medians[other] / medians["warm"]
     if args.json:
         print(json.dumps(result, indent=2))
         return
@@ -192,8 +210,9 @@ def main() -> None:
             print(f"{variant}: " + "  ".join(f"{t:.2f}" for t in r) + " s (first: first visitor)")
         print(f"{variant}: median {medians[variant]:.2f} s; stage medians: "
               + ", ".join(f"{k} {v:.2f}" for k, v in stages[variant].items()))
-    if "cold_over_warm" in result:
-        print(f"cold / warm: {result['cold_over_warm']:.2f}x")
+    for other in ("cold", "no-preload"):
+        if f"{other}_over_warm" in result:
+            print(f"{other} / warm: {result[f'{other}_over_warm']:.2f}x")
 
 
 if __name__ == "__main__":

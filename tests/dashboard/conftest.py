@@ -19,7 +19,8 @@ from store.db import upgrade
 from tests.service.servers import TOKEN, Api, Backend, Service, free_port, tiny_spec, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
-APP = REPO / "dashboard" / "app.py"
+APP = REPO / "dashboard" / "app.py"  # what `streamlit run` serves (an st.App)
+ROUTER = REPO / "dashboard" / "router.py"  # the pages' script it runs: what AppTest runs
 CHROMIUM = "/usr/bin/chromium"
 SHOTS = Path(os.environ.get("INITLAB_SCREENSHOTS") or REPO / "test-artifacts" / "screenshots")
 ARMS = [

@@ -19,7 +19,7 @@ from streamlit.testing.v1 import AppTest
 from store import accounts
 from store.db import get_database, upgrade
 from store.models import ApiToken
-from tests.dashboard.conftest import APP, SHOTS, browser_page, sign_in, streamlit_server
+from tests.dashboard.conftest import ROUTER, SHOTS, browser_page, sign_in, streamlit_server
 from tests.service.servers import TOKEN, Backend, Service, tiny_spec
 
 pytestmark = pytest.mark.slow
@@ -136,7 +136,7 @@ def test_repeated_failed_sign_ins_are_throttled_in_the_dashboard(
 
 def test_under_the_shared_token_the_form_asks_for_it(dashboard_env: Service) -> None:
     """AppTest: the dashboard's own INITLAB_API_TOKEN (set by dashboard_env) is not used."""
-    at = AppTest.from_file(str(APP), default_timeout=60).run()
+    at = AppTest.from_file(str(ROUTER), default_timeout=60).run()
     assert [t.label for t in at.text_input] == ["API token"]
     assert [t.value for t in at.title] == ["InitLab"]  # the form and nothing else
     at.text_input(key="sign-in-token").input(TOKEN[:-1])

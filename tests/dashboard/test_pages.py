@@ -10,7 +10,7 @@ import yaml
 from streamlit.testing.v1 import AppTest
 
 from dashboard.client import SESSION_TOKEN
-from tests.dashboard.conftest import APP, two_arm_spec
+from tests.dashboard.conftest import ROUTER, two_arm_spec
 from tests.service.servers import TOKEN, Api, Service, wait_for
 
 pytestmark = pytest.mark.slow
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.slow
 
 def app_on(page: str | None = None, **query: str) -> AppTest:
     """The app, run once (on `page` if given, else where the query parameters lead)."""
-    at = AppTest.from_file(str(APP), default_timeout=60)
+    at = AppTest.from_file(str(ROUTER), default_timeout=60)
     at.session_state[SESSION_TOKEN] = TOKEN  # as if signed in with the API's token
     at.query_params.update(query)
     at.run()

@@ -74,3 +74,27 @@ def test_each_link_form_opens_its_page_without_a_pop_up(
         except Exception:
             page.screenshot(path=SHOTS / f"failure-url-{form.replace(' ', '-')}.png")
             raise
+
+
+def test_chart_pages_ask_for_the_chart_library_with_the_page(
+    stored: dict[str, Any], dashboard_url: str
+) -> None:
+    """dashboard/preload.py: a chart page preloads Streamlit's Plotly chunk (a file it serves)
+    with the page, not after its first chart arrives; the list page does not; charts still draw."""
+    import httpx
+
+    html = httpx.get(f"{dashboard_url}/experiment", headers={"Accept-Encoding": "gzip"}).text
+    chunk = html.split("./static/js/PlotlyChart.", 1)[1].split("'", 1)[0]
+    served = httpx.get(f"{dashboard_url}/static/js/PlotlyChart.{chunk}")
+    assert served.status_code == 200 and "javascript" in served.headers["content-type"]
+    assert len(served.content) > 1_000_000  # the whole library, not an error page
+    preload = "link[rel=modulepreload][href*=PlotlyChart]"
+    with browser_page(60_000) as page:
+        asked: list[str] = []
+        page.on("request", lambda r: asked.append(r.url) if "/PlotlyChart." in r.url else None)
+        sign_in(page, f"{dashboard_url}/experiments")
+        page.get_by_role("heading", name="Experiments").first.wait_for()
+        assert page.locator(preload).count() == 0 and not asked
+        page.goto(f"{dashboard_url}/experiment?experiment={stored['experiment']}")
+        page.locator(".js-plotly-plot .scatterlayer .trace").first.wait_for(state="attached")
+        assert page.locator(preload).count() == 1 and asked

@@ -199,11 +199,11 @@ def dashboard_checks(service: Service, search: dict[str, Any],
     from streamlit.testing.v1 import AppTest
 
     from dashboard.client import SESSION_TOKEN
-    from tests.dashboard.conftest import APP
+    from tests.dashboard.conftest import ROUTER
 
     monkeypatch.setenv("INITLAB_API_URL", service.url)
     monkeypatch.setenv("INITLAB_API_TOKEN", TOKEN)
-    at = AppTest.from_file(str(APP), default_timeout=120)
+    at = AppTest.from_file(str(ROUTER), default_timeout=120)
     at.session_state[SESSION_TOKEN] = TOKEN
     at.query_params.update(search=str(search["id"]))
     at.run()
