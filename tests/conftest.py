@@ -8,7 +8,7 @@ do not let the tests mount a tmpfs. Every skip is listed at the end of the run.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Generator
 from typing import Any
 
 import pytest
@@ -32,32 +32,48 @@ def skip_reason(report: pytest.CollectReport | pytest.TestReport) -> str:
     return str(reason).removeprefix("Skipped: ")
 
 
-def police(report: pytest.CollectReport | pytest.TestReport) -> None:
-    """Record a skip; under INITLAB_REQUIRE_SERVICES=1 turn a disallowed one into a failure."""
-    if not report.skipped or hasattr(report, "wasxfail"):
-        return
-    reason = skip_reason(report)
-    allowed = reason.startswith(ALLOWED_SKIPS)
-    _skips.append((report.nodeid, reason, allowed))
+REFUSED = f"skipped, which {REQUIRE}=1 does not allow: "
+
+
+def refuse(report: pytest.TestReport) -> None:
+    """Under INITLAB_REQUIRE_SERVICES=1 turn a disallowed skip of a test into a failure."""
+    if report.skipped and not hasattr(report, "wasxfail") and required():
+        reason = skip_reason(report)
+        if not reason.startswith(ALLOWED_SKIPS):
+            report.outcome = "failed"
+            report.longrepr = REFUSED + reason
+
+
+def record(report: pytest.CollectReport | pytest.TestReport) -> None:
+    """Keep a skip (or a refused one) for the list at the end of the run.
+
+    Recorded from the logged reports, which pytest-xdist hands to the controlling process:
+    the list and the exit status are that process's, whichever worker ran the test.
+    """
+    if report.skipped and not hasattr(report, "wasxfail"):
+        reason = skip_reason(report)
+        _skips.append((report.nodeid, reason, reason.startswith(ALLOWED_SKIPS)))
+    elif report.failed and str(report.longrepr).startswith(REFUSED):
+        _skips.append((report.nodeid, str(report.longrepr).removeprefix(REFUSED), False))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    refuse(report)
+    return report
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    record(report)
+
+
+def pytest_collectreport(report: pytest.CollectReport) -> None:
     # A skipped module stays skipped (a collection error would stop the whole run); the
     # session fails at its end instead, in pytest_sessionfinish.
-    if required() and not allowed and isinstance(report, pytest.TestReport):
-        report.outcome = "failed"
-        report.longrepr = f"skipped, which {REQUIRE}=1 does not allow: {reason}"
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[Any]:
-    report = yield
-    police(report)
-    return report
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_make_collect_report(collector: pytest.Collector) -> Iterator[Any]:
-    report = yield
-    police(report)
-    return report
+    record(report)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
