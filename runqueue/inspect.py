@@ -2,7 +2,8 @@
 the queue grace.
 
 Read in pages (LRANGE and HMGET of PAGE entries at a time), so that no single broker request
-grows with the queue (the unacked messages are a worker's one or two); only the worker that holds the recovery lease reads it (worker/recovery.py).
+grows with the queue (the unacked messages are a worker's one or two); only the worker that
+holds the recovery lease reads it (worker/recovery.py).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import json
 import os
 import time
 from collections.abc import Iterable
+from typing import Any
 
 from runqueue.app import PRIORITY_STEPS, all_queues, embedded_folders
 from runqueue.fs_transport import task_id_of
@@ -52,7 +54,7 @@ def _redis_task_ids(settings: Settings) -> set[str]:
     # by a worker that died before its claim: it stays unacked until Redis's visibility timeout
     # (hours), so it counts as lost and the run is published again.
     since = time.time() - settings.queue_grace  # kombu scores a delivery with its time.time()
-    tags = client.zrangebyscore(f"{prefix}unacked_index", since, "+inf")
+    tags: list[Any] = list(client.zrangebyscore(f"{prefix}unacked_index", since, "+inf"))
     for start in range(0, len(tags), PAGE):
         held = client.hmget(f"{prefix}unacked", tags[start : start + PAGE])
         ids |= _ids_of((raw for raw in held if raw is not None), held=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import threading
 import time
 import uuid
 from collections import Counter
@@ -218,6 +219,37 @@ def test_embedded_broker_orders_by_priority(tmp_path: Path) -> None:
         queue = connection.SimpleQueue("initlab")
         got = [queue.get(timeout=2) for _ in range(4)]
         assert [m.headers["id"] for m in got] == ["high", "mid", "mid2", "low"]
+        queue.close()
+
+
+def test_embedded_broker_drains_up_to_the_timeout_and_nothing_once_the_worker_stops(
+    tmp_path: Path,
+) -> None:
+    """runqueue/fs_transport.py drains in short slices: a get still waits its whole timeout
+    for a message written later, and once the worker's warm shutdown began it takes none."""
+    from celery.signals import worker_shutting_down
+
+    from runqueue import fs_transport
+    from runqueue.app import publish_runs
+
+    settings = Settings(broker_dir=tmp_path / "broker")
+    app = make_celery(settings)
+    folder = tmp_path / "broker" / "queue"
+    with app.connection_for_read() as connection:
+        queue = connection.SimpleQueue("initlab")
+        later = threading.Timer(1.0, publish_runs, (app, settings, [runs.Dispatch(1, "late", 5)]))
+        later.start()
+        assert queue.get(timeout=5).headers["id"] == "late"  # past several 0.25 s slices
+        later.join()
+        publish_runs(app, settings, [runs.Dispatch(1, "waiting", 5)])
+        worker_shutting_down.send(sender="test", sig="SIGTERM", how="Warm", exitcode=0)
+        try:
+            with pytest.raises(queue.Empty):
+                queue.get(timeout=1)
+            assert [task_id_of(n, "initlab") for n in os.listdir(folder)] == ["waiting"]
+        finally:
+            fs_transport.stopping.clear()
+        assert queue.get(timeout=2).headers["id"] == "waiting"  # left for the next worker
         queue.close()
 
 
