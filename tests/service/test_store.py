@@ -242,7 +242,11 @@ def test_embedded_broker_drains_up_to_the_timeout_and_nothing_once_the_worker_st
         assert queue.get(timeout=5).headers["id"] == "late"  # past several 0.25 s slices
         later.join()
         publish_runs(app, settings, [runs.Dispatch(1, "waiting", 5)])
-        worker_shutting_down.send(sender="test", sig="SIGTERM", how="Warm", exitcode=0)
+        # What the worker's warm shutdown sets (the signal itself would also stop the training
+        # of worker/tasks.py, imported by other tests of this process).
+        wired = [ref() for _, ref in worker_shutting_down.receivers]
+        assert fs_transport._stop_draining in wired
+        fs_transport._stop_draining()
         try:
             with pytest.raises(queue.Empty):
                 queue.get(timeout=1)
