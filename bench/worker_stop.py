@@ -32,6 +32,7 @@ from worker.launch import Slot, celery_argv  # noqa: E402
 
 def code_at(ref: str, folder: Path) -> Path:
     """The files of `ref` under `folder` (git archive)."""
+    folder.mkdir(parents=True)
     archive = folder / "code.tar"
     subprocess.run(["git", "archive", "-o", str(archive), ref], cwd=REPO, check=True)
     with tarfile.open(archive) as tar:
