@@ -23,7 +23,7 @@ APP = REPO / "dashboard" / "app.py"  # what `streamlit run` serves (an st.App)
 ROUTER = REPO / "dashboard" / "router.py"  # the pages' script it runs: what AppTest runs
 CHROMIUM = "/usr/bin/chromium"
 SHOTS = Path(os.environ.get("INITLAB_SCREENSHOTS") or REPO / "test-artifacts" / "screenshots")
-ARMS = [
+ARMS: list[dict[str, Any]] = [
     {"name": "original", "method": "original", "preprocess_epochs": 1},
     {"name": "smart", "method": "smart_init",
      "stages": [{"fraction": 0.1, "epochs": 1}, {"fraction": 0.3, "epochs": 1}]},
