@@ -57,7 +57,7 @@ def _is_page(path: str) -> bool:
 
 
 class PreloadCharts:
-    """Pure ASGI middleware: HTML answers get the chunk's preload tags after `<head>`."""
+    """Pure ASGI middleware: each page (HTML) gets the chunk's script before `</body>`."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -65,10 +65,8 @@ class PreloadCharts:
         self.tags = page_script(chunk) if chunk else b""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "GET" or not self.tags:
-            await self.app(scope, receive, send)
-            return
-        if not _is_page(scope["path"]):
+        if (scope["type"] != "http" or scope["method"] != "GET" or not self.tags
+                or not _is_page(scope["path"])):
             await self.app(scope, receive, send)
             return
         # Pages come uncompressed (8 kB), so the tags can go in: Streamlit's gzip, inside this
