@@ -4,19 +4,19 @@
                                 [--worker-nice N] [--json]
 
 Each round starts `initlab up --demo --cpu` once per variant on free ports (state under a
-temporary folder, no auth): `cold` without the dashboard's start-up warming of its imports
-(INITLAB_DASHBOARD_WARM=0, dashboard/serve.py), `no-preload` warmed but without the chart
-library asked for with the page (INITLAB_DASHBOARD_PRELOAD=0, dashboard/preload.py), and `warm`
-as shipped, in that order. Once the demo
-has recorded an epoch, `sessions` fresh browser contexts (nothing cached, the first being the
-dashboard's first visitor) each open /experiment?experiment=ID and time from the navigation to
-the first Plotly trace drawn. Prints every time, the median per variant and their ratio, and
-where a session's time goes (medians, seconds from the navigation): the websocket opened (the
-page's JavaScript has run), the Plotly chunk was asked for (with the page when preloaded; else
-once the first chart's data has reached the browser), the first trace, and the
-browser's main-thread CPU time until then. --only runs the variants named (comma-separated).
---worker-nice N lowers the demo worker's CPU priority once the stack is up (every thread of it), to
-measure how much of a session is the training taking the 2 cores from the browser and the server.
+temporary folder, no auth), in this order: `cold` without the dashboard's start-up warming of
+its imports (INITLAB_DASHBOARD_WARM=0, dashboard/serve.py), `no-preload` warmed but without the
+chart library asked for with the page (INITLAB_DASHBOARD_PRELOAD=0, dashboard/preload.py), and
+`warm` as shipped. Once the demo has recorded an epoch, `sessions` fresh browser contexts
+(nothing cached, the first being the dashboard's first visitor) each open
+/experiment?experiment=ID and time from the navigation to the first Plotly trace drawn. Prints
+every time, the median per variant and its ratio to `warm`, and where a session's time goes
+(medians, seconds from the navigation): the websocket opened (the page's JavaScript has run),
+the Plotly chunk was asked for (with the page when preloaded; else once the first chart's data
+has reached the browser), the first trace, and the browser's main-thread CPU time until then.
+--only runs the variants named (comma-separated). --worker-nice N lowers the demo worker's CPU
+priority once the stack is up (every thread of it), to measure how much of a session is the
+training taking the 2 cores from the browser and the server.
 Target (issue 26): median <= 3 s, the first visitor included.
 """
 
@@ -183,13 +183,12 @@ def main() -> None:
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
-    variants = args.only
-    runs: dict[str, list[list[dict[str, float]]]] = {v: [] for v in variants}
+    runs: dict[str, list[list[dict[str, float]]]] = {v: [] for v in args.only}
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=[
             "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
         for _ in range(args.rounds):
-            for variant in variants:
+            for variant in args.only:
                 runs[variant].append(one_variant(browser, variant, args.sessions,
                                                  args.worker_nice))
         browser.close()
